@@ -1,0 +1,105 @@
+"""The ``enos`` command: ``enos check``, ``enos schema NAME``, ``enos emulate TESTBED``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+# extra -> python modules it installs
+EXTRAS: dict[str, list[str]] = {
+    "g5k": ["grid5000", "sshtunnel", "yaml"],
+    "iotlab": ["iotlabcli"],
+    "openstack": ["openstack"],
+    "chameleon": ["openstack", "blazarclient"],
+    "vagrant": ["vagrant"],
+    "plot": ["matplotlib"],
+}
+
+# testbed -> credential files a user may have (their content is never read or printed)
+CREDENTIALS: dict[str, list[str]] = {
+    "g5k": ["~/.python-grid5000.yaml"],
+    "iotlab": ["~/.iotlabrc"],
+    "openstack": ["~/.config/openstack/clouds.yaml", "$OS_AUTH_URL"],
+    "chameleon": ["~/.config/openstack/clouds.yaml", "$OS_AUTH_URL"],
+}
+
+# testbed -> module whose main(argv) serves an emulator of its API
+EMULATORS: dict[str, str] = {"g5k": "enoslib.emulators.g5k.__main__"}
+
+
+def _present(item: str) -> bool:
+    if item.startswith("$"):
+        return bool(os.environ.get(item[1:]))
+    return Path(item).expanduser().exists()
+
+
+def check(_: argparse.Namespace) -> int:
+    """Which extras are installed, which testbed credentials are present."""
+    from rich.console import Console
+    from rich.table import Table
+
+    import enoslib
+
+    table = Table(title=f"enoslib {enoslib.__version__}")
+    for column in ("extra", "installed", "credentials", "install with"):
+        table.add_column(column)
+    for extra, modules in EXTRAS.items():
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        creds = CREDENTIALS.get(extra, [])
+        found = [c for c in creds if _present(c)]
+        table.add_row(
+            extra,
+            "yes" if not missing else f"no ({', '.join(missing)} missing)",
+            ", ".join(found) if found else ("none found" if creds else "-"),
+            "" if not missing else f"pip install 'enoslib[{extra}]'",
+        )
+    core = [m for m in ("ansible", "jsonschema", "netaddr", "rich") if importlib.util.find_spec(m) is None]
+    Console().print(table)
+    Console().print("core dependencies: " + ("ok" if not core else f"missing {', '.join(core)}"))
+    Console().print(f"root (needed by the Local provider's namespaces): {'yes' if os.geteuid() == 0 else 'no'}")
+    return 0 if not core else 1
+
+
+def schema(args: argparse.Namespace) -> int:
+    from enoslib.errors import EnosConfigError
+    from enoslib.infra.configuration import load_schema
+
+    try:
+        print(json.dumps(load_schema(args.name), indent=2))
+    except EnosConfigError as exc:
+        print(f"enos schema: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def emulate(args: argparse.Namespace) -> int:
+    if args.testbed not in EMULATORS:
+        print(f"enos emulate: no emulator for {args.testbed!r}; known: {', '.join(EMULATORS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(EMULATORS[args.testbed])
+    return int(module.main(args.rest) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="enos", description="enoslib command-line tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="show installed extras and testbed credentials").set_defaults(func=check)
+    p = sub.add_parser("schema", help="print a provider's JSON schema")
+    p.add_argument("name", help="provider name (static, local, g5k, ...)")
+    p.set_defaults(func=schema)
+    p = sub.add_parser("emulate", help="serve a local emulator of a testbed API")
+    p.add_argument("testbed", help="testbed to emulate (g5k)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options for the emulator (see --help)")
+    p.set_defaults(func=emulate)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Global settings and logging.
+
+>>> import enoslib as en
+>>> en.set_config(ansible_forks=50)
+>>> with en.config_context(ansible_stdout="noop"):
+...     ...  # every setting is restored on exit, None values included
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+_DEFAULTS: dict[str, Any] = {
+    # where per-run state lives (ssh control sockets, caches, reservations); never the cwd
+    "cache_dir": str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "enoslib"),
+    # reuse one SSH connection per host for this long after the last use
+    "ssh_control_persist": "600s",
+    # None: size forks to the number of hosts
+    "ansible_forks": None,
+    # "spinner" | "noop" | "console": how Ansible progress is shown
+    "ansible_stdout": "noop",
+    "ssh_connect_timeout": 10,
+    # default command timeout in seconds (None: no timeout)
+    "command_timeout": None,
+    # show rich progress bars while waiting for testbeds
+    "display": "rich",
+    # the python interpreter Ansible uses on hosts (None: auto)
+    "ansible_python_interpreter": None,
+    # optional path to a user's ssh_config to honour (None: ~/.ssh/config as ssh does)
+    "ssh_config_file": None,
+    # StrictHostKeyChecking for enoslib's ssh connections ("no" also skips known_hosts,
+    # testbed hosts being reinstalled often); None: leave it to ~/.ssh/config
+    "ssh_strict_host_key_checking": "no",
+}
+
+_config: dict[str, Any] = dict(_DEFAULTS)
+
+
+def get_config() -> dict[str, Any]:
+    """A copy of the current settings."""
+    return dict(_config)
+
+
+def _check(kwargs: dict[str, Any]) -> None:
+    from enoslib.errors import EnosConfigError
+
+    unknown = sorted(set(kwargs) - set(_DEFAULTS))
+    if unknown:
+        raise EnosConfigError(
+            f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_DEFAULTS))}",
+            path="$." + unknown[0],
+            rule="additionalProperties",
+        )
+
+
+def set_config(**kwargs: Any) -> None:
+    """Change settings for the rest of the process."""
+    _check(kwargs)
+    _config.update(kwargs)
+
+
+@contextlib.contextmanager
+def config_context(**kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Change settings inside a ``with`` block; every previous value is restored on exit."""
+    _check(kwargs)
+    saved = dict(_config)
+    _config.update(kwargs)
+    try:
+        yield get_config()
+    finally:
+        _config.clear()
+        _config.update(saved)
+
+
+def cache_dir(*parts: str) -> Path:
+    """A directory under the configured cache dir, created on first use (mode 0700)."""
+    path = Path(_config["cache_dir"]).expanduser().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def init_logging(level: int | str = logging.INFO, *, rich: bool = True) -> logging.Logger:
+    """Log enoslib's messages to the terminal (with rich when available).
+
+    Each module logs under ``enoslib.<module>``, so ``logging.getLogger("enoslib.api")`` can
+    be tuned on its own.
+    """
+    logger = logging.getLogger("enoslib")
+    logger.setLevel(level)
+    for handler in list(logger.handlers):
+        if getattr(handler, "_enoslib", False):
+            logger.removeHandler(handler)
+    handler: logging.Handler
+    if rich:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, rich_tracebacks=True)
+        handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._enoslib = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    return logger

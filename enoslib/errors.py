@@ -1,0 +1,139 @@
+"""The one error hierarchy of enoslib.
+
+Every error carries a human-readable message: ``str(error)`` is never empty, so a
+traceback or a notebook cell always says what went wrong and where.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+class EnosError(Exception):
+    """Base class of every error raised by enoslib."""
+
+    default_message = "enoslib error"
+
+    def __init__(self, message: str | None = None, *args: Any) -> None:
+        message = message if message else self.default_message
+        super().__init__(message, *args)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class EnosConfigError(EnosError, ValueError):
+    """A configuration does not follow its provider's schema.
+
+    ``path`` is the JSON path of the offending value (``$.resources.machines[0].nodes``),
+    ``rule`` the schema keyword that failed (``type``, ``minimum``, ``required`` ...).
+    """
+
+    default_message = "invalid configuration"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        path: str = "$",
+        rule: str | None = None,
+        errors: Iterable[tuple[str, str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.rule = rule
+        # every (path, rule, message) found, the first one being ``path``/``rule``
+        self.errors = list(errors)
+
+
+class EnosMissingExtraError(EnosError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    default_message = "an optional dependency is missing"
+
+    def __init__(self, module: str, extra: str, feature: str | None = None) -> None:
+        what = feature or module
+        super().__init__(
+            f"{what} needs the Python module '{module}', which is not installed: "
+            f"pip install 'enoslib[{extra}]'"
+        )
+        self.module = module
+        self.extra = extra
+        self.name = module
+
+
+class EnosProviderError(EnosError):
+    """A provider could not reserve, reload or release its resources."""
+
+    default_message = "provider error"
+
+
+class EnosReservationError(EnosProviderError):
+    """The testbed refused a reservation (no resources at that time, quota, ...)."""
+
+    default_message = "reservation refused"
+
+
+class InvalidReservationTime(EnosReservationError):
+    """The reservation cannot start at the requested time; ``next_time`` is a hint (epoch)."""
+
+    default_message = "the reservation cannot start at the requested time"
+
+    def __init__(self, message: str | None = None, next_time: float | None = None) -> None:
+        super().__init__(message)
+        self.next_time = next_time
+
+
+class InvalidReservationTooOld(EnosReservationError):
+    """The requested reservation start is in the past."""
+
+    default_message = "the requested reservation date is in the past"
+
+
+class NoSlotError(EnosReservationError):
+    """No common slot fits every provider in the search window."""
+
+    default_message = "no common slot was found"
+
+
+class EnosSSHNotReady(EnosError):
+    """Hosts did not accept SSH connections in time."""
+
+    default_message = "hosts are not reachable over SSH"
+
+
+class EnosHostsError(EnosError):
+    """Some hosts failed a remote operation; ``results`` holds every host's result."""
+
+    default_message = "remote operation failed"
+
+    def __init__(self, message: str | None = None, hosts: Iterable[Any] = (), results: Any = None):
+        self.hosts = list(hosts)
+        self.results = results
+        if not message:
+            names = ", ".join(str(getattr(h, "alias", h)) for h in self.hosts[:10])
+            more = f" (+{len(self.hosts) - 10} more)" if len(self.hosts) > 10 else ""
+            message = f"{self.default_message} on {len(self.hosts)} host(s): {names}{more}"
+        super().__init__(message)
+
+
+class EnosFailedHostsError(EnosHostsError):
+    """A command or task failed on some hosts."""
+
+    default_message = "failed"
+
+
+class EnosUnreachableHostsError(EnosHostsError):
+    """Some hosts could not be reached."""
+
+    default_message = "unreachable"
+
+
+class EnosTimeoutError(EnosError, TimeoutError):
+    """An operation did not finish in the allotted time."""
+
+    default_message = "operation timed out"
+
+
+__all__ = [name for name in dir() if name.startswith(("Enos", "Invalid", "NoSlot"))]

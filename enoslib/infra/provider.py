@@ -1,0 +1,164 @@
+"""The Provider contract: what every testbed provider does.
+
+>>> with en.Static(conf) as (roles, networks):   # init() on entry
+...     en.run_command("uname -a", roles=roles)
+... # destroy() on exit: on success, on error, on Ctrl-C
+
+``init`` is idempotent: a second call, or a second run of the same script, reloads the
+reservation made under the configuration's name instead of making a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+
+from enoslib.errors import EnosConfigError
+from enoslib.infra.configuration import BaseConfiguration
+from enoslib.objects import Networks, Roles
+
+if TYPE_CHECKING:
+    from enoslib.infra.slots import IntervalSet
+
+logger = logging.getLogger(__name__)
+
+Time = float | datetime
+
+
+def to_timestamp(t: Time) -> float:
+    return t.timestamp() if isinstance(t, datetime) else float(t)
+
+
+class Provider(ABC):
+    """Base of every provider.
+
+    Subclasses set ``configuration_class`` and implement the abstract methods. The
+    configuration is validated in the constructor, so bad input fails before anything is
+    reserved.
+    """
+
+    configuration_class: ClassVar[type[BaseConfiguration]]
+
+    def __init__(self, provider_conf: BaseConfiguration | dict[str, Any], name: str | None = None) -> None:
+        if isinstance(provider_conf, dict):
+            provider_conf = self.configuration_class.from_dictionary(provider_conf)
+        elif not isinstance(provider_conf, self.configuration_class):
+            raise EnosConfigError(
+                f"{type(self).__name__} needs a {self.configuration_class.__name__} or a dict, "
+                f"got {type(provider_conf).__name__}",
+                rule="type",
+            )
+        self.provider_conf = provider_conf.finalize()
+        self.name = name or type(self).__name__
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @abstractmethod
+    def init(self, force_deploy: bool = False, start_time: Time | None = None, **kwargs: Any) -> tuple[Roles, Networks]:
+        """Reserve (or reload) the resources and return ``(roles, networks)``.
+
+        ``start_time`` asks for a reservation starting then (epoch or datetime).
+        ``force_deploy`` redoes the deployment steps on reloaded resources.
+        """
+
+    @abstractmethod
+    def destroy(self, wait: bool = False, **kwargs: Any) -> None:
+        """Release everything this provider reserved. Safe to call twice."""
+
+    def async_init(self, start_time: Time | None = None, **kwargs: Any) -> None:
+        """Submit the reservation without waiting for it (providers that schedule override)."""
+        self.init(start_time=start_time, **kwargs)
+
+    @abstractmethod
+    def is_created(self) -> bool:
+        """Whether a reservation made under this configuration exists right now."""
+
+    # -- planning -------------------------------------------------------------------------
+    @abstractmethod
+    def availability(self, start: Time, end: Time) -> "IntervalSet":
+        """The windows between ``start`` and ``end`` when this configuration could run."""
+
+    @abstractmethod
+    def test_slot(self, start: Time, end: Time) -> bool:
+        """Whether this configuration could run from ``start`` to ``end``."""
+
+    @abstractmethod
+    def set_reservation(self, timestamp: Time) -> None:
+        """Make the next ``init`` reserve at ``timestamp``."""
+
+    @abstractmethod
+    def offset_walltime(self, offset: float) -> None:
+        """Lengthen (or shorten, if negative) the walltime by ``offset`` seconds."""
+
+    # -- context manager ------------------------------------------------------------------
+    def __enter__(self) -> tuple[Roles, Networks]:
+        try:
+            return self.init()
+        except BaseException:
+            # __exit__ is not called when __enter__ fails: release what init got so far
+            logger.info("%s: init failed, releasing what was reserved", self.name)
+            self._release()
+            raise
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        with _deferred_sigint():
+            self.destroy()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def _repr_html_(self) -> str:
+        return f"<b>{type(self).__name__}</b> {self.name}" + self.provider_conf._repr_html_()
+
+
+class ImmediateProvider(Provider):
+    """A provider whose resources are usable at once and at any time (no scheduler):
+    Static, Local, Vagrant. Always available; a reservation time is recorded, not waited for."""
+
+    reservation: float | None = None
+
+    def availability(self, start: Time, end: Time) -> "IntervalSet":
+        from enoslib.infra.slots import Interval, IntervalSet
+
+        return IntervalSet([Interval(to_timestamp(start), to_timestamp(end))])
+
+    def test_slot(self, start: Time, end: Time) -> bool:
+        return True
+
+    def set_reservation(self, timestamp: Time) -> None:
+        self.reservation = to_timestamp(timestamp)
+
+    def offset_walltime(self, offset: float) -> None:
+        """No walltime: resources last until destroyed."""
+
+
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[None]:
+    """Let a release finish even if Ctrl-C is pressed again; re-raise it afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+
+    def remember(signum: int, frame: Any) -> None:
+        pressed.append(signum)
+        logger.warning("releasing resources, please wait (Ctrl-C is deferred)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, remember)
+    except ValueError:  # not allowed here (e.g. some embedded interpreters)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt

@@ -1,0 +1,217 @@
+"""Roles and Networks: named groups of hosts / networks.
+
+``roles["server"]`` is an ordered set of hosts: iteration and indexing follow insertion order
+(so ``roles["server"][0]`` is stable across runs), and ``|``, ``&``, ``-``, ``^`` behave as on
+sets. Building groups of tens of thousands of hosts is linear.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, MutableSet, TypeVar, overload
+
+from enoslib.objects.host import Host
+from enoslib.objects.network import Network
+
+T = TypeVar("T")
+
+
+class ResourceSet(MutableSet[T], Generic[T]):
+    """An insertion-ordered set (a dict under the hood) that can also be indexed."""
+
+    __slots__ = ("_items", "_list")
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        self._items: dict[T, None] = dict.fromkeys(items)
+        self._list: list[T] | None = None
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: T) -> None:
+        if item not in self._items:
+            self._items[item] = None
+            self._list = None
+
+    def discard(self, item: T) -> None:
+        if item in self._items:
+            del self._items[item]
+            self._list = None
+
+    def extend(self, items: Iterable[T]) -> None:
+        before = len(self._items)
+        self._items.update(dict.fromkeys(items))
+        if len(self._items) != before:
+            self._list = None
+
+    update = extend
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> "ResourceSet[T]": ...
+    def __getitem__(self, index: int | slice) -> "T | ResourceSet[T]":
+        # indexing is O(1) after the first call: the list is cached until the set changes
+        if self._list is None:
+            self._list = list(self._items)
+        if isinstance(index, slice):
+            return type(self)(self._list[index])
+        return self._list[index]
+
+    @classmethod
+    def _from_iterable(cls, it: Iterable[T]) -> "ResourceSet[T]":
+        return cls(it)
+
+    # set operators keep the left operand's order, then the right's
+    def __or__(self, other: Iterable[Any]) -> "ResourceSet[T]":
+        return type(self)([*self._items, *other])
+
+    def __and__(self, other: Iterable[Any]) -> "ResourceSet[T]":
+        keep = other if isinstance(other, (set, frozenset, ResourceSet)) else set(other)
+        return type(self)(i for i in self._items if i in keep)
+
+    def __sub__(self, other: Iterable[Any]) -> "ResourceSet[T]":
+        drop = other if isinstance(other, (set, frozenset, ResourceSet)) else set(other)
+        return type(self)(i for i in self._items if i not in drop)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ResourceSet):
+            return self._items.keys() == other._items.keys()
+        if isinstance(other, (set, frozenset)):
+            return self._items.keys() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def filter(self, predicate: Callable[[T], bool]) -> "ResourceSet[T]":
+        return type(self)(i for i in self._items if predicate(i))
+
+    def __repr__(self) -> str:
+        items = list(self._items)
+        shown = ", ".join(map(repr, items[:5])) + (f", ... (+{len(items) - 5})" if len(items) > 5 else "")
+        return f"{type(self).__name__}([{shown}])"
+
+
+class HostsView(ResourceSet[Host]):
+    """The hosts of a role."""
+
+    __slots__ = ()
+
+    def __rich__(self) -> Any:
+        from enoslib.objects.display import hosts_table
+
+        return hosts_table(list(self))
+
+    def _repr_html_(self) -> str:
+        from enoslib.objects.display import html_table
+
+        return html_table([{k: v for k, v in h.to_dict().items() if k != "net_devices"} for h in self])
+
+
+class NetworksView(ResourceSet[Network]):
+    """The networks of a role."""
+
+    __slots__ = ()
+
+    def __rich__(self) -> Any:
+        from enoslib.objects.display import network_table
+
+        return network_table(list(self))
+
+    def _repr_html_(self) -> str:
+        from enoslib.objects.display import html_table
+
+        return html_table([n.to_dict() for n in self])
+
+
+V = TypeVar("V", bound=ResourceSet[Any])
+
+
+class _RoleMapping(dict[str, V], Generic[V]):
+    """A dict from role name to an ordered set, with helpers shared by Roles and Networks."""
+
+    view: type[ResourceSet[Any]] = ResourceSet
+
+    def __init__(self, mapping: Mapping[str, Iterable[Any]] | None = None, **kwargs: Iterable[Any]) -> None:
+        super().__init__()
+        for source in (mapping or {}, kwargs):
+            for role, items in source.items():
+                self.extend(role, items)
+
+    def __missing__(self, role: str) -> V:
+        known = ", ".join(sorted(self)) or "none"
+        raise KeyError(f"no role {role!r} (known roles: {known})")
+
+    def __setitem__(self, role: str, items: Iterable[Any]) -> None:
+        super().__setitem__(role, items if isinstance(items, self.view) else self.view(items))  # type: ignore[arg-type]
+
+    def add_one(self, item: Any, roles: Iterable[str] | str) -> None:
+        """Add one item under one or several roles (created when missing)."""
+        for role in [roles] if isinstance(roles, str) else roles:
+            self.setdefault(role, self.view()).add(item)  # type: ignore[arg-type]
+
+    def extend(self, role: str, items: Iterable[Any]) -> None:
+        self.setdefault(role, self.view()).extend(items)  # type: ignore[arg-type]
+
+    def all(self) -> V:
+        """Every item once, in order of first appearance."""
+        out = self.view()
+        for items in self.values():
+            out.extend(items)
+        return out  # type: ignore[return-value]
+
+    def merge(self, other: Mapping[str, Iterable[Any]]) -> "_RoleMapping[V]":
+        """A new mapping holding both; roles present in both get the union."""
+        merged = type(self)(self)
+        for role, items in other.items():
+            merged.extend(role, items)
+        return merged
+
+    __or__ = merge
+
+    def roles_of(self, item: Any) -> list[str]:
+        return [role for role, items in self.items() if item in items]
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {role: [i.to_dict() for i in items] for role, items in self.items()}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{role!r}: {len(items)}" for role, items in self.items())
+        return f"{type(self).__name__}({{{inner}}})"
+
+
+class Roles(_RoleMapping[HostsView]):
+    """Role name -> hosts. ``roles.all()`` gives every host once."""
+
+    view = HostsView
+
+    def __rich__(self) -> Any:
+        from enoslib.objects.display import roles_table
+
+        return roles_table(self)
+
+    def _repr_html_(self) -> str:
+        from enoslib.objects.display import html_table
+
+        return html_table([{"role": r, "hosts": ", ".join(h.alias for h in hs)} for r, hs in self.items()])
+
+
+class Networks(_RoleMapping[NetworksView]):
+    """Role name -> networks."""
+
+    view = NetworksView
+
+    def __rich__(self) -> Any:
+        from enoslib.objects.display import roles_table
+
+        return roles_table(self)
+
+    def _repr_html_(self) -> str:
+        from enoslib.objects.display import html_table
+
+        return html_table([{"role": r, "networks": ", ".join(n.cidr for n in ns)} for r, ns in self.items()])
