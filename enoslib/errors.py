@@ -92,9 +92,31 @@ class InvalidReservationTooOld(EnosReservationError):
 
 
 class NoSlotError(EnosReservationError):
-    """No common slot fits every provider in the search window."""
+    """No common slot fits every provider in the search window.
 
-    default_message = "no common slot was found"
+    ``blocking``: names of the providers/resources that prevent a common start.
+    ``next_possible``: the earliest common start after the window (epoch), when known.
+    """
+
+    default_message = "no common slot"
+
+    def __init__(self, message: str | None = None, *, blocking: Iterable[str] = (),
+                 next_possible: float | None = None) -> None:
+        self.blocking: tuple[str, ...] = tuple(blocking)
+        self.next_possible = next_possible
+        if not message:
+            message = self.default_message
+            if self.blocking:
+                message += f"; blocked by {', '.join(repr(name) for name in self.blocking)}"
+            if next_possible is not None:
+                from datetime import datetime, timezone
+
+                when = datetime.fromtimestamp(next_possible, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                message += f"; next possible start: {when}"
+        super().__init__(message)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_no_slot, (self.message, self.blocking, self.next_possible))
 
 
 class EnosSSHNotReady(EnosError):
@@ -134,6 +156,10 @@ class EnosTimeoutError(EnosError, TimeoutError):
     """An operation did not finish in the allotted time."""
 
     default_message = "operation timed out"
+
+
+def _rebuild_no_slot(message: str, blocking: tuple[str, ...], next_possible: float | None) -> "NoSlotError":
+    return NoSlotError(message, blocking=blocking, next_possible=next_possible)
 
 
 __all__ = [name for name in dir() if name.startswith(("Enos", "Invalid", "NoSlot"))]
