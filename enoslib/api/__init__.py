@@ -1,0 +1,57 @@
+"""Remote execution on hosts: commands, Ansible modules and playbooks, files, facts.
+
+Everything goes over one persistent, multiplexed OpenSSH connection per host
+(:mod:`enoslib.api.ssh`). Plain commands take a fast path straight over it; Ansible runs
+in-process on the same connections. Whatever ran, you get :class:`Results`: one
+:class:`Result` per host and task, and errors carrying them.
+
+Names resolve on first use (PEP 562): importing this package loads neither Ansible nor
+the submodules a script does not use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from enoslib._lazy import lazy
+
+_NAMES = {
+    "actions": "actions",
+    "gather_facts": "actions",
+    "run_ansible": "actions",
+    "run_play": "actions",
+    "ensure_python": "commands",
+    "run": "commands",
+    "run_command": "commands",
+    "run_scripts": "commands",
+    "wait_for": "commands",
+    "generate_inventory": "facts",
+    "sync_info": "facts",
+    "broadcast": "files",
+    "get": "files",
+    "put": "files",
+    "get_hosts": "hosts",
+    "Get": "processes",
+    "Put": "processes",
+    "Remote": "processes",
+    "Report": "results",
+    "Result": "results",
+    "Results": "results",
+    "close_connections": "ssh",
+}
+
+__all__ = sorted(_NAMES)
+
+
+__getattr__, __dir__ = lazy(__name__, globals(), {n: f"enoslib.api.{m}" for n, m in _NAMES.items()})
+
+
+if TYPE_CHECKING:
+    from enoslib.api.actions import actions, gather_facts, run_ansible, run_play
+    from enoslib.api.commands import ensure_python, run, run_command, run_scripts, wait_for
+    from enoslib.api.facts import generate_inventory, sync_info
+    from enoslib.api.files import broadcast, get, put
+    from enoslib.api.hosts import get_hosts
+    from enoslib.api.processes import Get, Put, Remote
+    from enoslib.api.results import Report, Result, Results
+    from enoslib.api.ssh import close_connections

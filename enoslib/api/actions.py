@@ -1,0 +1,373 @@
+"""Ansible modules from Python: ``actions``, ``run_play``, ``run_ansible``, ``gather_facts``.
+
+>>> with en.actions(roles=roles["server"]) as a:
+...     a.apt(name="iperf3", state="present", task_name="install iperf3")
+...     a.shell("iperf3 --version", register="version")
+...     a.ansible.builtin.copy(src="conf.json", dest="/etc/app.json", become=True)
+>>> a.results.failed   # one Result per host and task
+
+The recorded tasks run as ONE play on exit. When every task is a plain ``shell``,
+``command`` or ``raw`` call with nothing for Ansible to evaluate (no ``when``, loops or
+``{{ }}``), the play runs over the SSH fast path instead: same Results, no Python module
+shipped to the hosts. ``engine="ansible"`` forces Ansible.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from enoslib.api.ansible import check, run_playbooks, run_plays
+from enoslib.api.commands import exec_commands, wrap
+from enoslib.api.hosts import RolesLike, as_roles, get_hosts
+from enoslib.api.results import Results
+
+# task keywords (everything else given to a module call is a module argument)
+TASK_KEYWORDS = frozenset(
+    {
+        "name",
+        "register",
+        "when",
+        "become",
+        "become_user",
+        "become_method",
+        "become_flags",
+        "ignore_errors",
+        "ignore_unreachable",
+        "loop",
+        "loop_control",
+        "until",
+        "retries",
+        "delay",
+        "changed_when",
+        "failed_when",
+        "tags",
+        "environment",
+        "vars",
+        "delegate_to",
+        "delegate_facts",
+        "run_once",
+        "notify",
+        "no_log",
+        "timeout",
+        "async",
+        "poll",
+        "args",
+        "check_mode",
+        "diff",
+        "any_errors_fatal",
+        "throttle",
+        "module_defaults",
+        "collections",
+        "local_action",
+        "with_items",
+        "with_dict",
+        "with_list",
+        "with_fileglob",
+        "with_sequence",
+    }
+)
+_FAST_MODULES = {"shell", "command", "raw"}
+_FAST_KEYWORDS = {"name", "register", "become", "become_user", "ignore_errors"}
+_BACKGROUND_SECONDS = 365 * 24 * 3600  # "async" for background tasks: as long as it takes
+
+
+@dataclass
+class Task:
+    module: str
+    free_form: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    keywords: dict[str, Any] = field(default_factory=dict)
+
+    def to_ansible(self) -> dict[str, Any]:
+        args = dict(self.args)
+        if self.free_form is not None:
+            args["_raw_params"] = self.free_form
+        return {**self.keywords, self.module: args}
+
+    @property
+    def short_module(self) -> str:
+        return self.module.rsplit(".", 1)[-1]
+
+    def fast(self) -> bool:
+        """Can run as a plain command over ssh with the same outcome as the module?"""
+        return (
+            self.short_module in _FAST_MODULES
+            and self.module.split(".")[0] in (self.short_module, "ansible")
+            and isinstance(self.free_form, str)
+            and set(self.args) <= {"chdir"}
+            and set(self.keywords) <= _FAST_KEYWORDS
+            and not any(
+                "{{" in str(v) or "{%" in str(v)
+                for v in (self.free_form, *self.args.values(), *self.keywords.values())
+            )
+            # the command module expands $VARS and ~ in its words itself (not via a shell)
+            and not (
+                self.short_module == "command" and ("$" in self.free_form or "~" in self.free_form)
+            )
+        )
+
+
+class _Module:
+    """``a.apt`` / ``a.ansible.builtin.apt`` / ``a.community.general.x``: call to record."""
+
+    def __init__(self, owner: "actions", name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __getattr__(self, part: str) -> "_Module":
+        if part.startswith("__"):
+            raise AttributeError(part)
+        return _Module(self._owner, f"{self._name}.{part}")
+
+    def __call__(
+        self, *free_form: str, task_name: str | None = None, background: bool = False, **kwargs: Any
+    ) -> "actions":
+        if len(free_form) > 1:
+            raise TypeError(
+                f"{self._name}() takes at most one positional argument (the free-form command)"
+            )
+        keywords = {k: v for k, v in kwargs.items() if k in TASK_KEYWORDS}
+        args = {k: v for k, v in kwargs.items() if k not in TASK_KEYWORDS}
+        text = free_form[0] if free_form else None
+        keywords["name"] = task_name or keywords.get("name") or text or self._name
+        if background or self._owner.background:
+            keywords.update({"async": _BACKGROUND_SECONDS, "poll": 0})
+        self._owner.tasks.append(Task(self._name, text, args, keywords))
+        return self._owner
+
+
+class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
+    """Record Ansible module calls, run them as one play on exit (see module docstring).
+
+    ``roles``/``pattern_hosts`` select hosts; ``run_as`` runs every task as that user;
+    ``background`` starts every task detached; ``strategy`` is Ansible's (``linear``,
+    ``free``); failures raise on exit unless ``on_error_continue``. Results: ``a.results``.
+    """
+
+    def __init__(
+        self,
+        roles: RolesLike | None = None,
+        *,
+        pattern_hosts: str = "all",
+        gather_facts: bool = False,
+        run_as: str | None = None,
+        background: bool = False,
+        strategy: str = "linear",
+        on_error_continue: bool = False,
+        extra_vars: Mapping[str, Any] | None = None,
+        engine: str = "auto",
+        **_: Any,
+    ) -> None:
+        if engine not in ("auto", "ssh", "ansible"):
+            raise ValueError(f"engine must be 'auto', 'ssh' or 'ansible', not {engine!r}")
+        self.roles = as_roles(roles)
+        self.pattern_hosts = pattern_hosts
+        self.gather_facts = gather_facts
+        self.run_as = run_as
+        self.background = background
+        self.strategy = strategy
+        self.on_error_continue = on_error_continue
+        self.extra_vars = dict(extra_vars or {})
+        self.engine = engine
+        self.tasks: list[Task] = []
+        self.results = Results()
+
+    def __getattr__(self, name: str) -> _Module:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Module(self, name)
+
+    def __enter__(self) -> "actions":
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self._execute()
+
+    def play(self) -> dict[str, Any]:
+        """The play these actions make, as Ansible would read it from YAML."""
+        source: dict[str, Any] = {
+            "hosts": self.pattern_hosts,
+            "name": "enoslib actions",
+            "gather_facts": self.gather_facts,
+            "strategy": self.strategy,
+            "tasks": [t.to_ansible() for t in self.tasks],
+        }
+        if self.run_as:
+            source.update(become=True, become_user=self.run_as)
+        return source
+
+    def _use_fast_path(self) -> bool:
+        if self.engine != "auto":
+            return self.engine == "ssh"
+        return (
+            not self.gather_facts
+            and self.strategy in ("linear", "free")
+            and all(t.fast() for t in self.tasks)
+        )
+
+    def _execute(self) -> Results:
+        if not self.tasks:
+            self.results = Results()
+        elif self._use_fast_path():
+            self.results = _run_fast(self)
+        else:
+            self.results = run_plays([self.play()], self.roles, self.extra_vars)
+        return check(self.results, self.on_error_continue)
+
+
+def _fast_command(task: Task, run_as: str | None, background: bool) -> str:
+    text = task.free_form or ""
+    kw = task.keywords
+    user = kw.get("become_user", "root") if kw.get("become") else run_as
+    if task.short_module == "command":  # no shell: words are literal, as the module does
+        text = shlex.join(shlex.split(text))
+    elif task.short_module == "shell" and not (user or background or task.args.get("chdir")):
+        text = f"/bin/sh -c {shlex.quote(text)}"  # the module's shell, not the login shell
+    return wrap(text, run_as=user, background=background, chdir=task.args.get("chdir"))
+
+
+def _run_fast(a: actions) -> Results:
+    """Linear play over ssh: each task on every host still in play, hosts dropping out on
+    failure (unless ``ignore_errors``), as Ansible's linear strategy does."""
+    active = get_hosts(a.roles, a.pattern_hosts)
+    results = Results()
+    for task in a.tasks:
+        if not active:
+            break
+        background = "async" in task.keywords
+        command = _fast_command(task, a.run_as, background)
+        name = task.keywords["name"]
+        step = exec_commands(
+            dict.fromkeys(active, command),
+            task=name,
+            shown=dict.fromkeys(active, task.free_form or ""),
+        )
+        ignore = bool(task.keywords.get("ignore_errors"))
+        for r in step:
+            if r.status == "failed" and ignore:
+                r.payload["ignored"] = True
+        gone = {
+            r.host
+            for r in step
+            if r.status == "unreachable" or (r.status == "failed" and not ignore)
+        }
+        active = [h for h in active if h.alias not in gone]
+        results.extend(step)
+    return results
+
+
+def run_play(
+    play_source: Mapping[str, Any],
+    roles: RolesLike | None = None,
+    *,
+    extra_vars: Mapping[str, Any] | None = None,
+    on_error_continue: bool = False,
+    **_: Any,
+) -> Results:
+    """Run one play given as a dict (``{"hosts": "server", "tasks": [...]}``) on ``roles``."""
+    source = dict(play_source)
+    source.setdefault("hosts", "all")
+    source.setdefault("gather_facts", False)
+    return check(run_plays([source], as_roles(roles), extra_vars), on_error_continue)
+
+
+def run_ansible(
+    playbooks: str | Path | Iterable[str | Path],
+    roles: RolesLike | None = None,
+    *,
+    extra_vars: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    skip_tags: Iterable[str] | None = None,
+    on_error_continue: bool = False,
+    **_: Any,
+) -> Results:
+    """Run playbook files against ``roles`` (each role is an inventory group)."""
+    paths = [playbooks] if isinstance(playbooks, (str, Path)) else list(playbooks)
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"playbook not found: {p}")
+    results = run_playbooks(
+        [str(Path(p).resolve()) for p in paths],
+        as_roles(roles),
+        extra_vars,
+        list(tags) if tags else None,
+        list(skip_tags) if skip_tags else None,
+    )
+    return check(results, on_error_continue)
+
+
+def gather_facts(
+    roles: RolesLike | None = None,
+    *,
+    pattern_hosts: str = "all",
+    gather_subset: Iterable[str] | None = None,
+    on_error_continue: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Ansible facts of each host: ``{alias: {"ansible_hostname": ..., ...}}``.
+
+    Unreachable or failed hosts raise unless ``on_error_continue`` (then they are absent).
+    """
+    args: dict[str, Any] = {}
+    if gather_subset:
+        args["gather_subset"] = list(gather_subset)
+    source = {
+        "hosts": pattern_hosts,
+        "gather_facts": False,
+        "tasks": [{"name": "gather facts", "ansible.builtin.setup": args}],
+    }
+    results = check(run_plays([source], as_roles(roles)), on_error_continue)
+    return {r.host: r.payload.get("ansible_facts", {}) for r in results.ok}
+
+
+def shell_with_ansible(
+    command: str,
+    roles: RolesLike | None,
+    *,
+    pattern_hosts: str = "all",
+    run_as: str | None = None,
+    background: bool = False,
+    timeout: float | None = None,
+    on_error_continue: bool = False,
+    task_name: str | None = None,
+    gather_facts: bool = False,
+    extra_vars: Mapping[str, Any] | None = None,
+    chdir: str | None = None,
+    environment: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Results:
+    """``run_command`` through Ansible's shell module (Jinja with facts, module options)."""
+    from enoslib.api.templating import _TRIPLE
+
+    a = actions(
+        roles,
+        pattern_hosts=pattern_hosts,
+        gather_facts=gather_facts,
+        run_as=run_as,
+        background=background,
+        on_error_continue=True,
+        extra_vars=extra_vars,
+        engine="ansible",
+    )
+    # execo's {{{host}}} is ours, Ansible does not know it: map it to inventory variables
+    names = {
+        "host": "ansible_host",
+        "address": "ansible_host",
+        "alias": "inventory_hostname",
+        "user": "ansible_user",
+        "port": "ansible_port",
+    }
+    command = _TRIPLE.sub(lambda m: "{{ " + names[m.group(1)] + " | quote }}", command)
+    options: dict[str, Any] = dict(kwargs)
+    if chdir:
+        options["chdir"] = chdir
+    if environment:
+        options["environment"] = dict(environment)
+    if timeout:
+        options["timeout"] = int(timeout)
+    a.shell(command, task_name=task_name, **options)
+    a._execute()
+    return check(a.results, on_error_continue)

@@ -1,0 +1,383 @@
+"""Running Ansible plays in-process, over enoslib's own SSH connections.
+
+ansible-core is imported here, on first use only (``import enoslib`` stays cheap). Each run
+builds an in-memory inventory from the Hosts (no inventory file, nothing written in the
+user's working directory); every host gets ``ansible_ssh_args`` carrying enoslib's ssh
+options and ``ControlPath``, so Ansible reuses the fast path's master connections.
+Pipelining is on and forks follow the host count. Ansible's console output is replaced by
+a callback that collects :class:`~enoslib.api.results.Results`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from enoslib.api.hosts import RolesLike, as_roles
+from enoslib.api.results import Result, Results
+from enoslib.api.ssh import ansible_ssh_args
+from enoslib.config import cache_dir, get_config
+
+log = logging.getLogger("enoslib.api.ansible")
+
+FORKS_CAP = 100
+# interpreter found by Ansible on each host, reused by later runs in this process: discovery
+# costs two remote round trips per host and per run otherwise
+_INTERPRETERS: dict[tuple[Any, ...], str] = {}
+# Ansible keeps global state (context.CLIARGS, signal handlers): one run at a time
+_LOCK = threading.RLock()
+_ENV_DONE = False
+
+
+def _prepare_environment() -> None:
+    """Settings Ansible reads when it is first imported; users' own ANSIBLE_* win. They are
+    set in this process's environment, so an ``ansible-playbook`` started from it sees
+    them too (quiet warnings, pipelining, local temp under enoslib's cache dir)."""
+    global _ENV_DONE
+    if _ENV_DONE:
+        return
+    defaults = {
+        "ANSIBLE_LOCAL_TEMP": str(cache_dir("ansible", "tmp")),
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        "ANSIBLE_SYSTEM_WARNINGS": "False",
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        "ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS": "ignore",
+        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+        "ANSIBLE_NOCOLOR": "True",
+    }
+    # ~/.ansible holds the user's collections: keep it unless it cannot be written
+    home = Path.home() / ".ansible"
+    if not os.access(home if home.exists() else home.parent, os.W_OK):
+        defaults["ANSIBLE_HOME"] = str(cache_dir("ansible"))
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    try:  # what ansible's CLI does first: without it collections (ansible.builtin) are unknown
+        from ansible.plugins.loader import init_plugin_loader
+    except ImportError:  # ansible-core < 2.15
+        pass
+    else:
+        init_plugin_loader()
+    _ENV_DONE = True
+
+
+def forks_for(n_hosts: int) -> int:
+    configured = get_config().get("ansible_forks")
+    return int(configured) if configured else max(1, min(n_hosts, FORKS_CAP))
+
+
+def trusted(value: Any) -> Any:
+    """Mark strings of a play written by the user as templates Ansible may render
+    (ansible-core >= 2.19 renders only trusted templates; host data stays untrusted)."""
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:  # older ansible-core renders every string
+        return value
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, Mapping):
+        return {k: trusted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [trusted(v) for v in value]
+    return value
+
+
+def _host_vars(host: Any) -> dict[str, Any]:
+    variables = host.get_extra()
+    variables.setdefault("ansible_connection", "ssh")
+    variables["ansible_ssh_args"] = ansible_ssh_args(host)
+    # our ssh args already carry the user's common/extra args and the jump host
+    variables.pop("ansible_ssh_common_args", None)
+    variables.pop("ansible_ssh_extra_args", None)
+    interpreter = get_config().get("ansible_python_interpreter") or _INTERPRETERS.get(
+        _host_key(host)
+    )
+    if interpreter:
+        variables.setdefault("ansible_python_interpreter", interpreter)
+    return variables
+
+
+def _host_key(host: Any) -> tuple[Any, ...]:
+    return (host.address, host.port, host.user, host.keyfile)
+
+
+def _remember_interpreters(results: Results, roles: RolesLike) -> None:
+    by_alias = {h.alias: h for h in as_roles(roles).all()}
+    for r in results:
+        found = (r.payload.get("ansible_facts") or {}).get("discovered_interpreter_python")
+        if isinstance(found, str) and r.host in by_alias:
+            _INTERPRETERS[_host_key(by_alias[r.host])] = found
+
+
+def build_inventory(roles: RolesLike, loader: Any) -> Any:
+    """An in-memory InventoryManager: one group per role, hosts named by alias."""
+    from ansible.inventory.manager import InventoryManager
+
+    r = as_roles(roles)
+    inventory = InventoryManager(loader=loader, sources=[])
+    for role, hosts in r.items():
+        group = None if role in ("all", "ungrouped") else inventory.add_group(role)
+        for h in hosts:
+            inventory.add_host(h.alias, group=group)
+    for h in r.all():
+        entry = inventory.get_host(h.alias)
+        for key, value in _host_vars(h).items():
+            entry.set_variable(key, value)
+    inventory.reconcile_inventory()  # fills the implicit "all"/"ungrouped" groups
+    return inventory
+
+
+def _collector_class() -> type:
+    from ansible.plugins.callback import CallbackBase
+
+    class Collector(CallbackBase):  # type: ignore[misc,valid-type]
+        """Turns Ansible's events into Results; prints nothing."""
+
+        CALLBACK_VERSION = 2.0
+        CALLBACK_TYPE = "stdout"
+        CALLBACK_NAME = "enoslib_collector"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.results = Results()
+            self._started: dict[tuple[str, str], float] = {}
+            self._task_rank: dict[str, int] = {}
+            self._ranks: list[int] = []
+
+        def ordered(self, hosts: list[str]) -> Results:
+            """Results by task order, then host order (Ansible reports them as they come)."""
+            rank = {h: i for i, h in enumerate(hosts)}
+            keyed = sorted(
+                zip(self._ranks, range(len(self.results)), self.results, strict=True),
+                key=lambda t: (t[0], rank.get(t[2].host, len(rank)), t[1]),
+            )
+            return Results(r for _, _, r in keyed)
+
+        @staticmethod
+        def _parts(res: Any) -> tuple[str, Any, dict[str, Any]]:
+            host = getattr(res, "host", None) or res._host
+            task = getattr(res, "task", None) or res._task
+            data = getattr(res, "result", None)
+            return host.get_name(), task, dict(data if data is not None else res._result)
+
+        def _add(self, res: Any, status: str, ignored: bool = False) -> None:
+            host, task, data = self._parts(res)
+            # the name as written, not as templated for the first host
+            ds = task.get_ds() if hasattr(task, "get_ds") else None
+            raw = ds.get("name") if isinstance(ds, Mapping) else None
+            name = str(raw) if raw else task.get_name()
+            if name == "Gathering Facts" and status == "ok":
+                return  # facts are not results the user asked for
+            start = self._started.pop((host, task._uuid), None)
+            self._ranks.append(self._task_rank.setdefault(task._uuid, len(self._task_rank)))
+            if ignored:
+                data["ignored"] = True
+            stdout = data.get("stdout")
+            stderr = data.get("stderr") or data.get("module_stderr")
+            self.results.append(
+                Result(
+                    host=host,
+                    task=name,
+                    status=status,  # type: ignore[arg-type]
+                    stdout=stdout if isinstance(stdout, str) else "",
+                    stderr=stderr if isinstance(stderr, str) else "",
+                    rc=data.get("rc") if isinstance(data.get("rc"), int) else None,
+                    changed=bool(data.get("changed", False)),
+                    payload=data,
+                    duration=None if start is None else time.monotonic() - start,
+                )
+            )
+
+        def v2_runner_on_start(self, host: Any, task: Any) -> None:
+            self._started[(host.get_name(), task._uuid)] = time.monotonic()
+
+        def v2_runner_on_ok(self, result: Any) -> None:
+            self._add(result, "ok")
+
+        def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+            self._add(result, "failed", ignored=ignore_errors)
+
+        def v2_runner_on_unreachable(self, result: Any) -> None:
+            self._add(result, "unreachable")
+
+        def v2_runner_on_skipped(self, result: Any) -> None:
+            self._add(result, "skipped")
+
+    return Collector
+
+
+def _to_log(self: Any, msg: str, *_: Any, **__: Any) -> None:
+    """Ansible's console output, sent to enoslib's logger instead (warnings at INFO)."""
+    text = str(msg).strip()
+    important = text.startswith(("[WARNING]", "[DEPRECATION", "[ERROR]", "ERROR"))
+    log.log(logging.INFO if important else logging.DEBUG, "ansible: %s", text)
+
+
+@contextlib.contextmanager
+def _process_state() -> Iterator[None]:
+    """Ansible's TaskQueueManager installs SIGINT/SIGTERM handlers and makes stdio
+    non-inheritable for good; put both back afterwards (notebooks, later subprocesses)."""
+    _prepare_environment()  # before ansible's first import reads the environment
+    saved_fds = {}
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            saved_fds[fd] = os.get_inheritable(fd)
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    from ansible.utils.display import Display
+
+    display = Display.display
+    if get_config().get("ansible_stdout") != "console":
+        Display.display = _to_log  # type: ignore[method-assign]
+    patched = None
+    if not main:  # signal.signal() is refused outside the main thread: skip Ansible's
+        import ansible.executor.task_queue_manager as tqm_module
+
+        patched = tqm_module.signal
+
+        class _NoSignals:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(signal, name)
+
+            @staticmethod
+            def signal(*_: Any) -> None:
+                return None
+
+        tqm_module.signal = _NoSignals()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        Display.display = display  # type: ignore[method-assign]
+        for fd, inheritable in saved_fds.items():
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, inheritable)
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        if patched is not None:
+            import ansible.executor.task_queue_manager as tqm_module
+
+            tqm_module.signal = patched  # type: ignore[assignment]
+
+
+def _set_cli_args(
+    forks: int, tags: list[str] | None = None, skip_tags: list[str] | None = None
+) -> None:
+    from ansible import context
+    from ansible.module_utils.common.collections import ImmutableDict
+
+    context.CLIARGS = ImmutableDict(
+        connection="ssh",
+        module_path=None,
+        forks=forks,
+        become=None,
+        become_method=None,
+        become_user=None,
+        check=False,
+        diff=False,
+        verbosity=0,
+        syntax=None,
+        start_at_task=None,
+        tags=tuple(tags or ("all",)),
+        skip_tags=tuple(skip_tags or ()),
+        listhosts=None,
+        listtasks=None,
+        listtags=None,
+        extra_vars=(),
+    )
+
+
+def _setup(
+    roles: RolesLike,
+    extra_vars: Mapping[str, Any] | None,
+    forks: int,
+    tags: list[str] | None = None,
+    skip_tags: list[str] | None = None,
+) -> tuple[Any, Any, Any]:
+    _prepare_environment()
+    _set_cli_args(forks, tags, skip_tags)
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    inventory = build_inventory(roles, loader)
+    variables = VariableManager(loader=loader, inventory=inventory)
+    if extra_vars:
+        variables._extra_vars = dict(extra_vars)  # no public setter; what `-e` fills
+    return loader, inventory, variables
+
+
+def run_plays(
+    plays: list[Mapping[str, Any]], roles: RolesLike, extra_vars: Mapping[str, Any] | None = None
+) -> Results:
+    """Run play dicts (``{"hosts": ..., "tasks": [...]}``) in order; never raises for
+    host failures (the caller decides)."""
+    forks = forks_for(len(as_roles(roles).all()))
+    with _LOCK, _process_state():
+        loader, inventory, variables = _setup(roles, extra_vars, forks)
+        from ansible.executor.task_queue_manager import TaskQueueManager
+        from ansible.playbook.play import Play
+
+        collector = _collector_class()()
+        collector._init_callback_methods()
+        tqm = TaskQueueManager(
+            inventory=inventory,
+            variable_manager=variables,
+            loader=loader,
+            passwords={},
+            forks=forks,
+        )
+        tqm._callback_plugins = [collector]  # load_callbacks() then keeps ours only
+        try:
+            for source in plays:
+                play = Play().load(trusted(dict(source)), variable_manager=variables, loader=loader)
+                tqm.run(play)
+        finally:
+            tqm.cleanup()
+            loader.cleanup_all_tmp_files()
+    _remember_interpreters(collector.results, roles)
+    return collector.ordered([h.alias for h in as_roles(roles).all()])
+
+
+def run_playbooks(
+    playbooks: list[str],
+    roles: RolesLike,
+    extra_vars: Mapping[str, Any] | None = None,
+    tags: list[str] | None = None,
+    skip_tags: list[str] | None = None,
+) -> Results:
+    """Run playbook files with the given roles as inventory."""
+    forks = forks_for(len(as_roles(roles).all()))
+    with _LOCK, _process_state():
+        loader, inventory, variables = _setup(roles, extra_vars, forks, tags, skip_tags)
+        from ansible.executor.playbook_executor import PlaybookExecutor
+
+        collector = _collector_class()()
+        collector._init_callback_methods()
+        executor = PlaybookExecutor(
+            playbooks=list(playbooks),
+            inventory=inventory,
+            variable_manager=variables,
+            loader=loader,
+            passwords={},
+        )
+        executor._tqm._callback_plugins = [collector]
+        executor.run()  # cleans its queue manager and loader up itself
+    _remember_interpreters(collector.results, roles)
+    return collector.ordered([h.alias for h in as_roles(roles).all()])
+
+
+def check(results: Results, on_error_continue: bool) -> Results:
+    """Raise for unreachable hosts / failed tasks (ignored failures excluded)."""
+    if not on_error_continue:
+        results.raise_for_status()
+    return results

@@ -1,0 +1,214 @@
+"""One persistent, multiplexed OpenSSH connection per host, shared by every remote path.
+
+Every ``ssh``/``scp`` we spawn, and every connection Ansible opens, uses the same
+``ControlPath`` for a host, so the TCP+key exchange happens once per host and later commands
+cost one local fork and one channel. We run the system's OpenSSH client, which keeps
+``~/.ssh/config`` (``Host`` blocks, ``ProxyJump``, identities) working as users expect:
+options are passed only where enoslib must decide (batch mode, multiplexing, timeouts) or
+where the Host object says so (user, port, key).
+
+Per-host connection extras (in ``Host.extra``):
+
+- ``gateway`` / ``gateway_user`` / ``gateway_port``: reach the host through a jump host. The
+  jump host gets its own multiplexed master, so N hosts behind one gateway cost one
+  handshake with the gateway, not N.
+- ``ansible_ssh_common_args`` / ``ansible_ssh_extra_args``: extra ssh arguments (a string,
+  split like a shell would), used by the fast path as by Ansible.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from enoslib.api.proc import Job, run_jobs
+from enoslib.config import cache_dir, get_config
+from enoslib.objects import Host
+
+log = logging.getLogger("enoslib.api.ssh")
+
+# sun_path is 108 bytes on Linux (104 on BSD/macOS); ssh first binds "<path>.<16 random chars>"
+# then renames it, so the path itself must stay well below that.
+_MAX_SOCKET_PATH = 104 - 18
+
+# ssh's own failures (exit code 255) as opposed to a remote command exiting with 255
+SSH_ERROR = re.compile(
+    r"^(ssh: |kex_exchange_identification|ssh_exchange_identification"
+    r"|Connection (closed|reset|timed out|refused)"
+    r"|Connection to .* closed|Permission denied \(|Host key verification failed|.*banner exchange"
+    r"|mux_client|Control ?[sS]ocket|Bad (owner|configuration)|Received disconnect|Load key"
+    r"|Timeout, server .* not responding|client_loop: |packet_write_wait|ssh_dispatch_run_fatal"
+    r"|ProxyCommand|channel \d+: open failed|Too many authentication failures|Could not resolve)",
+    re.MULTILINE,
+)
+# failures before authentication: the command did not start, retrying is safe (sshd's
+# MaxStartups drops concurrent handshakes when many connections go through one gateway)
+_TRANSIENT = re.compile(
+    r"kex_exchange_identification|ssh_exchange_identification|Connection (closed|reset) by .* port",
+    re.M,
+)
+
+
+def is_ssh_failure(rc: int | None, stderr: str) -> bool:
+    """True when ``ssh`` itself failed (host unreachable, auth refused ...)."""
+    return rc == 255 and SSH_ERROR.search(stderr) is not None
+
+
+def is_transient(rc: int | None, stdout: str, stderr: str) -> bool:
+    return rc == 255 and not stdout and _TRANSIENT.search(stderr) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _socket_dir_for(base: str) -> Path:
+    d = cache_dir("cm")
+    if len(str(d)) + 18 > _MAX_SOCKET_PATH:  # long home dirs: fall back to a short private dir
+        d = Path(tempfile.gettempdir()) / f"enoslib-{os.getuid()}"
+        d.mkdir(mode=0o700, exist_ok=True)
+    return d
+
+
+def _socket_dir() -> Path:
+    return _socket_dir_for(str(get_config()["cache_dir"]))
+
+
+def _opt(key: str, value: object) -> str:
+    text = str(value)
+    # ssh parses "-o" like a config line: quote values with blanks
+    return f'{key}="{text}"' if re.search(r"\s", text) else f"{key}={text}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach one host: ``argv()`` builds an ssh command line, ``options`` are shared
+    with scp and Ansible."""
+
+    destination: str
+    options: tuple[str, ...]  # ("-o", "Key=Value", ...) and "-F file"
+    control_path: str
+
+    def argv(self, command: str | None = None) -> list[str]:
+        argv = ["ssh", *self.options, self.destination]
+        if command is not None:
+            argv += ["--", command]
+        return argv
+
+    def scp_argv(self, *paths: str) -> list[str]:
+        return ["scp", "-q", *self.options, *paths]
+
+    def remote(self, path: str) -> str:
+        """``destination:path`` for scp (IPv6 addresses bracketed)."""
+        host = f"[{self.destination}]" if ":" in self.destination else self.destination
+        return f"{host}:{path}"
+
+
+def _common_options() -> list[str]:
+    cfg = get_config()
+    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(cfg['ssh_connect_timeout'])}"]
+    opts += ["-o", "ControlMaster=auto", "-o", _opt("ControlPersist", cfg["ssh_control_persist"])]
+    opts += ["-o", "ServerAliveInterval=15", "-o", "LogLevel=ERROR"]
+    checking = cfg.get("ssh_strict_host_key_checking", "no")
+    if checking is not None:
+        opts += ["-o", f"StrictHostKeyChecking={checking}"]
+        if checking == "no":  # testbed hosts are reinstalled often: don't pollute known_hosts
+            opts += ["-o", "UserKnownHostsFile=/dev/null"]
+    if cfg.get("ssh_config_file"):
+        opts = ["-F", os.path.expanduser(cfg["ssh_config_file"]), *opts]
+    return opts
+
+
+def _control_path(*identity: object) -> str:
+    digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:20]
+    return str(_socket_dir() / digest)
+
+
+def _user_args(host: Host) -> list[str]:
+    args: list[str] = []
+    for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        value = host.extra.get(key)
+        if value:
+            args += shlex.split(str(value))
+    return args
+
+
+def _proxy_command(host: Host) -> list[str]:
+    """ProxyCommand through the host's gateway, over the gateway's own multiplexed master."""
+    gateway = host.extra.get("gateway")
+    if not gateway:
+        return []
+    gw = Host(
+        str(gateway),
+        user=host.extra.get("gateway_user"),
+        port=host.extra.get("gateway_port"),
+        keyfile=host.keyfile,
+    )
+    gw_conn = connection(gw)
+    argv = ["ssh", *gw_conn.options, "-W", "%h:%p", gw_conn.destination]
+    # ssh expands %-tokens in ProxyCommand: escape ours, keep %h:%p
+    command = " ".join(shlex.quote(a.replace("%", "%%")) if a != "%h:%p" else a for a in argv)
+    return ["-o", f"ProxyCommand={command}"]
+
+
+def connection(host: Host) -> Connection:
+    """The ssh options for ``host`` (user, port, key, jump host, multiplexing)."""
+    if host.address.startswith("-"):  # would be read as an ssh option
+        raise ValueError(f"invalid host address {host.address!r}")
+    common = _common_options()
+    user_args = _user_args(host)
+    own: list[str] = []
+    if host.user:
+        own += ["-o", _opt("User", host.user)]
+    if host.port:
+        own += ["-o", f"Port={host.port}"]
+    if host.keyfile:
+        own += ["-o", _opt("IdentityFile", os.path.expanduser(host.keyfile))]
+    proxy = _proxy_command(host)
+    path = _control_path(host.address, host.port, host.user, host.keyfile, user_args, proxy, common)
+    # the first value given for an option wins: the user's own arguments go first
+    options = (
+        *user_args,
+        *own,
+        *proxy,
+        "-o",
+        _opt("ControlPath", path.replace("%", "%%")),
+        *common,
+    )
+    return Connection(host.address, tuple(options), path)
+
+
+def ansible_ssh_args(host: Host) -> str:
+    """The ``ansible_ssh_args`` value making Ansible use our options and master."""
+    conn = connection(host)
+    return " ".join(shlex.quote(o) for o in conn.options)
+
+
+def close_connections(hosts: Iterable[Host]) -> None:
+    """Close the persistent connections to ``hosts`` (the next command reconnects)."""
+    jobs = []
+    for h in hosts:
+        conn = connection(h)
+        if os.path.exists(conn.control_path):
+            jobs.append(
+                Job(
+                    ["ssh", "-o", _opt("ControlPath", conn.control_path), "-O", "exit", "x"],
+                    timeout=10,
+                )
+            )
+    run_jobs(jobs)
+
+
+def is_connected(host: Host) -> bool:
+    """True when a live master connection to ``host`` exists."""
+    conn = connection(host)
+    if not os.path.exists(conn.control_path):
+        return False
+    job = Job(["ssh", "-o", _opt("ControlPath", conn.control_path), "-O", "check", "x"], timeout=10)
+    run_jobs([job])
+    return job.rc == 0
