@@ -1,0 +1,410 @@
+"""The :class:`G5kEmulator`: reference data + OAR + kadeploy + KaVLAN + firewall on HTTP.
+
+Typical test use (stepped clock, address-only nodes)::
+
+    with G5kEmulator(speed=0, backend="address") as emu:
+        gk = emu.client()                       # a real python-grid5000 client
+        job = gk.sites["rennes"].jobs.create({"resources": "nodes=2", "command": "sleep 3600"})
+        emu.advance(5)                          # launching -> running, no sleep
+        job.refresh(); assert job.state == "running"
+
+Dry runs of a real script: ``python -m enoslib.emulators.g5k --speed 10``
+prints the URI, credentials and a python-grid5000 YAML to use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .backend import NodeBackend, make_backend
+from .clock import VirtualClock
+from .faults import FaultInjector, FaultSettings
+from .firewall import Firewall
+from .jobs import HOLDING, Job
+from .kadeploy import Deployment, Kadeploy
+from .kavlan import Kavlan
+from .oar import Scheduler
+from .reference import DEFAULT_LAYOUT, NodeRef, ReferenceData, default_dataset, make_dataset
+from .server import ApiServer
+from .storage import Storage
+
+__all__ = ["G5kEmulator"]
+
+DEFAULT_USERS = {"alice": "alice-password"}
+
+
+def _dataset(sites: Any, prefix: str, nodes_per_cluster: int | None) -> ReferenceData:
+    if isinstance(sites, ReferenceData):
+        return sites
+    if sites is None:
+        return default_dataset(nodes_per_cluster, prefix)
+    if isinstance(sites, (str, os.PathLike)) and Path(sites).exists():
+        return ReferenceData.from_snapshot(sites)
+    if isinstance(sites, str):
+        sites = [sites]
+    if isinstance(sites, Mapping) and "items" in sites:
+        return ReferenceData.from_snapshot(sites)
+    if isinstance(sites, (list, tuple)):
+        unknown = [s for s in sites if s not in DEFAULT_LAYOUT]
+        if unknown:
+            raise ValueError(f"unknown site(s) {unknown}: give a {{site: {{cluster: n}}}} mapping")
+        return make_dataset(
+            {s: DEFAULT_LAYOUT[s] for s in sites},
+            nodes_per_cluster=nodes_per_cluster,
+            prefix=prefix,
+        )
+    return make_dataset(sites, nodes_per_cluster=nodes_per_cluster, prefix=prefix)
+
+
+class G5kEmulator:
+    """A local Grid'5000 REST API on 127.0.0.1 for the real python-grid5000 client.
+
+    Args:
+        sites: the reference data: ``None`` (three sites, eight clusters), a list
+            of site names of that default, a ``{site: {cluster: n_nodes}}``
+            mapping, a :class:`ReferenceData`, or a JSON snapshot (path or dict).
+        users: ``{login: password}`` accepted by HTTP Basic auth (default
+            ``alice``/``alice-password``); the first one is :attr:`username`.
+        backend: ``"address"`` (nothing created), ``"netns"`` (real SSH hosts,
+            root only) or ``"auto"`` (netns when possible).
+        speed: virtual seconds per real second; ``0`` freezes the clock so only
+            :meth:`advance` moves it (what tests want).
+        start_time: initial virtual Unix time (default: now).
+        faults: initial fault knobs (see :mod:`.faults`), a dict or FaultSettings.
+        seed: seeds every random draw (faults, deployment ids).
+        quotas / default_quota: max nodes a user may hold at once.
+        schedule_delay: virtual seconds before a new job can start (OAR's
+            scheduling cycle): a submission always answers ``waiting``.
+        launch_delay: virtual seconds a job stays ``launching``.
+        kill_delay: virtual seconds a deleted running job stays ``finishing``.
+        deploy_duration: virtual seconds a deployment stays ``processing``.
+        nodes_per_cluster: cap cluster sizes of the generated dataset.
+        prefix: URL prefix of the API (``/stable`` like the real one).
+        allow_anonymous: answer GETs without credentials (writes get 403).
+        lab: an existing :class:`enoslib.nodes.NamespaceLab` to create nodes in.
+        host / port: where to listen; loopback addresses only (port 0: any free).
+        verbose: log every HTTP request to stderr.
+    """
+
+    def __init__(
+        self,
+        sites: Any = None,
+        *,
+        users: Mapping[str, str] | None = None,
+        backend: str | NodeBackend = "auto",
+        speed: float = 1.0,
+        start_time: float | None = None,
+        faults: FaultSettings | dict | None = None,
+        seed: int = 0,
+        quotas: Mapping[str, int] | None = None,
+        default_quota: int | None = None,
+        schedule_delay: float = 1.0,
+        launch_delay: float = 3.0,
+        kill_delay: float = 1.0,
+        deploy_duration: float = 20.0,
+        nodes_per_cluster: int | None = None,
+        prefix: str = "/stable",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_anonymous: bool = False,
+        lab: Any = None,
+        verbose: bool = False,
+    ) -> None:
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"the emulator only listens on loopback addresses, not {host}")
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.ref = _dataset(sites, self.prefix, nodes_per_cluster)
+        self.users = dict(users or DEFAULT_USERS)
+        if not self.users:
+            raise ValueError("at least one user is needed")
+        self.allow_anonymous = allow_anonymous
+        self.clock = VirtualClock(start_time, speed)
+        self.lock = threading.RLock()
+        knobs = dict(faults) if isinstance(faults, Mapping) else faults
+        self.faults = FaultInjector(knobs, clock=self.clock.now)
+        if not isinstance(knobs, FaultSettings) and "seed" not in (knobs or {}):
+            self.faults.update(seed=seed)
+        self.scheduler = Scheduler(
+            self.ref,
+            schedule_delay=schedule_delay,
+            launch_delay=launch_delay,
+            kill_delay=kill_delay,
+            quotas=dict(quotas or {}),
+            default_quota=default_quota,
+            fault_hooks=self.faults,
+        )
+        self.kadeploy = Kadeploy(
+            self.ref, self.scheduler, self.faults, deploy_duration, self.prefix, seed
+        )
+        self.kavlan = Kavlan(self.ref, self.scheduler)
+        self.firewall = Firewall(self.ref, self.scheduler)
+        self.storage = Storage(self.scheduler)
+        self._backend_spec, self._lab = backend, lab
+        self.backend: NodeBackend | None = None
+        self.kavlan.listeners.append(self._on_vlan_move)
+        self.kadeploy.listeners.append(self._on_deployed)
+        self._host, self._port, self._verbose = host, port, verbose
+        self._server: ApiServer | None = None
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last = self.clock.now()
+        self.backend_errors: list[str] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> G5kEmulator:
+        """Start serving (idempotent). Also done by ``with G5kEmulator(...) as emu``."""
+        if self._server is not None:
+            return self
+        self.backend = (
+            self._backend_spec
+            if isinstance(self._backend_spec, NodeBackend)
+            else make_backend(self._backend_spec, self.ref, self._lab)
+        )
+        try:
+            self._server = ApiServer(self, self._host, self._port, self._verbose)
+            self._server.start()
+        except BaseException:
+            self.backend.close()
+            raise
+        self._stop.clear()
+        atexit.register(self.stop)  # namespaces must not outlive a forgetful script
+        self._ticker = threading.Thread(
+            target=self._tick_loop, name="g5k-emulator-clock", daemon=True
+        )
+        self._ticker.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and the clock thread, destroy every node (idempotent)."""
+        atexit.unregister(self.stop)
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        with self.lock:
+            if self.backend is not None:
+                try:
+                    self.backend.close()
+                finally:
+                    self.backend = None
+
+    close = stop
+
+    def __enter__(self) -> G5kEmulator:  # noqa: PYI034 - py3.10 has no typing.Self
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ connection info
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return int(self._server.port)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def uri(self) -> str:
+        """What to pass as python-grid5000's ``uri`` (no trailing slash)."""
+        return self.base_url + self.prefix
+
+    @property
+    def admin_url(self) -> str:
+        return self.base_url + "/_emulator"
+
+    @property
+    def username(self) -> str:
+        return next(iter(self.users))
+
+    @property
+    def password(self) -> str:
+        return self.users[self.username]
+
+    def client(self, username: str | None = None, password: str | None = None) -> Any:
+        """A python-grid5000 ``Grid5000`` client pointed at this emulator."""
+        from grid5000 import Grid5000
+
+        login = username or self.username
+        return Grid5000(
+            uri=self.uri,
+            username=login,
+            password=password if password is not None else self.users.get(login),
+        )
+
+    def client_config(self, username: str | None = None) -> dict[str, Any]:
+        login = username or self.username
+        return {"uri": self.uri, "username": login, "password": self.users[login]}
+
+    def write_client_config(self, path: str | os.PathLike, username: str | None = None) -> Path:
+        """Write a python-grid5000 YAML (``Grid5000.from_yaml(path)``) pointing here.
+
+        Remember that ``from_yaml`` silently falls back to the real API on any
+        error: check ``client._uri`` after loading it.
+        """
+        import yaml
+
+        target = Path(path).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(self.client_config(username), sort_keys=False))
+        target.chmod(0o600)
+        return target
+
+    # ------------------------------------------------------------------ nodes
+    def node_address(self, fqdn: str) -> str | None:
+        """Where ``paravance-1.rennes.grid5000.fr`` (or ``...-eth1``, ``...-kavlan-4``) answers now."""
+        found = self.ref.resolve(fqdn)
+        if found is None:
+            raise KeyError(f"unknown node {fqdn}")
+        ref, nic, _ = found
+        with self.lock:
+            self._tick_locked()
+            backend = self.backend
+            if backend is None:
+                return None
+            if ref.fqdn in backend.up:
+                return backend.address(ref, nic)
+            return backend.reported_address(ref, nic)
+
+    def ssh_config(self, path: str | os.PathLike | None = None) -> str:
+        """ssh_config stanzas mapping running nodes' names to their addresses.
+
+        Use with ``ssh -F <file> paravance-1.rennes.grid5000.fr`` (or
+        ``Include <file>`` from ``~/.ssh/config``). Written to ``path`` if given.
+        """
+        with self.lock:
+            self._tick_locked()
+            text = self.backend.ssh_config() if self.backend else ""
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def set_node_state(self, fqdn: str, hard: str = "alive", comment: str = "") -> None:
+        """Set a node's OAR hard state (alive, absent, suspected, dead, standby)."""
+        if hard not in ("alive", "absent", "suspected", "dead", "standby"):
+            raise ValueError(f"bad hard state {hard!r}")
+        found = self.ref.resolve(fqdn)
+        if found is None:
+            raise KeyError(f"unknown node {fqdn}")
+        with self.lock:
+            self.scheduler.set_hard_state(found[0].fqdn, hard, comment)
+            self._tick_locked()
+
+    def fail_job(self, uid: int, message: str = "Job sent to error by the emulator") -> None:
+        """Send a job to ``error`` now, whatever its state (a node crash, an admin kill)."""
+        with self.lock:
+            self._tick_locked()
+            job = self.scheduler.jobs.get(int(uid))
+            if job is None:
+                raise KeyError(f"unknown job {uid}")
+            self.scheduler.fail(job, self.clock.now(), message)
+            self._tick_locked()
+
+    def jobs(self) -> list[Job]:
+        """Every job known (all sites, all states), oldest first."""
+        with self.lock:
+            return sorted(self.scheduler.jobs.values(), key=lambda j: j.uid)
+
+    # ------------------------------------------------------------------ time
+    def advance(self, seconds: float) -> float:
+        """Move the virtual clock forward and apply every transition due; returns the new time."""
+        self.clock.advance(seconds)
+        self.tick()
+        return self.clock.now()
+
+    def tick(self) -> None:
+        """Apply what the current virtual time implies (done before every request)."""
+        with self.lock:
+            self._tick_locked()
+
+    def _tick_locked(self) -> None:
+        now = self.clock.now()
+        t = min(self._last, now)
+        # Replay every event between the last tick and now in order, so that a big
+        # advance() behaves exactly like many small ones.
+        while True:
+            self.scheduler.step(t)
+            self.kadeploy.step(t)
+            nxt = [
+                x
+                for x in (self.scheduler.next_event(t), self.kadeploy.next_event(t))
+                if x is not None
+            ]
+            if not nxt or min(nxt) > now:
+                break
+            t = min(nxt)
+        self.scheduler.step(now)
+        self.kadeploy.step(now)
+        self._last = now
+        self._reconcile()
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.2):
+            if self.clock.speed > 0:
+                try:
+                    self.tick()
+                except Exception as exc:  # noqa: BLE001 - never let the clock thread die silently
+                    self.backend_errors.append(f"tick: {exc}")
+
+    # ------------------------------------------------------------------ backend wiring
+    def _reconcile(self) -> None:
+        """Make the backend's live nodes match the nodes of holding jobs."""
+        backend = self.backend
+        if backend is None:
+            return
+        wanted: dict[str, tuple[NodeRef, Job]] = {}
+        for job in self.scheduler.jobs.values():
+            if job.state in HOLDING:
+                for n in job.nodes:
+                    wanted[n.fqdn] = (n, job)
+        gone = [n for f, n in backend.up.items() if f not in wanted]
+        if gone:
+            try:
+                backend.stop(gone)
+            except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                self.backend_errors.append(f"stop: {exc}")
+        new: dict[int, list[NodeRef]] = {}
+        for fqdn, (node, job) in wanted.items():
+            if fqdn not in backend.up:
+                new.setdefault(job.uid, []).append(node)
+        for uid, nodes in new.items():
+            try:
+                backend.start(nodes)
+            except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                job = self.scheduler.jobs[uid]
+                self.backend_errors.append(f"start {uid}: {exc}")
+                job.message = f"Nodes could not be started: {exc}"
+                job.event(self.clock.now(), "PROLOGUE_ERROR", job.message)
+                self.scheduler._finish(job, "error", self.clock.now())
+                self._reconcile()
+                return
+
+    def _on_vlan_move(self, node: NodeRef, nic: str, before: str, after: str) -> None:
+        if self.backend is None:
+            return
+        try:
+            self.backend.plug(node, nic, after)
+        except Exception as exc:  # noqa: BLE001 - reported, never fatal
+            self.backend_errors.append(f"vlan move {node.fqdn}/{nic}: {exc}")
+
+    def _on_deployed(self, dep: Deployment, ok: list[NodeRef]) -> None:
+        for node in ok:
+            if self.backend is not None and node.fqdn in self.backend.up:
+                try:
+                    self.backend.reset(node)
+                except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                    self.backend_errors.append(f"reset {node.fqdn}: {exc}")
+            if dep.vlan:
+                self.kavlan.move_primary(node, dep.vlan)

@@ -1,0 +1,71 @@
+"""``python -m enoslib.emulators.g5k``: prints how to connect, serves until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+grid5000 = pytest.importorskip("grid5000")
+
+from enoslib.emulators.g5k.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cli_serves_until_interrupted(tmp_path):
+    config = tmp_path / "g5k.yaml"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "enoslib.emulators.g5k",
+            "--backend",
+            "address",
+            "--speed",
+            "0",
+            "--sites",
+            "nancy",
+            "--nodes-per-cluster",
+            "2",
+            "--user",
+            "carol:secret",
+            "--config",
+            str(config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        text = "".join(lines)
+        uri = re.search(r"listening on (http://127\.0\.0\.1:\d+/stable)", text).group(1)
+        assert "carol / secret" in text and str(config) in text
+        client = grid5000.Grid5000.from_yaml(str(config))
+        assert client._uri == uri
+        assert [s.uid for s in client.sites.list()] == ["nancy"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "emulator stopped" in out
+
+
+def test_cli_rejects_bad_options(capsys):
+    assert main(["--user", "nopassword"]) == 2
+    assert main(["--sites", "atlantis", "--backend", "address"]) == 1
+    assert "atlantis" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""Namespace-backed nodes: a running job's nodes are real SSH hosts named like Grid'5000 nodes."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+grid5000 = pytest.importorskip("grid5000")
+
+from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k.backend import namespace_backend_available
+
+usable, why = namespace_backend_available()
+pytestmark = [pytest.mark.root, pytest.mark.skipif(not usable, reason=f"netns backend: {why}")]
+
+
+def ssh(config, host: str, command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ssh", "-F", str(config), host, command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.fixture()
+def emu():
+    with G5kEmulator(
+        ["rennes"], speed=0, backend="netns", nodes_per_cluster=4, deploy_duration=10
+    ) as e:
+        yield e
+
+
+def test_running_nodes_are_ssh_hosts(emu, tmp_path):
+    site = emu.client().sites["rennes"]
+    job = site.jobs.create(
+        {
+            "resources": "{cluster='paravance'}/nodes=2+{type='kavlan'}/vlan=1",
+            "command": "sleep 3600",
+            "types": ["deploy"],
+        }
+    )
+    emu.advance(5)
+    job.refresh()
+    assert job.state == "running" and not emu.backend_errors
+    config = tmp_path / "ssh_config"
+    emu.ssh_config(config)
+    for fqdn in job.assigned_nodes:
+        api_ip = site.clusters["paravance"].nodes[fqdn.split(".")[0]].network_adapters[0]["ip"]
+        assert emu.node_address(fqdn) == api_ip
+        out = ssh(config, fqdn, "hostname; ip -4 -o addr show dev eth0")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[0] == fqdn
+        assert f"{api_ip}/" in out.stdout
+
+    # KaVLAN: the primary NIC moves to the vlan bridge, with its kavlan address
+    first = job.assigned_nodes[0]
+    vid = job.resources_by_type["vlans"][0]
+    assert site.vlans[vid].nodes.submit([first])[first]["status"] == "success"
+    in_vlan = first.replace(".", f"-kavlan-{vid}.", 1)
+    emu.ssh_config(config)
+    out = ssh(config, in_vlan, "hostname; ip -4 -o addr show dev eth0")
+    assert out.returncode == 0 and out.stdout.splitlines()[0] == first
+    assert emu.node_address(in_vlan) in out.stdout
+
+    # a deployment resets the node: what was in /root is gone
+    assert ssh(config, in_vlan, "touch /root/leftover && ls /root").stdout.strip() == "leftover"
+    dep = site.deployments.create({"nodes": job.assigned_nodes, "environment": "debian12-min"})
+    emu.advance(10)
+    dep.refresh()
+    assert dep.status == "terminated" and not emu.backend_errors
+    assert ssh(config, in_vlan, "ls /root").stdout.strip() == ""
+
+    # the job ends: nodes are destroyed
+    job.delete()
+    emu.advance(2)
+    assert emu.backend.lab.nodes == {}
+    assert ssh(config, job.assigned_nodes[1], "true").returncode != 0
+
+
+def test_stop_destroys_every_node():
+    emu = G5kEmulator(["lyon"], speed=0, backend="netns", nodes_per_cluster=2).start()
+    try:
+        site = emu.client().sites["lyon"]
+        site.jobs.create({"resources": "nodes=2", "command": "sleep 3600"})
+        emu.advance(5)
+        lab = emu.backend.lab
+        assert len(lab.nodes) == 2
+        name = lab.name
+    finally:
+        emu.stop()
+    namespaces = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"enos-{name}." not in namespaces
+    assert not type(lab).leftovers(name)
