@@ -1,0 +1,191 @@
+"""Reference API look-ups, execo_g5k style, backed by the on-disk reference cache.
+
+The first call for a site or cluster asks the API; later calls (and later processes) read the
+cache as long as the reference version does not change.
+
+>>> get_cluster_site("paravance")                      # doctest: +SKIP
+'rennes'
+>>> group_hosts(["paravance-1.rennes.grid5000.fr", "grisou-3.nancy.grid5000.fr"])  # doctest: +SKIP
+{'nancy': {'grisou': ['grisou-3.nancy.grid5000.fr']}, 'rennes': {'paravance': [...]}}
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from enoslib.infra.g5k.client import as_client
+from enoslib.infra.g5k.reference import Reference, natural_sort
+from enoslib.objects import Host
+
+__all__ = [
+    "canonical_host_name",
+    "get_cluster_attributes",
+    "get_cluster_hosts",
+    "get_cluster_jobtypes",
+    "get_cluster_queues",
+    "get_cluster_site",
+    "get_g5k_clusters",
+    "get_g5k_hosts",
+    "get_g5k_sites",
+    "get_host_attributes",
+    "get_host_cluster",
+    "get_host_interface",
+    "get_host_longname",
+    "get_host_shortname",
+    "get_host_site",
+    "get_kavlan_host_name",
+    "get_reference",
+    "get_site_attributes",
+    "get_site_clusters",
+    "get_site_hosts",
+    "group_hosts",
+]
+
+_refs: dict[int, Reference] = {}
+_lock = threading.Lock()
+_NAME = re.compile(r"^(?P<node>[a-zA-Z]+[0-9]*-[0-9]+)(?P<nic>-(?!kavlan-[0-9]+)(?!ipv6)[a-z0-9]+)?"
+                   r"(?P<vlan>-kavlan-[0-9]+)?(?P<v6>-ipv6)?(?P<domain>\..+)?$")
+
+
+def get_reference(client: Any = None) -> Reference:
+    """The reference cache of ``client`` (default connection when None); one per client."""
+    c = as_client(client)
+    with _lock:
+        if id(c) not in _refs:
+            _refs[id(c)] = Reference(c)
+        return _refs[id(c)]
+
+
+def _address(host: Any) -> str:
+    return host.address if isinstance(host, Host) else str(host)
+
+
+def _queues_match(cluster: dict[str, Any], queues: str | Iterable[str] | None) -> bool:
+    if queues in (None, "all"):
+        return True
+    wanted = {queues} if isinstance(queues, str) else set(queues)  # type: ignore[arg-type]
+    return bool(wanted & set(cluster.get("queues") or ["default"]))
+
+
+def get_g5k_sites(*, client: Any = None) -> list[str]:
+    return get_reference(client).sites()
+
+
+def get_site_clusters(site: str, queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    """Clusters of a site serving one of ``queues`` (``"all"`` or None: every cluster)."""
+    clusters = get_reference(client).clusters(site)
+    return natural_sort(c for c, data in clusters.items() if _queues_match(data, queues))
+
+
+def get_g5k_clusters(queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    return [c for s in get_g5k_sites(client=client) for c in get_site_clusters(s, queues, client=client)]
+
+
+def get_cluster_hosts(cluster: str, *, client: Any = None) -> list[str]:
+    """FQDNs of a cluster's nodes, in natural order (paravance-2 before paravance-10)."""
+    ref = get_reference(client)
+    site = ref.cluster_site(cluster)
+    return [f"{uid}.{site}.grid5000.fr" for uid in ref.nodes(cluster)]
+
+
+def get_site_hosts(site: str, queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    return [h for c in get_site_clusters(site, queues, client=client) for h in get_cluster_hosts(c, client=client)]
+
+
+def get_g5k_hosts(queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    return [h for s in get_g5k_sites(client=client) for h in get_site_hosts(s, queues, client=client)]
+
+
+def get_cluster_site(cluster: str, *, client: Any = None) -> str:
+    return get_reference(client).cluster_site(cluster)
+
+
+def canonical_host_name(host: Any) -> Any:
+    """Drop the NIC, kavlan and ipv6 parts: ``paravance-1-eth1-kavlan-4.rennes.grid5000.fr`` ->
+    ``paravance-1.rennes.grid5000.fr`` (a Host gives a Host, a string a string)."""
+    m = _NAME.match(_address(host))
+    name = m["node"] + (m["domain"] or "") if m else _address(host)
+    return Host(name, user=host.user, port=host.port, keyfile=host.keyfile) if isinstance(host, Host) else name
+
+
+def get_host_interface(host: Any) -> str | None:
+    """The NIC a name designates (``eth1`` in ``paravance-1-eth1...``; ``eth0`` when none)."""
+    m = _NAME.match(_address(host))
+    if not m:
+        return None
+    return m["nic"][1:] if m["nic"] else "eth0"
+
+
+def get_host_shortname(host: Any) -> str:
+    return str(canonical_host_name(_address(host))).split(".")[0]
+
+
+def get_host_cluster(host: Any) -> str:
+    return get_host_shortname(host).rsplit("-", 1)[0]
+
+
+def get_host_site(host: Any, *, client: Any = None) -> str | None:
+    parts = str(canonical_host_name(_address(host))).split(".")
+    if len(parts) >= 2 and parts[1] != "grid5000":
+        return parts[1]
+    try:
+        return get_cluster_site(get_host_cluster(host), client=client)
+    except Exception:  # noqa: BLE001 - unknown cluster: unknown site
+        return None
+
+
+def get_host_longname(host: Any, *, client: Any = None) -> str | None:
+    site = get_host_site(host, client=client)
+    return f"{get_host_shortname(host)}.{site}.grid5000.fr" if site else None
+
+
+def get_kavlan_host_name(host: Any, vlanid: Any) -> str:
+    """The name of ``host`` (NIC part kept) in vlan ``vlanid``."""
+    m = _NAME.match(_address(host))
+    if not m:
+        raise ValueError(f"{_address(host)!r} is not a Grid'5000 host name")
+    return f"{m['node']}{m['nic'] or ''}-kavlan-{vlanid}{m['domain'] or ''}"
+
+
+def group_hosts(hosts: Iterable[Any], *, client: Any = None) -> dict[str, dict[str, list[Any]]]:
+    """``{site: {cluster: [hosts]}}``."""
+    def site(h: Any) -> str:
+        return get_host_site(h, client=client) or ""
+
+    grouped: dict[str, dict[str, list[Any]]] = {}
+    for s, site_hosts in itertools.groupby(sorted(hosts, key=site), key=site):
+        grouped[s] = {c: list(ch) for c, ch in itertools.groupby(sorted(site_hosts, key=get_host_cluster),
+                                                                  key=get_host_cluster)}
+    return grouped
+
+
+def get_host_attributes(host: Any, *, client: Any = None) -> dict[str, Any]:
+    """The reference description of a node (``architecture``, ``network_adapters`` ...)."""
+    return get_reference(client).node(get_host_shortname(host))
+
+
+def get_cluster_attributes(cluster: str, *, client: Any = None) -> dict[str, Any]:
+    return get_reference(client).cluster(cluster)
+
+
+def get_site_attributes(site: str, *, client: Any = None) -> dict[str, Any]:
+    return get_reference(client).site(site)
+
+
+def get_cluster_queues(cluster: str, *, client: Any = None) -> list[str]:
+    return list(get_cluster_attributes(cluster, client=client).get("queues") or [])
+
+
+def get_cluster_jobtypes(cluster: str, *, client: Any = None) -> list[str]:
+    """Job types the cluster's nodes accept (from the first node's ``supported_job_types``)."""
+    ref = get_reference(client)
+    nodes = ref.nodes(cluster)
+    if not nodes:
+        return []
+    supported = next(iter(nodes.values())).get("supported_job_types") or {}
+    return sorted(k for k, v in supported.items() if v is True)
+

@@ -1,0 +1,75 @@
+"""The Grid'5000 usage charter's time periods.
+
+Charter rules apply on working days from 9:00 to 19:00 (Europe/Paris); nights, week-ends and
+French public holidays are free of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from enoslib.g5k.time_utils import get_unixts
+from enoslib.infra.g5k.oar import PARIS
+
+__all__ = ["easter_sunday", "french_holidays", "g5k_charter_time", "get_next_charter_period"]
+
+DAY_START, DAY_END = 9, 19
+FIXED_HOLIDAYS = ((1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25))
+
+
+def easter_sunday(year: int) -> dt.date:
+    """Gregorian Easter (the "anonymous" computus of Meeus/Butcher)."""
+    golden = year % 19
+    century, year_in = divmod(year, 100)
+    leap_c, rem_c = divmod(century, 4)
+    correction = (century + 8) // 25
+    moon = (century - correction + 1) // 3
+    epact = (19 * golden + century - leap_c - moon + 15) % 30
+    leap_y, rem_y = divmod(year_in, 4)
+    weekday = (32 + 2 * rem_c + 2 * leap_y - epact - rem_y) % 7
+    shift = (golden + 11 * epact + 22 * weekday) // 451
+    month, day = divmod(epact + weekday - 7 * shift + 114, 31)
+    return dt.date(year, month, day + 1)
+
+
+@functools.lru_cache(maxsize=64)
+def french_holidays(year: int) -> frozenset[dt.date]:
+    easter = easter_sunday(year)
+    movable = (easter + dt.timedelta(days=1), easter + dt.timedelta(days=39), easter + dt.timedelta(days=50))
+    return frozenset({dt.date(year, m, d) for m, d in FIXED_HOLIDAYS} | set(movable))
+
+
+def _working_day(day: dt.date) -> bool:
+    return day.weekday() < 5 and day not in french_holidays(day.year)
+
+
+def _paris(t: Any) -> dt.datetime:
+    ts = get_unixts(t)
+    if ts is None:
+        raise ValueError("a date is needed")
+    return dt.datetime.fromtimestamp(ts, PARIS)
+
+
+def g5k_charter_time(t: Any) -> bool:
+    """Whether the charter applies at ``t`` (any date the toolbox accepts)."""
+    moment = _paris(t)
+    return _working_day(moment.date()) and DAY_START <= moment.hour < DAY_END
+
+
+def get_next_charter_period(start: Any, end: Any) -> tuple[float, float] | tuple[None, None]:
+    """The first charter period overlapping ``[start, end]``, clipped to it, as epochs;
+    ``(None, None)`` when there is none."""
+    begin, finish = _paris(start), _paris(end)
+    if finish <= begin:
+        return None, None
+    day = begin.date()
+    while True:
+        opening = dt.datetime.combine(day, dt.time(DAY_START), PARIS)
+        closing = dt.datetime.combine(day, dt.time(DAY_END), PARIS)
+        if opening > finish:
+            return None, None
+        if _working_day(day) and closing > begin:
+            return max(begin, opening).timestamp(), min(finish, closing).timestamp()
+        day += dt.timedelta(days=1)
