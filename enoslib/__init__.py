@@ -31,6 +31,8 @@ _register("enoslib.infra.configuration", "walltime_to_seconds", "seconds_to_wall
 _register("enoslib.infra.provider", "Provider")
 _register("enoslib.infra.static", "Static", "StaticConf")
 _register("enoslib.infra.local", "Local", "LocalConf")
+_register("enoslib.infra.providers", "Providers", "SlotPlan", "plan_slot", "find_slot", "find_slot_and_start",
+          "start_provider_within_bounds")
 _register("enoslib.infra.g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5kNetwork", "G5kProdNetwork",
           "G5kVlanNetwork", "G5kSubnetNetwork", "NotEnoughNodesError")
 _register("enoslib.infra.g5k", "G5k", needs=("grid5000", "g5k"))
@@ -51,6 +53,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from enoslib.infra.provider import Provider
     from enoslib.infra.static import Static, StaticConf
     from enoslib.infra.local import Local, LocalConf
+    from enoslib.infra.providers import (Providers, SlotPlan, find_slot, find_slot_and_start, plan_slot,
+                                         start_provider_within_bounds)
     from enoslib.infra.g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
                                    G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
     from enoslib.api import (Get, Put, Remote, Report, Result, Results, actions, broadcast, close_connections,
