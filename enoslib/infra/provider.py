@@ -10,14 +10,12 @@ reservation made under the configuration's name instead of making a new one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import threading
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from enoslib._signals import sigint_deferred
 from enoslib.errors import EnosConfigError
 from enoslib.infra.configuration import BaseConfiguration
 from enoslib.objects import Networks, Roles
@@ -108,7 +106,7 @@ class Provider(ABC):
         self._release()
 
     def _release(self) -> None:
-        with _deferred_sigint():
+        with sigint_deferred():
             self.destroy()
 
     def __repr__(self) -> str:
@@ -137,28 +135,3 @@ class ImmediateProvider(Provider):
 
     def offset_walltime(self, offset: float) -> None:
         """No walltime: resources last until destroyed."""
-
-
-@contextlib.contextmanager
-def _deferred_sigint() -> Iterator[None]:
-    """Let a release finish even if Ctrl-C is pressed again; re-raise it afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pressed: list[int] = []
-
-    def remember(signum: int, frame: Any) -> None:
-        pressed.append(signum)
-        logger.warning("releasing resources, please wait (Ctrl-C is deferred)")
-
-    try:
-        previous = signal.signal(signal.SIGINT, remember)
-    except ValueError:  # not allowed here (e.g. some embedded interpreters)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt

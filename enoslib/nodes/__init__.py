@@ -12,8 +12,8 @@ Both share one API::
         for node in lab.add_nodes(["h1", "h2"]):
             print(node.address, node.port, node.user, node.keyfile)
 
-Stdlib only, and imports nothing else of enoslib: emulators and tests use it
-without pulling the library in.
+Stdlib only; of enoslib it uses only the stdlib-only ``enoslib._signals``, so emulators
+and tests use it without pulling the library in.
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ from ._names import (
     mac_address,
     node_marker,
 )
-from ._system import CLEAN_PATH, kill_processes, pid_alive, run, sigint_deferred
+from enoslib._signals import sigint_deferred
+
+from ._system import CLEAN_PATH, kill_processes, pid_alive, run
 from ._types import BridgeInfo, LabError, NodeInfo
 
 STATE_VERSION = 1

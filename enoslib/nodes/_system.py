@@ -1,4 +1,4 @@
-"""Low-level helpers shared by the lab backends: commands, processes, signals.
+"""Low-level helpers shared by the lab backends: commands, processes.
 
 Stdlib only. Everything here is about *this* machine; nothing knows about labs.
 """
@@ -13,7 +13,6 @@ import secrets
 import shlex
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -348,30 +347,3 @@ def kill_processes(
     for proc in children.values():  # ours, but already gone before the scan: reap
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=0.5)
-
-
-# --------------------------------------------------------------------------- signals
-
-
-@contextlib.contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back while cleaning up, then raise it.
-
-    A second Ctrl-C in the middle of a teardown would otherwise leave half a
-    lab behind. Only possible in the main thread (Python's signal rule).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main interpreter
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            raise KeyboardInterrupt
