@@ -86,7 +86,8 @@ from enoslib.errors import (
     NoSlotError,
 )
 from enoslib.infra.configuration import walltime_to_seconds
-from enoslib.infra.provider import ImmediateProvider, Provider, Time, _deferred_sigint
+from enoslib._signals import sigint_deferred
+from enoslib.infra.provider import ImmediateProvider, Provider, Time
 from enoslib.infra.slots import (
     Interval,
     IntervalSet,
@@ -555,7 +556,7 @@ class Providers(Provider):
         """Release every provider (each by what it recorded, or by name), even if some fail;
         the failure (or one error naming all of them) is raised at the end."""
         errors: dict[str, BaseException] = {}
-        with _deferred_sigint():
+        with sigint_deferred():
             for name, p in self._by_name.items():
                 try:
                     p.destroy(wait=wait, **kwargs)
@@ -746,7 +747,7 @@ class Providers(Provider):
     def _release_started(self) -> None:
         """Release everything this object started (after a failure or Ctrl-C). Providers still
         reserving in their thread are released again once their thread ends."""
-        with _deferred_sigint():
+        with sigint_deferred():
             busy = [n for n in self._workers.alive() if n in self._ledger]
             names = self.started
             if names:

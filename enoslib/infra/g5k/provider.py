@@ -210,9 +210,9 @@ class G5k(Provider):
     def _release_on_failure(self) -> None:
         if self.jobs:
             logger.warning("reservation failed: releasing %s", ", ".join(f"{s}:{u}" for s, u in self.job_ids))
-            from enoslib.infra.provider import _deferred_sigint
+            from enoslib._signals import sigint_deferred
 
-            with _deferred_sigint():
+            with sigint_deferred():
                 try:
                     self.destroy()
                 except Exception as exc:  # noqa: BLE001 - the original error matters more
