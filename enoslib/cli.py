@@ -39,7 +39,7 @@ def _present(item: str) -> bool:
     return Path(item).expanduser().exists()
 
 
-def check(_: argparse.Namespace) -> int:
+def check(args: argparse.Namespace) -> int:
     """Which extras are installed, which testbed credentials are present."""
     from rich.console import Console
     from rich.table import Table
@@ -63,7 +63,30 @@ def check(_: argparse.Namespace) -> int:
     Console().print(table)
     Console().print("core dependencies: " + ("ok" if not core else f"missing {', '.join(core)}"))
     Console().print(f"root (needed by the Local provider's namespaces): {'yes' if os.geteuid() == 0 else 'no'}")
-    return 0 if not core else 1
+    ok = not core
+    if args.g5k:
+        ok = check_g5k(args.g5k_conf) and ok
+    return 0 if ok else 1
+
+
+def check_g5k(conf_file: str | None) -> bool:
+    """Ask the Grid'5000 API (or an emulator) for its sites with the user's credentials."""
+    from enoslib.errors import EnosError
+    from enoslib.infra.g5k.client import DEFAULT_CONF_FILE, G5kClient
+
+    path = Path(conf_file or os.environ.get("G5K_API_CONF", DEFAULT_CONF_FILE)).expanduser()
+    if not path.exists():
+        print(f"g5k: no credentials file {path}: nothing to check")
+        return False
+    try:
+        client = G5kClient.from_file(path, retries=0, timeout=10)
+        sites = client.items("/sites")
+    except (EnosError, OSError, ValueError) as exc:
+        # the message names the URI and status, never the password
+        print(f"g5k: NOT reachable with {path}: {exc}")
+        return False
+    print(f"g5k: reachable at {client.uri} as {client.login}: {len(sites)} sites")
+    return True
 
 
 def schema(args: argparse.Namespace) -> int:
@@ -89,7 +112,10 @@ def emulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="enos", description="enoslib command-line tools")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="show installed extras and testbed credentials").set_defaults(func=check)
+    p = sub.add_parser("check", help="show installed extras and testbed credentials")
+    p.add_argument("--g5k", action="store_true", help="also query the Grid'5000 API with your credentials")
+    p.add_argument("--g5k-conf", default=None, help="python-grid5000 YAML (default ~/.python-grid5000.yaml)")
+    p.set_defaults(func=check)
     p = sub.add_parser("schema", help="print a provider's JSON schema")
     p.add_argument("name", help="provider name (static, local, g5k, ...)")
     p.set_defaults(func=schema)

@@ -127,3 +127,27 @@ def test_post_without_reconcile_is_not_retried_when_ambiguous(emu, client):
         client.post("/sites/rennes/jobs", {"resources": "nodes=1", "command": "sleep 1"})
     assert err.value.status == 500 and client.requests["POST"] == 1
     assert active_jobs(emu) == []
+
+
+def test_enos_check_reports_g5k_reachability(tmp_path):
+    """`enos check --g5k` queries the API with the user's YAML and never prints the password."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from enoslib.emulators.g5k import G5kEmulator
+
+    root = Path(__file__).resolve().parents[2]
+    with G5kEmulator(backend="address") as emu:
+        conf = emu.write_client_config(tmp_path / "g5k.yaml")
+        out = subprocess.run([sys.executable, "-m", "enoslib.cli", "check", "--g5k", "--g5k-conf", str(conf)],
+                             capture_output=True, text=True, cwd=root)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"g5k: reachable at {emu.uri} as {emu.username}: 3 sites" in out.stdout
+        assert emu.password not in out.stdout + out.stderr
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(conf.read_text().replace(emu.password, "wrong-password"))
+        out = subprocess.run([sys.executable, "-m", "enoslib.cli", "check", "--g5k", "--g5k-conf", str(bad)],
+                             capture_output=True, text=True, cwd=root)
+        assert out.returncode == 1 and "g5k: NOT reachable" in out.stdout
+        assert "wrong-password" not in out.stdout + out.stderr
