@@ -141,6 +141,18 @@ def ifb_name(iface: str) -> str:
     return ("ifb-" + iface)[:15]
 
 
+def ifb_redirect_commands(iface: str) -> list[str]:
+    """Mirror ``iface``'s incoming traffic to its ifb device, where it can be shaped as egress."""
+    ifb = ifb_name(iface)
+    return [
+        _q("ip", "link", "add", ifb, "type", "ifb"),
+        _q("ip", "link", "set", "dev", ifb, "up"),
+        _q("tc", "qdisc", "add", "dev", iface, "handle", "ffff:", "ingress"),
+        _q("tc", "filter", "add", "dev", iface, "parent", "ffff:", "protocol", "all", "u32",
+           "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", ifb),
+    ]
+
+
 def netem_commands(interfaces: Iterable[str], tokens: list[str], symmetric: bool) -> list[str]:
     """Egress netem on each interface; ingress too (via ifb) when ``symmetric``."""
     interfaces = list(interfaces)
@@ -149,14 +161,7 @@ def netem_commands(interfaces: Iterable[str], tokens: list[str], symmetric: bool
         cmds.append(_q("tc", "qdisc", "add", "dev", iface, "root", "netem", *tokens))
         if symmetric:
             ifb = ifb_name(iface)
-            cmds += [
-                _q("ip", "link", "add", ifb, "type", "ifb"),
-                _q("ip", "link", "set", "dev", ifb, "up"),
-                _q("tc", "qdisc", "add", "dev", iface, "handle", "ffff:", "ingress"),
-                _q("tc", "filter", "add", "dev", iface, "parent", "ffff:", "protocol", "all", "u32",
-                   "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", ifb),
-                _q("tc", "qdisc", "add", "dev", ifb, "root", "netem", *tokens),
-            ]
+            cmds += [*ifb_redirect_commands(iface), _q("tc", "qdisc", "add", "dev", ifb, "root", "netem", *tokens)]
     return cmds
 
 
@@ -335,15 +340,7 @@ def netem_nfqueue_commands(interfaces: Iterable[str], tokens: list[str], symmetr
         if rate:
             cmds += rate_commands(iface, rate)
             if symmetric:
-                ifb = ifb_name(iface)
-                cmds += [
-                    _q("ip", "link", "add", ifb, "type", "ifb"),
-                    _q("ip", "link", "set", "dev", ifb, "up"),
-                    _q("tc", "qdisc", "add", "dev", iface, "handle", "ffff:", "ingress"),
-                    _q("tc", "filter", "add", "dev", iface, "parent", "ffff:", "protocol", "all", "u32",
-                       "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", ifb),
-                    *rate_commands(ifb, rate),
-                ]
+                cmds += [*ifb_redirect_commands(iface), *rate_commands(ifb_name(iface), rate)]
         if delay or loss:
             directions = [(CHAIN_OUT, "-o", queues.number(delay, loss, reinject=True))]
             if symmetric:
