@@ -13,7 +13,7 @@ from g5k_helpers import active_jobs, basic_conf, make_client
 from enoslib.errors import EnosError
 from enoslib.infra.g5k import G5k
 
-TRIALS = 24
+TRIALS = 100
 
 
 def random_conf(rng, key, name):
@@ -65,7 +65,7 @@ def test_no_job_survives_faults(emu, key, seed):
     assert active_jobs(emu) == []
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(30))
 def test_ctrl_c_mid_init_releases_everything(emu, key, seed):
     """A real Ctrl-C (SIGINT delivered to the main thread) at a random moment of init."""
     rng = random.Random(1000 + seed)
