@@ -96,3 +96,48 @@ def test_stop_destroys_every_node():
     ).stdout
     assert f"enos-{name}." not in namespaces
     assert not type(lab).leftovers(name)
+
+
+def test_global_vlan_is_one_network_across_sites(tmp_path):
+    """rennes and nancy nodes in nancy's kavlan-global vlan share one bridge and reach each other."""
+    with G5kEmulator(
+        ["rennes", "nancy"], speed=0, backend="netns", nodes_per_cluster=2, deploy_duration=10
+    ) as emu:
+        gk = emu.client()
+        nancy, rennes = gk.sites["nancy"], gk.sites["rennes"]
+        njob = nancy.jobs.create(
+            {
+                "resources": "{cluster='grisou'}/nodes=1+{type='kavlan-global'}/vlan=1",
+                "command": "sleep 3600",
+                "types": ["deploy"],
+            }
+        )
+        rjob = rennes.jobs.create(
+            {
+                "resources": "{cluster='paravance'}/nodes=1",
+                "command": "sleep 3600",
+                "types": ["deploy"],
+            }
+        )
+        emu.advance(5)
+        njob.refresh(), rjob.refresh()
+        assert njob.state == rjob.state == "running" and not emu.backend_errors
+        vid = njob.resources_by_type["vlans"][0]
+        (g1,), (r1,) = njob.assigned_nodes, rjob.assigned_nodes
+        assert rennes.vlans[vid].nodes.submit([r1])[r1]["status"] == "success"
+        assert nancy.vlans[vid].nodes.submit([g1])[g1]["status"] == "success"
+        assert not emu.backend_errors
+        r_vlan, g_vlan = (n.replace(".", f"-kavlan-{vid}.", 1) for n in (r1, g1))
+        config = tmp_path / "ssh_config"
+        emu.ssh_config(config)
+        out = ssh(config, r_vlan, "hostname; ip -4 -o addr show dev eth0")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[0] == r1 and f"{emu.node_address(r_vlan)}/" in out.stdout
+        # the rennes node reaches the nancy node's sshd on the shared vlan bridge
+        target = emu.node_address(g_vlan)
+        probe = "timeout 5 bash -c '</dev/tcp/{}/22' && echo open"
+        assert ssh(config, r_vlan, probe.format(target)).stdout.strip() == "open"
+        njob.delete()
+        emu.advance(2)
+        emu.ssh_config(config)
+        assert ssh(config, r1, "hostname").stdout.strip() == r1

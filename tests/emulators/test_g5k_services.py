@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 grid5000 = pytest.importorskip("grid5000")
@@ -217,3 +219,57 @@ def test_home_storage_access_rules(emu, rennes):
     job.delete()
     emu.advance(2)
     assert home.list() == []
+
+
+def test_global_vlan_spans_sites(emu, rennes):
+    """A kavlan-global vlan held by a nancy job takes rennes nodes (kavlan API and kadeploy)."""
+    nancy = emu.client().sites["nancy"]
+    njob = running_job(emu, nancy, "{cluster='grisou'}/nodes=1+{type='kavlan-global'}/vlan=1")
+    vid = njob.resources_by_type["vlans"][0]
+    assert int(vid) >= 10 and vid not in [v.uid for v in rennes.vlans.list()]
+    assert rennes.vlans[vid].type == "kavlan-global"
+    rjob = running_job(emu, rennes, "{cluster='paravance'}/nodes=2")
+    r1, r2 = rjob.assigned_nodes
+    (g1,) = njob.assigned_nodes
+    # rennes nodes go in through rennes' kavlan API, or by a rennes deployment into the vlan
+    assert rennes.vlans[vid].nodes.submit([r1])[r1]["status"] == "success"
+    dep = rennes.deployments.create(
+        {"nodes": [r2], "environment": "debian12-min", "vlan": int(vid)}
+    )
+    ndep = nancy.deployments.create({"nodes": [g1], "environment": "debian12-min", "vlan": vid})
+    emu.advance(30)
+    dep.refresh(), ndep.refresh()
+    assert dep.status == ndep.status == "terminated"
+    assert sorted(n.uid for n in rennes.vlans[vid].nodes.list()) == [r1, r2]
+    assert [n.uid for n in nancy.vlans[vid].nodes.list()] == [g1]
+    assert {x.uid: x.vlan for x in rennes.vlansnodes.submit([r1, r2])} == {r1: vid, r2: vid}
+    # one network, the owning site's, no address used twice; the reference agrees
+    network = ipaddress.ip_network(nancy.kavlans[vid]["network"])
+    names = [n.replace(".", f"-kavlan-{vid}.", 1) for n in (r1, r2, g1)]
+    addrs = [emu.node_address(n) for n in names]
+    assert all(ipaddress.ip_address(a) in network for a in addrs) and len(set(addrs)) == 3
+    node = rennes.clusters["paravance"].nodes[r1.split(".")[0]]
+    assert node.kavlan["eth0"][f"kavlan-{vid}"] == addrs[0]
+    assert [(u.uid, u.vlans) for u in rennes.vlansusers.list()] == [("alice", [vid])]
+    # someone else's nodes, or a routed vlan held on another site, stay refused
+    bjob = running_job(emu, emu.client("bob").sites["rennes"], "{cluster='paravance'}/nodes=1")
+    with pytest.raises(grid5000.Grid5000GetError) as err:
+        emu.client("bob").sites["rennes"].vlans[vid].nodes.submit(bjob.assigned_nodes)
+    assert err.value.response_code == 403
+    answer = rennes.vlans[vid].nodes.submit(bjob.assigned_nodes)
+    assert answer[bjob.assigned_nodes[0]]["status"] == "failure"
+    routed = running_job(emu, nancy, "{type='kavlan'}/vlan=1", types=())
+    rvid = routed.resources_by_type["vlans"][0]
+    with pytest.raises(grid5000.Grid5000GetError) as err:
+        rennes.vlans[rvid].nodes.submit([r1])
+    assert err.value.response_code == 403
+    with pytest.raises(grid5000.Grid5000CreateError):
+        rennes.deployments.create({"nodes": [r1], "environment": "debian12-min", "vlan": rvid})
+    # the nancy job ends: every site's NICs leave the vlan
+    njob.delete()
+    emu.advance(2)
+    assert rennes.vlans[vid].nodes.list() == [] and rennes.vlansusers.list() == []
+    assert emu.node_address(r1).startswith("172.16.")
+    with pytest.raises(grid5000.Grid5000GetError) as err:
+        rennes.vlans[vid].nodes.submit([r1])
+    assert err.value.response_code == 403

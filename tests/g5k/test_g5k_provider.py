@@ -151,8 +151,6 @@ def test_global_vlan(emu, client, key):
     provider.destroy()
 
 
-@pytest.mark.xfail(reason="emulator gap: kavlan-global rights are per site (a vlan held by a job in nancy "
-                          "cannot receive rennes nodes)", strict=False)
 def test_global_vlan_across_sites(emu, client, key):
     conf = (deploy_conf(key).add_network(id="wan", type="kavlan-global", roles=["wan"], site="nancy")
             .add_machine(roles=["r"], cluster="paravance", nodes=1, primary_network="wan")

@@ -7,7 +7,8 @@
   :mod:`enoslib.nodes`; its primary NIC sits on a per-site production bridge
   with the reference address (``paravance-1.rennes.grid5000.fr`` ->
   ``172.16.97.1``), KaVLAN moves re-plug NICs onto per-vlan bridges with the
-  node's kavlan address, a deployment resets the node, and the node is
+  node's kavlan address (per site, but one bridge for a global vlan, whatever
+  the nodes' sites), a deployment resets the node, and the node is
   destroyed when its job ends. Needs root.
 
 Clients reach nodes by name through :meth:`NodeBackend.ssh_config`.
@@ -200,6 +201,9 @@ class NamespaceBackend(NodeBackend):
 
     # -- networks -------------------------------------------------------------
     def _network(self, site: str, vlan: str) -> str:
+        if vlan != DEFAULT and self.ref.is_global(vlan):
+            # one bridge for every site's NICs, on the owning site's network
+            site = self.ref.vlan_site(vlan) or site
         key = f"{'prod' if vlan == DEFAULT else 'kavlan-' + vlan}-{site}"
         if key not in self._nets:
             kav = self.ref.sites[site]["kavlans"]["default" if vlan == DEFAULT else vlan]

@@ -183,7 +183,11 @@ class Kadeploy:
             holders = {
                 j.user
                 for j in self.scheduler.jobs.values()
-                if j.site == site and j.state in HOLDING and j.alloc and vlan in j.alloc.vlans
+                if j.state in HOLDING
+                and j.alloc
+                and vlan in j.alloc.vlans
+                # a global vlan is held on its own site but usable from every site
+                and (j.site == site or self.ref.is_global(vlan))
             }
             if user not in holders:
                 raise JobError(403, f"You are not allowed to deploy into vlan {vlan}")

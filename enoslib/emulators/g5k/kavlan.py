@@ -6,6 +6,11 @@ A user owns a vlan while one of their launching/running jobs holds it
 job ends, its nodes go back to ``DEFAULT`` and so does every NIC left in the
 vlans it held (OAR's epilogue does the same). Listeners are told about every
 move so the node backend can re-plug interfaces.
+
+kavlan-local and routed vlans are per site. A global vlan (id >= 10) is in
+one site's pool but spans all sites: any site's API accepts it, rights come
+from the job (on its owning site) holding it, and nodes of any site the user
+holds can be put in it through their own site's API.
 """
 
 from __future__ import annotations
@@ -36,15 +41,35 @@ class Kavlan:
 
     # ------------------------------------------------------------------ lookups
     def check_vlan(self, site: str, vid: str) -> str:
-        if vid not in self.scheduler.vlan_pool(site):
-            raise JobError(404, f"Vlan {vid} does not exist")
-        return vid
+        """``vid`` if it exists on ``site``: its own pool, or a global vlan of any site."""
+        if vid in self.scheduler.vlan_pool(site):
+            return vid
+        if self.ref.is_global(vid) and any(
+            vid in self.scheduler.vlan_pool(s) for s in self.ref.sites
+        ):
+            return vid
+        raise JobError(404, f"Vlan {vid} does not exist")
+
+    def _key(self, site: str, vid: str) -> tuple[str, str]:
+        """Where a vlan's state lives: global vlans are shared by all sites (owner's key)."""
+        if self.ref.is_global(vid):
+            return (self.ref.vlan_site(vid) or site, vid)
+        return (site, vid)
+
+    def _holds(self, job: Job, site: str, vid: str) -> bool:
+        """Whether ``job`` holds ``vid`` as seen from ``site`` (any site for a global vlan)."""
+        return (
+            job.state in HOLDING
+            and job.alloc is not None
+            and vid in job.alloc.vlans
+            and (job.site == site or self.ref.is_global(vid))
+        )
 
     def vlan_json(self, site: str, vid: str, prefix: str) -> dict[str, Any]:
         return {
             "uid": vid,
             "type": vlan_type(int(vid)),
-            "dhcpd": self.dhcpd.get((site, vid), False),
+            "dhcpd": self.dhcpd.get(self._key(site, vid), False),
             "links": [
                 {
                     "rel": "self",
@@ -60,12 +85,8 @@ class Kavlan:
         }
 
     def owners(self, site: str, vid: str) -> set[str]:
-        users = {
-            j.user
-            for j in self.scheduler.jobs.values()
-            if j.site == site and j.state in HOLDING and j.alloc and vid in j.alloc.vlans
-        }
-        return users | (self.extra_users.get((site, vid), set()) if users else set())
+        users = {j.user for j in self.scheduler.jobs.values() if self._holds(j, site, vid)}
+        return users | (self.extra_users.get(self._key(site, vid), set()) if users else set())
 
     def primary_nic(self, ref: NodeRef) -> str:
         adapters = self.ref.node(ref)["network_adapters"]
@@ -163,7 +184,19 @@ class Kavlan:
 
     def users(self, site: str) -> list[dict[str, Any]]:
         per_user: dict[str, list[str]] = {}
-        for vid in self.scheduler.vlan_pool(site):
+        pool = self.scheduler.vlan_pool(site)
+        # global vlans of other sites span this one too: list them while someone holds them
+        foreign = sorted(
+            {
+                v
+                for s in self.ref.sites
+                if s != site
+                for v in self.scheduler.vlan_pool(s)
+                if self.ref.is_global(v) and v not in pool
+            },
+            key=int,
+        )
+        for vid in sorted([*pool, *foreign], key=int):
             for u in sorted(self.owners(site, vid)):
                 per_user.setdefault(u, []).append(vid)
         return [{"uid": u, "vlans": v} for u, v in sorted(per_user.items())]
@@ -172,7 +205,7 @@ class Kavlan:
         self.check_vlan(site, vid)
         if by not in self.owners(site, vid):
             raise JobError(403, f"User {by} is not allowed to manage vlan {vid}")
-        users = self.extra_users.setdefault((site, vid), set())
+        users = self.extra_users.setdefault(self._key(site, vid), set())
         (users.add if allowed else users.discard)(login)
 
     def set_dhcpd(self, site: str, vid: str, user: str, action: Any) -> None:
@@ -181,7 +214,7 @@ class Kavlan:
             raise JobError(422, "action must be 'start' or 'stop'")
         if user not in self.owners(site, vid):
             raise JobError(403, f"User {user} is not allowed to use vlan {vid}")
-        self.dhcpd[(site, vid)] = action == "start"
+        self.dhcpd[self._key(site, vid)] = action == "start"
 
     # ------------------------------------------------------------------ job ends
     def _on_job(self, what: str, job: Job) -> None:
@@ -193,9 +226,10 @@ class Kavlan:
         for vid in job.alloc.vlans:
             if self.owners(job.site, vid):
                 continue
+            shared = self.ref.is_global(vid)  # a global vlan's NICs may be on any site
             for (fqdn, nic), v in list(self.membership.items()):
                 ref = self._node(fqdn)
-                if v == vid and ref.site == job.site:
+                if v == vid and (shared or ref.site == job.site):
                     self._move(ref, nic, DEFAULT)
-            self.extra_users.pop((job.site, vid), None)
-            self.dhcpd.pop((job.site, vid), None)
+            self.extra_users.pop(self._key(job.site, vid), None)
+            self.dhcpd.pop(self._key(job.site, vid), None)

@@ -301,6 +301,7 @@ class ReferenceData:
                     ref = NodeRef(site, cluster, uid, f"{uid}.{site}.{DOMAIN}")
                     self._by_fqdn[ref.fqdn] = ref
                     self._by_uid.setdefault(uid, ref)
+        self._global_tables: dict[str, dict[tuple[str, str], str]] = {}
 
     # ---- lookups -------------------------------------------------------
     def node_refs(self, site: str | None = None) -> Iterator[NodeRef]:
@@ -337,8 +338,84 @@ class ReferenceData:
     def primary_ip(self, ref: NodeRef) -> str | None:
         return self.node(ref)["network_adapters"][0].get("ip")
 
+    def vlan_site(self, vlan: str) -> str | None:
+        """The site whose kavlan pool defines ``vlan`` (None if no site does)."""
+        return next((s for s, js in self.sites.items() if str(vlan) in js.get("kavlans", {})), None)
+
+    @staticmethod
+    def is_global(vlan: str) -> bool:
+        return str(vlan).isdigit() and vlan_type(int(vlan)) == "kavlan-global"
+
     def vlan_ip(self, ref: NodeRef, vlan: str, nic: str = "eth0") -> str | None:
-        return self.node(ref).get("kavlan", {}).get(nic, {}).get(f"kavlan-{vlan}")
+        """The NIC's address in ``vlan``; global vlans of other sites included."""
+        own = self.node(ref).get("kavlan", {}).get(nic, {}).get(f"kavlan-{vlan}")
+        if own or not self.is_global(vlan):
+            return own
+        owner = self.vlan_site(vlan)
+        if owner is None or owner == ref.site:
+            return own
+        return self._global_table(str(vlan)).get((ref.fqdn, nic))
+
+    def _global_table(self, vlan: str) -> dict[tuple[str, str], str]:
+        """Addresses of other sites' NICs in the global vlan ``vlan``.
+
+        A global vlan spans every site but its network is the owning site's:
+        its own nodes keep their reference addresses, the kavlan-capable NICs
+        of other sites' nodes take the next free addresses after the network's
+        first /24 (no .0 / .255), in site / cluster / node / NIC order (never a clash).
+        """
+        table = self._global_tables.get(vlan)
+        if table is not None:
+            return table
+        table = {}
+        owner = self.vlan_site(vlan)
+        if owner is not None:
+            net = ipaddress.ip_network(self.sites[owner]["kavlans"][vlan]["network"])
+            taken = {str(net.broadcast_address - 1)}
+            gateway = self.sites[owner]["kavlans"][vlan].get("gateway")
+            if gateway:
+                taken.add(str(gateway))
+            for r in self.node_refs(owner):
+                for per_vlan in self.node(r).get("kavlan", {}).values():
+                    if per_vlan.get(f"kavlan-{vlan}"):
+                        taken.add(per_vlan[f"kavlan-{vlan}"])
+            candidates = (
+                str(net.network_address + k)
+                for k in range(256, net.num_addresses - 1)
+                if k % 256 not in (0, 255) and str(net.network_address + k) not in taken
+            )
+            for r in self.node_refs():
+                if r.site == owner:
+                    continue
+                for a in self.node(r).get("network_adapters", []):
+                    if a.get("kavlan") and a.get("mountable") and not a.get("management"):
+                        addr = next(candidates, None)
+                        if addr is None:
+                            break
+                        table[(r.fqdn, a["device"])] = addr
+        self._global_tables[vlan] = table
+        return table
+
+    def add_foreign_global_addresses(self) -> None:
+        """Write other sites' global vlan addresses into every node's ``kavlan`` map."""
+        globals_ = [
+            (s, v)
+            for s, js in self.sites.items()
+            for v in js.get("kavlans", {})
+            if self.is_global(v)
+        ]
+        tables = {v: self._global_table(v) for _, v in globals_}
+        for r in self.node_refs():
+            per_nic = self.node(r).get("kavlan")
+            if per_nic is None:
+                continue
+            for owner, v in globals_:
+                if owner == r.site:
+                    continue
+                for nic, per_vlan in per_nic.items():
+                    addr = tables[v].get((r.fqdn, nic))
+                    if addr:
+                        per_vlan.setdefault(f"kavlan-{v}", addr)
 
     # ---- snapshots ------------------------------------------------------
     def to_snapshot(self) -> dict[str, Any]:
@@ -484,6 +561,7 @@ def make_dataset(
                 for i in range(1, n + 1)
             }
     ref.reindex()
+    ref.add_foreign_global_addresses()
     return ref
 
 
