@@ -13,23 +13,19 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from enoslib._signals import sigint_deferred
 from enoslib.errors import EnosConfigError
 from enoslib.infra.configuration import BaseConfiguration
+# one conversion for every time a user gives: epoch seconds or an aware datetime (naive refused)
+from enoslib.infra.slots import Interval, IntervalSet, to_timestamp
 from enoslib.objects import Networks, Roles
-
-if TYPE_CHECKING:
-    from enoslib.infra.slots import IntervalSet
 
 logger = logging.getLogger(__name__)
 
 Time = float | datetime
 
-
-def to_timestamp(t: Time) -> float:
-    return t.timestamp() if isinstance(t, datetime) else float(t)
 
 
 class Provider(ABC):
@@ -77,7 +73,7 @@ class Provider(ABC):
 
     # -- planning -------------------------------------------------------------------------
     @abstractmethod
-    def availability(self, start: Time, end: Time) -> "IntervalSet":
+    def availability(self, start: Time, end: Time) -> IntervalSet:
         """The windows between ``start`` and ``end`` when this configuration could run."""
 
     @abstractmethod
@@ -122,9 +118,7 @@ class ImmediateProvider(Provider):
 
     reservation: float | None = None
 
-    def availability(self, start: Time, end: Time) -> "IntervalSet":
-        from enoslib.infra.slots import Interval, IntervalSet
-
+    def availability(self, start: Time, end: Time) -> IntervalSet:
         return IntervalSet([Interval(to_timestamp(start), to_timestamp(end))])
 
     def test_slot(self, start: Time, end: Time) -> bool:
