@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from enoslib.infra.g5k.oar import PARIS, from_oar_date, to_oar_date
+from enoslib.infra.slots import clock_to_seconds
 
 __all__ = [
     "format_date",
@@ -60,12 +61,9 @@ def get_seconds(value: Any) -> float | None:
             return float(text)
         except ValueError:
             pass
-        parts = text.split(":")
-        if 1 < len(parts) <= 3 and all(p.strip().replace(".", "", 1).isdigit() for p in parts):
-            total = 0.0
-            for p in parts:
-                total = total * 60 + float(p)
-            return total
+        parsed = clock_to_seconds(text)
+        if parsed is not None:
+            return parsed
     raise ValueError(f"cannot read {value!r} as a duration")
 
 

@@ -143,6 +143,18 @@ def to_seconds(value: DurationLike) -> float:
     return seconds
 
 
+def clock_to_seconds(text: str) -> float | None:
+    """``"1:30:00"`` -> 5400.0, ``"90:00"`` -> 5400.0, ``"45"`` -> 45.0 (decimals allowed);
+    None when ``text`` is not of the form ``[[H:]MM:]SS``."""
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3 or not all(p.strip().replace(".", "", 1).isdigit() for p in parts):
+        return None
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + float(p)
+    return seconds
+
+
 def _positive_duration(value: DurationLike, what: str = "duration") -> float:
     seconds = to_seconds(value)
     if not seconds > 0:

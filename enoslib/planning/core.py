@@ -27,7 +27,14 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from enoslib.infra.slots import Interval, IntervalSet, render_text_gantt, to_seconds, to_timestamp
+from enoslib.infra.slots import (
+    Interval,
+    IntervalSet,
+    clock_to_seconds,
+    render_text_gantt,
+    to_seconds,
+    to_timestamp,
+)
 
 __all__ = ["FreeResources", "Slot", "Topology", "compute_slots", "distribute_hosts", "find_first_slot",
            "find_free_slot", "find_max_slot", "make_planning", "max_resources", "text_gantt", "text_slots"]
@@ -233,12 +240,10 @@ def compute_slots(planning: Mapping[str, Any], walltime: Any, excluded_elements:
 
 def _walltime(walltime: Any) -> float:
     if isinstance(walltime, str):
-        parts = walltime.strip().split(":")
-        if not 1 <= len(parts) <= 3 or not all(p.strip().replace(".", "", 1).isdigit() for p in parts):
+        parsed = clock_to_seconds(walltime)
+        if parsed is None:
             raise ValueError(f"walltime {walltime!r} is not seconds nor H:MM:SS")
-        seconds = 0.0
-        for p in parts:
-            seconds = seconds * 60 + float(p)
+        seconds = parsed
     else:
         seconds = to_seconds(walltime)
     if seconds <= 0:
