@@ -136,7 +136,17 @@ class G5kClient:
         now: Callable[[], float] | None = None,
         **extra: Any,
     ) -> None:
-        self.uri = validate_uri(uri if uri is not None else DEFAULT_URI)
+        uri = validate_uri(uri if uri is not None else DEFAULT_URI)
+        gk = _grid5000().Grid5000(uri=uri, username=username, password=password,
+                                  verify_ssl=verify_ssl, timeout=timeout, **extra)
+        self._setup(gk, uri, username, retries=retries, backoff=backoff, max_backoff=max_backoff,
+                    sleep=sleep, now=now)
+
+    def _setup(self, gk: Any, uri: str, username: str | None, *, retries: int = 5, backoff: float = 1.0,
+               max_backoff: float = 30.0, sleep: Callable[[float], Any] | None = None,
+               now: Callable[[], float] | None = None) -> None:
+        """The state every client has, however it was built."""
+        self.uri = uri
         self.username = username
         self.retries = int(retries)
         self.backoff = float(backoff)
@@ -145,26 +155,14 @@ class G5kClient:
         self.now: Callable[[], float] = now or time.time
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        g5k = _grid5000()
-        self.gk = g5k.Grid5000(uri=self.uri, username=username, password=password,
-                               verify_ssl=verify_ssl, timeout=timeout, **extra)
+        self.gk = gk
         self._prepare()
 
     @classmethod
     def wrap(cls, gk: Any, **options: Any) -> G5kClient:
         """Use an existing ``grid5000.Grid5000`` connection (e.g. ``emulator.client()``)."""
         self = cls.__new__(cls)
-        self.uri = validate_uri(getattr(gk, "_uri", ""))
-        self.username = getattr(gk, "username", None)
-        self.retries = int(options.get("retries", 5))
-        self.backoff = float(options.get("backoff", 1.0))
-        self.max_backoff = float(options.get("max_backoff", 30.0))
-        self.sleep = options.get("sleep") or time.sleep
-        self.now = options.get("now") or time.time
-        self.requests = Counter()
-        self._lock = threading.Lock()
-        self.gk = gk
-        self._prepare()
+        self._setup(gk, validate_uri(getattr(gk, "_uri", "")), getattr(gk, "username", None), **options)
         return self
 
     @classmethod
