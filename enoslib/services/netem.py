@@ -122,7 +122,7 @@ class HTBConstraint:
 
 # -- command generation ------------------------------------------------------------------
 def _q(*words: str) -> str:
-    return " ".join(shlex.quote(w) for w in words)
+    return shlex.join(words)
 
 
 def reset_commands(interfaces: Iterable[str]) -> list[str]:
@@ -798,7 +798,7 @@ def _interfaces_to(host: Host, address: str) -> list[str]:
 def user_clock_ping_script(addresses: Iterable[str], count: int) -> str:
     """``ping -U`` (user-space timestamps) to every address in parallel, printed like
     ``fping -C``: for hosts whose incoming packets are delayed after the kernel stamped them."""
-    addrs = " ".join(shlex.quote(a) for a in addresses)
+    addrs = shlex.join(addresses)
     return (
         'enos_d=$(mktemp -d)\n'
         f'for a in {addrs}; do\n'
@@ -825,7 +825,7 @@ def measure_rtts(expected: Mapping[tuple[Host, Host], float], count: int = 10,
     user_clock = set(user_clock)
     scripts = {
         src: user_clock_ping_script(addrs, count) if src in user_clock else
-        "fping -C {} -q -p 50 -t 2000 {} 2>&1 || true\n".format(int(count), " ".join(shlex.quote(a) for a in addrs))
+        "fping -C {} -q -p 50 -t 2000 {} 2>&1 || true\n".format(int(count), shlex.join(addrs))
         for src, addrs in targets.items()
     }
     results = _run_scripts(scripts, "fping")
