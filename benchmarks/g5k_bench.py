@@ -79,8 +79,8 @@ OURS = PRELUDE + textwrap.dedent('''
     import logging
     from enoslib.config import set_config
     set_config(cache_dir=ARGS["cache"], display="noop")
-    from enoslib.infra.g5k import G5k, G5kConf
-    from enoslib.infra.g5k.client import G5kClient
+    from enoslib.infra.enos_g5k import G5k, G5kConf
+    from enoslib.infra.enos_g5k.client import G5kClient
     def conf():
         c = G5kConf.from_settings(job_name=ARGS["name"], walltime="1:00:00", root_access=False)
         for role, cluster, n in ARGS["machines"]:

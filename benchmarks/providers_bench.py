@@ -42,7 +42,7 @@ from enoslib.errors import NoSlotError
 from enoslib.infra.provider import Provider
 from enoslib.infra.providers import find_slot
 from enoslib.infra.slots import CapacityTimeline, Interval, format_duration
-from enoslib.infra.static import StaticConf
+from enoslib.infra.enos_static import StaticConf
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400

@@ -29,14 +29,14 @@ _register("enoslib.errors", "EnosError", "EnosConfigError", "EnosProviderError",
 _register("enoslib.config", "set_config", "get_config", "config_context", "init_logging")
 _register("enoslib.infra.configuration", "walltime_to_seconds", "seconds_to_walltime")
 _register("enoslib.infra.provider", "Provider")
-_register("enoslib.infra.static", "Static", "StaticConf")
+_register("enoslib.infra.enos_static", "Static", "StaticConf")
 _register("enoslib.infra.local", "Local", "LocalConf")
 _register("enoslib.infra.providers", "Providers", "SlotPlan", "plan_slot", "find_slot", "find_slot_and_start",
           "start_provider_within_bounds")
-_register("enoslib.infra.g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5kNetwork", "G5kProdNetwork",
+_register("enoslib.infra.enos_g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5kNetwork", "G5kProdNetwork",
           "G5kVlanNetwork", "G5kSubnetNetwork", "NotEnoughNodesError")
-_register("enoslib.infra.g5k", "G5k", needs=("grid5000", "g5k"))
-_register("enoslib.infra.g5k", "G5kTunnel", needs=("sshtunnel", "g5k"))
+_register("enoslib.infra.enos_g5k", "G5k", needs=("grid5000", "g5k"))
+_register("enoslib.infra.enos_g5k", "G5kTunnel", needs=("sshtunnel", "g5k"))
 _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensure_python", "actions",
           "run_play", "run_ansible", "gather_facts", "sync_info", "generate_inventory", "get_hosts",
           "put", "get", "broadcast", "Results", "Result", "Report", "Remote", "Put", "Get",
@@ -51,11 +51,11 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from enoslib.config import config_context, get_config, init_logging, set_config
     from enoslib.errors import *  # noqa: F403
     from enoslib.infra.provider import Provider
-    from enoslib.infra.static import Static, StaticConf
+    from enoslib.infra.enos_static import Static, StaticConf
     from enoslib.infra.local import Local, LocalConf
     from enoslib.infra.providers import (Providers, SlotPlan, find_slot, find_slot_and_start, plan_slot,
                                          start_provider_within_bounds)
-    from enoslib.infra.g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
+    from enoslib.infra.enos_g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
                                    G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
     from enoslib.api import (Get, Put, Remote, Report, Result, Results, actions, broadcast, close_connections,
                              ensure_python, gather_facts, generate_inventory, get, get_hosts, put, run,

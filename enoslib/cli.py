@@ -72,7 +72,7 @@ def check(args: argparse.Namespace) -> int:
 def check_g5k(conf_file: str | None) -> bool:
     """Ask the Grid'5000 API (or an emulator) for its sites with the user's credentials."""
     from enoslib.errors import EnosError
-    from enoslib.infra.g5k.client import DEFAULT_CONF_FILE, G5kClient
+    from enoslib.infra.enos_g5k.client import DEFAULT_CONF_FILE, G5kClient
 
     path = Path(conf_file or os.environ.get("G5K_API_CONF", DEFAULT_CONF_FILE)).expanduser()
     if not path.exists():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from g5k_support import EMULATED, node_settings, testbed
 from rich.console import Console
 
-from enoslib.infra.g5k import G5k, G5kConf
+from enoslib.infra.enos_g5k import G5k, G5kConf
 
 console = Console()
 

@@ -30,7 +30,7 @@ def testbed(**emulator_options: Any) -> Iterator[Any]:
 
     from enoslib.config import config_context
     from enoslib.emulators.g5k import G5kEmulator
-    from enoslib.infra.g5k.client import G5kClient, reset_api, set_api
+    from enoslib.infra.enos_g5k.client import G5kClient, reset_api, set_api
 
     emulator_options.setdefault("speed", 0)
     emulator_options.setdefault("backend", "address")

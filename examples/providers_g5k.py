@@ -10,10 +10,10 @@ from __future__ import annotations
 from g5k_support import node_settings, testbed
 from rich.console import Console
 
-from enoslib.infra.g5k import G5k, G5kConf
+from enoslib.infra.enos_g5k import G5k, G5kConf
 from enoslib.infra.providers import Providers
 from enoslib.infra.slots import format_time
-from enoslib.infra.static import Static, StaticConf
+from enoslib.infra.enos_static import Static, StaticConf
 
 console = Console()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from enoslib.infra.providers import Providers
-from enoslib.infra.static import Static, StaticConf
+from enoslib.infra.enos_static import Static, StaticConf
 
 console = Console()
 

@@ -1,7 +1,7 @@
 """An execo_g5k-compatible toolbox over the Grid'5000 REST API.
 
 The names and shapes of ``execo_g5k`` (``oarsub``, ``get_oar_job_nodes``, ``deploy`` ...), with
-the implementation the :class:`~enoslib.infra.g5k.G5k` provider uses: same client (explicit
+the implementation the :class:`~enoslib.infra.enos_g5k.G5k` provider uses: same client (explicit
 URI, retries with backoff), same on-disk reference cache, same job and deployment logic.
 Frontends are site names; nothing is run over SSH on frontends.
 
@@ -57,7 +57,7 @@ from enoslib.g5k.time_utils import (
                                    oar_date_to_unixts,
                                    oar_duration_to_seconds,
 )
-from enoslib.infra.g5k.client import G5kClient, reset_api, set_api
+from enoslib.infra.enos_g5k.client import G5kClient, reset_api, set_api
 
 __all__ = [
     "Deployment", "G5kClient", "OarSubmission", "canonical_host_name", "deploy", "format_date", "format_duration",

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from enoslib.infra.g5k.client import as_client
-from enoslib.infra.g5k.reference import Reference, natural_sort
+from enoslib.infra.enos_g5k.client import as_client
+from enoslib.infra.enos_g5k.reference import Reference, natural_sort
 from enoslib.objects import Host
 
 __all__ = [

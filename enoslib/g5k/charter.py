@@ -11,7 +11,7 @@ import functools
 from typing import Any
 
 from enoslib.g5k.time_utils import get_unixts
-from enoslib.infra.g5k.oar import PARIS
+from enoslib.infra.enos_g5k.oar import PARIS
 
 __all__ = ["easter_sunday", "french_holidays", "g5k_charter_time", "get_next_charter_period"]
 

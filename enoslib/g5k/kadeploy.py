@@ -11,9 +11,9 @@ from typing import Any
 
 from enoslib.g5k.api_utils import canonical_host_name, get_host_site, get_kavlan_host_name
 from enoslib.g5k.config import g5k_configuration
-from enoslib.infra.g5k import kadeploy as _kadeploy
-from enoslib.infra.g5k import remote
-from enoslib.infra.g5k.client import as_client
+from enoslib.infra.enos_g5k import kadeploy as _kadeploy
+from enoslib.infra.enos_g5k import remote
+from enoslib.infra.enos_g5k.client import as_client
 from enoslib.objects import Host
 
 logger = logging.getLogger(__name__)

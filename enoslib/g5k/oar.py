@@ -21,8 +21,8 @@ import netaddr
 from enoslib.errors import EnosError
 from enoslib.g5k.config import default_site, g5k_configuration
 from enoslib.g5k.time_utils import format_oar_date, format_oar_duration, get_seconds, get_unixts
-from enoslib.infra.g5k import oar as _oar
-from enoslib.infra.g5k.client import G5kClient, as_client
+from enoslib.infra.enos_g5k import oar as _oar
+from enoslib.infra.enos_g5k.client import G5kClient, as_client
 from enoslib.objects import Host
 
 logger = logging.getLogger(__name__)
@@ -240,8 +240,8 @@ def get_oar_job_subnets(oar_job_id: Any = None, frontend: str | None = None, fro
                         timeout: Any = False, *, client: Any = None) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """``([(ip, mac), ...], params)`` of the job's subnets; params has ``ip_prefix``,
     ``broadcast``, ``netmask``, ``gateway``, ``network``, ``dns_hostname``, ``dns_ip``."""
-    from enoslib.infra.g5k.objects import subnet_mac
-    from enoslib.infra.g5k.reference import Reference
+    from enoslib.infra.enos_g5k.objects import subnet_mac
+    from enoslib.infra.enos_g5k.reference import Reference
 
     c = as_client(client)
     job = _running_job(c, oar_job_id, frontend, timeout)

@@ -8,7 +8,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from enoslib.infra.g5k.oar import PARIS, from_oar_date, to_oar_date
+from enoslib.infra.enos_g5k.oar import PARIS, from_oar_date, to_oar_date
 from enoslib.infra.slots import clock_to_seconds
 
 __all__ = [

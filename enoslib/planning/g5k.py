@@ -30,7 +30,7 @@ end of its walltime, and a reservation that starts right at that end may be refu
 
 
 def _client(client: Any) -> Any:
-    from enoslib.infra.g5k.client import as_client
+    from enoslib.infra.enos_g5k.client import as_client
 
     return as_client(client)
 
@@ -81,7 +81,7 @@ def _resolve(elements: Iterable[str], queues: Any, client: Any) -> tuple[list[st
 
 def _site_busy(c: Any, site: str, clusters: list[str], wanted_clusters: set[str], wanted_hosts: set[str],
                vlan: bool, subnet: bool, storage: bool, ignore_besteffort: bool, margin: float) -> dict[str, Any]:
-    from enoslib.infra.g5k.oar import job_subnets, job_vlans
+    from enoslib.infra.enos_g5k.oar import job_subnets, job_vlans
 
     busy: dict[str, Any] = {}
     for cluster in clusters:

@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from enoslib.errors import EnosConfigError
 from enoslib.infra.configuration import load_schema, seconds_to_walltime, validate, walltime_to_seconds
-from enoslib.infra.static import StaticConf
+from enoslib.infra.enos_static import StaticConf
 
 role = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=8)
 machine = st.fixed_dictionaries(

@@ -7,7 +7,7 @@ import pytest
 import enoslib as en
 from enoslib.errors import EnosConfigError
 from enoslib.infra.provider import ImmediateProvider, Provider
-from enoslib.infra.static import Static, StaticConf
+from enoslib.infra.enos_static import Static, StaticConf
 
 CONF = {"resources": {"machines": [{"roles": ["a"], "address": "10.0.0.1"}, {"roles": ["a", "b"], "address": "10.0.0.2"}]}}
 

@@ -13,7 +13,7 @@ pytest.importorskip("grid5000")
 from g5k_helpers import make_client
 
 from enoslib.emulators.g5k import G5kEmulator
-from enoslib.infra.g5k.client import reset_api
+from enoslib.infra.enos_g5k.client import reset_api
 
 
 @pytest.fixture(autouse=True)

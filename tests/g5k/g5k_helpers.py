@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enoslib.infra.g5k.client import G5kClient
-from enoslib.infra.g5k.oar import ACTIVE_STATES
+from enoslib.infra.enos_g5k.client import G5kClient
+from enoslib.infra.enos_g5k.oar import ACTIVE_STATES
 
 
 def make_client(emu, **options):
@@ -25,7 +25,7 @@ def active_jobs(emu, user=None):
 
 
 def basic_conf(**settings):
-    from enoslib.infra.g5k import G5kConf
+    from enoslib.infra.enos_g5k import G5kConf
 
     settings.setdefault("job_name", "test")
     settings.setdefault("walltime", "1:00:00")

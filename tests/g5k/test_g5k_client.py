@@ -9,8 +9,8 @@ import pytest
 from g5k_helpers import active_jobs, make_client
 
 from enoslib.errors import EnosConfigError
-from enoslib.infra.g5k import oar
-from enoslib.infra.g5k.client import (
+from enoslib.infra.enos_g5k import oar
+from enoslib.infra.enos_g5k.client import (
     G5kApiError,
     G5kClient,
     as_client,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enoslib.errors import EnosConfigError
-from enoslib.infra.g5k import G5kConf, G5kNetworkConf
+from enoslib.infra.enos_g5k import G5kConf, G5kNetworkConf
 
 MACHINE = {"roles": ["a"], "cluster": "paravance"}
 
@@ -147,7 +147,7 @@ def test_site_rules_with_known_sites():
 
 def test_offline_site_check_uses_the_reference_cache(tmp_path):
     from enoslib.config import cache_dir
-    from enoslib.infra.g5k.reference import _write_json
+    from enoslib.infra.enos_g5k.reference import _write_json
 
     _write_json(cache_dir("g5k", "reference") / "abc" / "index.json",
                 {"paravance": {"site": "rennes", "exotic": False}})

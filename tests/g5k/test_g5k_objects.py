@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from enoslib.infra.g5k import G5kHost, G5kProdNetwork, G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork
-from enoslib.infra.g5k.mapping import NotEnoughNodesError, nics_of, pick_nodes
-from enoslib.infra.g5k.objects import canonical_name, nic_name, subnet_mac
+from enoslib.infra.enos_g5k import G5kHost, G5kProdNetwork, G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork
+from enoslib.infra.enos_g5k.mapping import NotEnoughNodesError, nics_of, pick_nodes
+from enoslib.infra.enos_g5k.objects import canonical_name, nic_name, subnet_mac
 
 NODE = "paravance-1.rennes.grid5000.fr"
 IPV6 = {"prefix": "2001:660:4406:700::/56", "site_index": 7}
@@ -94,7 +94,7 @@ def test_tunnel_without_gateway_is_direct():
 
 
 def test_importing_loads_no_client_library():
-    code = ("import sys, enoslib.infra.g5k, enoslib.g5k; "
+    code = ("import sys, enoslib.infra.enos_g5k, enoslib.g5k; "
             "print(sorted(m for m in ('grid5000', 'requests', 'sshtunnel', 'paramiko') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -102,7 +102,7 @@ def test_importing_loads_no_client_library():
 
 def test_missing_client_library_names_the_extra(monkeypatch):
     from enoslib.errors import EnosMissingExtraError
-    from enoslib.infra.g5k.client import G5kClient
+    from enoslib.infra.enos_g5k.client import G5kClient
 
     monkeypatch.setitem(sys.modules, "grid5000", None)
     with pytest.raises(EnosMissingExtraError) as err:

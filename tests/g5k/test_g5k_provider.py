@@ -11,8 +11,8 @@ from enoslib.errors import (
     InvalidReservationTime,
     InvalidReservationTooOld,
 )
-from enoslib.infra.g5k import G5k, NotEnoughNodesError
-from enoslib.infra.g5k.oar import to_oar_date
+from enoslib.infra.enos_g5k import G5k, NotEnoughNodesError
+from enoslib.infra.enos_g5k.oar import to_oar_date
 from enoslib.infra.slots import Interval
 
 

@@ -11,7 +11,7 @@ import pytest
 from g5k_helpers import active_jobs, basic_conf, make_client
 
 from enoslib.errors import EnosError
-from enoslib.infra.g5k import G5k
+from enoslib.infra.enos_g5k import G5k
 
 TRIALS = 100
 

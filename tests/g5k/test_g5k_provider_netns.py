@@ -12,7 +12,7 @@ from g5k_helpers import active_jobs, make_client
 from enoslib.config import config_context
 from enoslib.emulators.g5k import G5kEmulator
 from enoslib.emulators.g5k.backend import namespace_backend_available
-from enoslib.infra.g5k import G5k, G5kConf
+from enoslib.infra.enos_g5k import G5k, G5kConf
 
 available, why = namespace_backend_available()
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not available, reason=f"no netns backend: {why}")]

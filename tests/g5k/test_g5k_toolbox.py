@@ -8,8 +8,8 @@ import pytest
 from g5k_helpers import active_jobs
 
 from enoslib import g5k
-from enoslib.infra.g5k.client import set_api
-from enoslib.infra.g5k.oar import PARIS
+from enoslib.infra.enos_g5k.client import set_api
+from enoslib.infra.enos_g5k.oar import PARIS
 
 
 @pytest.fixture

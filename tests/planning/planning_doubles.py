@@ -19,7 +19,7 @@ from typing import Any
 from enoslib.errors import EnosProviderError, InvalidReservationTime
 from enoslib.infra.provider import Provider
 from enoslib.infra.slots import CapacityTimeline, Interval, IntervalSet
-from enoslib.infra.static import StaticConf
+from enoslib.infra.enos_static import StaticConf
 from enoslib.objects import Host, Networks, Roles
 
 Busy = list[tuple[float, float, int]]

@@ -217,7 +217,7 @@ def test_importing_planning_loads_neither_grid5000_nor_matplotlib():
     import subprocess
 
     code = ("import sys, enoslib.planning; "
-            "print(any(m.split('.')[0] in ('grid5000', 'matplotlib') or m.startswith('enoslib.infra.g5k') "
+            "print(any(m.split('.')[0] in ('grid5000', 'matplotlib') or m.startswith('enoslib.infra.enos_g5k') "
             "for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -230,7 +230,7 @@ def _g5k_available():
         import grid5000  # noqa: F401
 
         from enoslib.emulators.g5k import G5kEmulator  # noqa: F401
-        from enoslib.infra.g5k.client import G5kClient  # noqa: F401
+        from enoslib.infra.enos_g5k.client import G5kClient  # noqa: F401
     except Exception:  # noqa: BLE001
         return False
     return True
@@ -241,8 +241,8 @@ def test_get_planning_from_the_emulator(tmp_path):
     from enoslib.config import config_context
     from enoslib.emulators.g5k import G5kEmulator
     from enoslib.g5k import oarsub
-    from enoslib.infra.g5k import oar
-    from enoslib.infra.g5k.client import G5kClient, reset_api
+    from enoslib.infra.enos_g5k import oar
+    from enoslib.infra.enos_g5k.client import G5kClient, reset_api
     from enoslib.planning import get_hosts_jobs, get_jobs_specs, get_planning
 
     with config_context(cache_dir=str(tmp_path), display="noop"), \

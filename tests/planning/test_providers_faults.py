@@ -264,7 +264,7 @@ def test_start_provider_within_bounds_moves_a_past_start_and_keeps_the_end():
 
 
 def test_static_providers_are_moved_not_released_on_refusal():
-    from enoslib.infra.static import Static, StaticConf
+    from enoslib.infra.enos_static import Static, StaticConf
 
     class WatchedStatic(Static):
         destroyed = 0

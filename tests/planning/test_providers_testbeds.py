@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enoslib.infra.providers import Providers
-from enoslib.infra.static import Static, StaticConf
+from enoslib.infra.enos_static import Static, StaticConf
 
 
 def static(name, *machines):
@@ -75,7 +75,7 @@ def _g5k_available():
         import grid5000  # noqa: F401
 
         from enoslib.emulators.g5k import G5kEmulator  # noqa: F401
-        from enoslib.infra.g5k import G5k  # noqa: F401
+        from enoslib.infra.enos_g5k import G5k  # noqa: F401
     except Exception:  # noqa: BLE001 - being written, or the extra is missing
         return False
     return True
@@ -90,7 +90,7 @@ USERS = {"alice": "alice-password", "bob": "bob-password"}
 def emu(tmp_path):
     from enoslib.config import config_context
     from enoslib.emulators.g5k import G5kEmulator
-    from enoslib.infra.g5k.client import reset_api
+    from enoslib.infra.enos_g5k.client import reset_api
 
     with config_context(cache_dir=str(tmp_path / "cache"), display="noop"), \
             G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3, users=USERS) as e:
@@ -99,13 +99,13 @@ def emu(tmp_path):
 
 
 def client_of(emu, user="alice"):
-    from enoslib.infra.g5k.client import G5kClient
+    from enoslib.infra.enos_g5k.client import G5kClient
 
     return G5kClient(emu.uri, user, USERS[user], sleep=emu.advance, now=emu.clock.now)
 
 
 def g5k(emu, name, cluster, nodes, walltime, **kwargs):
-    from enoslib.infra.g5k import G5k, G5kConf
+    from enoslib.infra.enos_g5k import G5k, G5kConf
 
     conf = (G5kConf.from_settings(job_name=name, walltime=walltime, root_access=False)
             .add_machine(roles=["compute", name], cluster=cluster, nodes=nodes))
@@ -113,7 +113,7 @@ def g5k(emu, name, cluster, nodes, walltime, **kwargs):
 
 
 def bob_reserves(emu, cluster, nodes, start, walltime="1:00:00"):
-    from enoslib.infra.g5k import oar
+    from enoslib.infra.enos_g5k import oar
 
     site = {"paravance": "rennes", "grisou": "nancy"}[cluster]
     spec = oar.JobSpec(site=site, resources=f"{{cluster='{cluster}'}}/nodes={nodes}", walltime=walltime,
@@ -123,7 +123,7 @@ def bob_reserves(emu, cluster, nodes, start, walltime="1:00:00"):
 
 
 def alice_jobs(emu):
-    from enoslib.infra.g5k.oar import ACTIVE_STATES
+    from enoslib.infra.enos_g5k.oar import ACTIVE_STATES
 
     probe = client_of(emu)
     return [(site, j["uid"], j.get("name"), int(j.get("scheduled_at") or 0))
@@ -154,7 +154,7 @@ def test_g5k_two_sites_and_static_start_at_the_exact_common_slot(emu):
 def test_g5k_refusal_hint_is_followed_and_the_other_site_resubmitted(emu):
     """Bob grabs paravance right after our availability read: OAR refuses our job and says
     when it could run; the nancy job (not movable) is deleted, and both start at the hint."""
-    from enoslib.infra.g5k import G5k
+    from enoslib.infra.enos_g5k import G5k
 
     now = emu.clock.now()
     state = {}

@@ -172,7 +172,7 @@ class G5kConf(BaseConfiguration):
         for k, site in enumerate(sites):
             if sites.index(site) != k:
                 _fail(f"$.oargrid_jobids[{k}]", f"site {site!r} is given twice (one job per site)", "unique")
-        from enoslib.infra.g5k.reference import known_cluster_sites
+        from enoslib.infra.enos_g5k.reference import known_cluster_sites
 
         self.check_sites(known_cluster_sites(), partial=True)
 

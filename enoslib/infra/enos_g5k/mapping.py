@@ -14,17 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from enoslib.errors import EnosConfigError, EnosProviderError
-from enoslib.infra.g5k import oar
-from enoslib.infra.g5k.configuration import KAVLAN_TYPES, G5kConf
-from enoslib.infra.g5k.objects import (
+from enoslib.infra.enos_g5k import oar
+from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
+from enoslib.infra.enos_g5k.objects import (
     G5kHost,
     G5kNetwork,
     G5kProdNetwork,
     G5kSubnetNetwork,
     G5kVlanNetwork,
 )
-from enoslib.infra.g5k.planning import vlan_type
-from enoslib.infra.g5k.reference import Reference, natural_sort
+from enoslib.infra.enos_g5k.planning import vlan_type
+from enoslib.infra.enos_g5k.reference import Reference, natural_sort
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from enoslib.errors import (
     InvalidReservationTime,
     InvalidReservationTooOld,
 )
-from enoslib.infra.g5k.client import G5kApiError, G5kClient
+from enoslib.infra.enos_g5k.client import G5kApiError, G5kClient
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from enoslib.config import cache_dir
 from enoslib.errors import EnosProviderError
 
 if TYPE_CHECKING:
-    from enoslib.infra.g5k.client import G5kClient
+    from enoslib.infra.enos_g5k.client import G5kClient
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class Reference:
     def dns(self, site: str) -> str | None:
         """The IPv4 address of the site's DNS server (None when the API does not say)."""
         def fetch() -> dict[str, Any]:
-            from enoslib.infra.g5k.client import G5kApiError
+            from enoslib.infra.enos_g5k.client import G5kApiError
 
             try:
                 return self.client.get(f"/sites/{site}/servers/dns")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from enoslib.infra.provider import ImmediateProvider, Time
-from enoslib.infra.static.configuration import StaticConf
+from enoslib.infra.enos_static.configuration import StaticConf
 from enoslib.objects import DefaultNetwork, Host, Networks, Roles
 
 

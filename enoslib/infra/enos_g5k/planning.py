@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from enoslib.infra.g5k.client import G5kClient
-from enoslib.infra.g5k.configuration import KAVLAN_TYPES, G5kConf
-from enoslib.infra.g5k.oar import job_subnets, job_vlans
+from enoslib.infra.enos_g5k.client import G5kClient
+from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
+from enoslib.infra.enos_g5k.oar import job_subnets, job_vlans
 from enoslib.infra.slots import CapacityTimeline, Interval, IntervalSet
 
 logger = logging.getLogger(__name__)

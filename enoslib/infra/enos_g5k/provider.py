@@ -27,12 +27,12 @@ from typing import Any
 
 from enoslib.errors import EnosConfigError, EnosProviderError
 from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
-from enoslib.infra.g5k import kadeploy, mapping, oar, planning, remote
-from enoslib.infra.g5k.client import G5kClient, as_client
-from enoslib.infra.g5k.configuration import KAVLAN_TYPES, G5kConf
-from enoslib.infra.g5k.mapping import NotEnoughNodesError
-from enoslib.infra.g5k.objects import G5kHost, G5kNetwork, nic_name
-from enoslib.infra.g5k.reference import Reference
+from enoslib.infra.enos_g5k import kadeploy, mapping, oar, planning, remote
+from enoslib.infra.enos_g5k.client import G5kClient, as_client
+from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
+from enoslib.infra.enos_g5k.mapping import NotEnoughNodesError
+from enoslib.infra.enos_g5k.objects import G5kHost, G5kNetwork, nic_name
+from enoslib.infra.enos_g5k.reference import Reference
 from enoslib.infra.provider import Provider, Time, to_timestamp
 from enoslib.infra.slots import IntervalSet
 from enoslib.objects import Host, Networks, Roles
@@ -42,8 +42,8 @@ logger = logging.getLogger(__name__)
 class G5k(Provider):
     """Grid'5000 through its REST API (python-grid5000).
 
-    ``client``: a :class:`~enoslib.infra.g5k.client.G5kClient`, a ``grid5000.Grid5000`` (an
-    emulator's), a dict of client settings, or None (see :func:`~enoslib.infra.g5k.client.as_client`).
+    ``client``: a :class:`~enoslib.infra.enos_g5k.client.G5kClient`, a ``grid5000.Grid5000`` (an
+    emulator's), a dict of client settings, or None (see :func:`~enoslib.infra.enos_g5k.client.as_client`).
     ``check_enough(deployed, undeployed)``: sets of node FQDNs after each deployment round;
     return True to stop redeploying.
     """
@@ -440,9 +440,9 @@ class G5k(Provider):
             self.fw_delete()
 
     def tunnel(self, address: str, port: int, local_port: int = 0) -> Any:
-        """A :class:`~enoslib.infra.g5k.tunnel.G5kTunnel` to ``address:port`` inside Grid'5000
+        """A :class:`~enoslib.infra.enos_g5k.tunnel.G5kTunnel` to ``address:port`` inside Grid'5000
         (``with provider.tunnel(host, 80) as (local_address, local_port, _): ...``)."""
-        from enoslib.infra.g5k.tunnel import G5kTunnel
+        from enoslib.infra.enos_g5k.tunnel import G5kTunnel
 
         jump = self._jump()
         return G5kTunnel(address, port, local_port=local_port, gateway=jump.get("gateway"),
@@ -450,7 +450,7 @@ class G5k(Provider):
 
 
 def _node_of(host: Host | G5kHost | str) -> str:
-    from enoslib.infra.g5k.objects import canonical_name
+    from enoslib.infra.enos_g5k.objects import canonical_name
 
     if isinstance(host, G5kHost):
         return host.fqdn

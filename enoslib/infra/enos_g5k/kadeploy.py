@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from enoslib.errors import EnosProviderError
-from enoslib.infra.g5k.client import G5kApiError, G5kClient
-from enoslib.infra.g5k.oar import run_parallel
+from enoslib.infra.enos_g5k.client import G5kApiError, G5kClient
+from enoslib.infra.enos_g5k.oar import run_parallel
 
 logger = logging.getLogger(__name__)
 
