@@ -17,7 +17,7 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, TypeVar
+from typing import Any, ClassVar, Iterable, Iterator, NoReturn, TypeVar
 
 from enoslib.errors import EnosConfigError
 
@@ -26,8 +26,16 @@ C = TypeVar("C", bound="BaseConfiguration")
 # the wheel ships schemas inside the package; a source checkout has them at the top level
 _SCHEMA_DIRS = (Path(__file__).resolve().parents[1] / "schemas", Path(__file__).resolve().parents[2] / "schemas")
 
-WALLTIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
+# ASCII digits only (``\d`` also takes full-width and other Unicode digits) and ``\Z``, not
+# ``$``, which also matches before a trailing newline.
+WALLTIME = re.compile(r"\A([0-9]+):([0-5][0-9]):([0-5][0-9])\Z")
 RESERVATION_DATE = "%Y-%m-%d %H:%M:%S"
+# strptime alone is lenient: any run of whitespace for " ", one-digit fields, Unicode digits
+_RESERVATION_DATE_RE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\Z")
+_CIDR_RE = re.compile(r"\A[0-9A-Fa-f.:]+/[0-9]{1,3}\Z")
+_IP_RE = re.compile(r"\A[0-9A-Fa-f.:]+\Z")
+# six hex pairs with one separator throughout (netaddr alone reads "1" as 00-00-00-00-00-01)
+_MAC_RE = re.compile(r"\A[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}\Z")
 
 
 def schema_dir() -> Path:
@@ -54,7 +62,7 @@ def load_schema(name: str) -> dict[str, Any]:
 
 def walltime_to_seconds(walltime: str) -> int:
     """``"26:30:00"`` -> 95400. Hours may have any number of digits."""
-    m = WALLTIME.match(walltime)
+    m = WALLTIME.match(walltime) if isinstance(walltime, str) else None
     if not m:
         raise ValueError(f"walltime {walltime!r} is not H:MM:SS (hours may exceed 24)")
     h, mi, s = map(int, m.groups())
@@ -67,8 +75,10 @@ def seconds_to_walltime(seconds: float) -> str:
 
 
 def _format_checker() -> Any:
+    """Checks of the schemas' ``format`` keywords: strict, ASCII-only, whole-string matches."""
+    import ipaddress
+
     import jsonschema
-    import netaddr
 
     checker = jsonschema.FormatChecker()
 
@@ -78,21 +88,30 @@ def _format_checker() -> Any:
 
     @checker.checks("reservation-date", raises=ValueError)
     def _date(value: object) -> bool:
-        return not isinstance(value, str) or bool(datetime.strptime(value, RESERVATION_DATE))
+        return not isinstance(value, str) or bool(
+            _RESERVATION_DATE_RE.match(value) and datetime.strptime(value, RESERVATION_DATE)
+        )
 
-    @checker.checks("cidr", raises=(netaddr.AddrFormatError, ValueError))
+    @checker.checks("cidr", raises=ValueError)
     def _cidr(value: object) -> bool:
-        return not isinstance(value, str) or ("/" in value and bool(netaddr.IPNetwork(value)))
+        return not isinstance(value, str) or bool(
+            _CIDR_RE.match(value) and ipaddress.ip_network(value, strict=False)
+        )
 
-    @checker.checks("ip-address", raises=(netaddr.AddrFormatError, ValueError))
+    @checker.checks("ip-address", raises=ValueError)
     def _ip(value: object) -> bool:
-        return not isinstance(value, str) or bool(netaddr.IPAddress(value) is not None)
+        return not isinstance(value, str) or bool(_IP_RE.match(value) and ipaddress.ip_address(value))
 
-    @checker.checks("mac-address", raises=(netaddr.AddrFormatError, ValueError))
+    @checker.checks("mac-address")
     def _mac(value: object) -> bool:
-        return not isinstance(value, str) or bool(netaddr.EUI(value) is not None)
+        return not isinstance(value, str) or bool(_MAC_RE.match(value))
 
     return checker
+
+
+def _is_integer(checker: Any, instance: object) -> bool:
+    """JSON-schema's ``integer`` also takes ``2.0``; counts and ports must be real ints."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
 
 
 @functools.lru_cache(maxsize=None)
@@ -107,6 +126,7 @@ def _validator(name: str, pointer: str) -> Any:
     # subschemas keep access to the root's shared definitions
     schema = {**sub, "$defs": root.get("$defs", {})} if pointer else root
     cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
+    cls = jsonschema.validators.extend(cls, type_checker=cls.TYPE_CHECKER.redefine("integer", _is_integer))
     return cls(schema, format_checker=_format_checker())
 
 
@@ -358,6 +378,12 @@ class BaseConfiguration(ConfigNode):
 
     def _check(self) -> None:
         """Cross-field rules a JSON schema cannot express; subclasses extend."""
+
+    def _fail(self, path: str, message: str, rule: str) -> NoReturn:
+        """Raise the error of a cross-field rule, worded like the schema's own."""
+        raise EnosConfigError(
+            f"invalid {self.schema_name} configuration at {path}: {message} (rule: {rule})", path=path, rule=rule
+        )
 
     def iter_roles(self) -> Iterator[str]:
         seen: dict[str, None] = {}

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -143,11 +144,15 @@ def to_seconds(value: DurationLike) -> float:
     return seconds
 
 
+# ASCII digits only: str.isdigit() also takes full-width digits and "²", which float() refuses
+_CLOCK_FIELD = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
+
+
 def clock_to_seconds(text: str) -> float | None:
     """``"1:30:00"`` -> 5400.0, ``"90:00"`` -> 5400.0, ``"45"`` -> 45.0 (decimals allowed);
     None when ``text`` is not of the form ``[[H:]MM:]SS``."""
     parts = text.strip().split(":")
-    if not 1 <= len(parts) <= 3 or not all(p.strip().replace(".", "", 1).isdigit() for p in parts):
+    if not 1 <= len(parts) <= 3 or not all(_CLOCK_FIELD.fullmatch(p.strip()) for p in parts):
         return None
     seconds = 0.0
     for p in parts:

@@ -831,12 +831,12 @@ class BaseLab:
     ) -> list[str]:
         """Crash recovery: remove every trace of a lab, state file or not.
 
-        ``prefix_or_name`` is a lab name, or a prefix ending with ``-`` or
-        ``*`` (``"test-"``, ``"ci*"``) to remove every lab whose name starts
-        with it. ``state_dir`` applies to an exact name only. Returns the names
-        of the labs removed.
+        ``prefix_or_name`` is a lab name, matched exactly (``"rpx"`` never
+        touches ``"rpx-a"``), or a prefix ending with ``*`` (``"ci-*"``) to
+        remove every lab whose name starts with it. ``state_dir`` applies to an
+        exact name only. Returns the names of the labs removed.
         """
-        if prefix_or_name.endswith(("*", "-")):
+        if prefix_or_name.endswith("*"):
             prefix = prefix_or_name.rstrip("*")
             names = sorted(
                 n for n in _cleanup.discover(cls.default_state_dir("x").parent)

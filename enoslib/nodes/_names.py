@@ -18,10 +18,12 @@ from pathlib import Path
 
 from ._types import LabError
 
-LAB_NAME_RE = re.compile(r"^[a-z0-9-]{1,12}$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline.
+#: Lab names are like DNS labels (no dash at either end) and never a prefix of another.
+LAB_NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?\Z")
 #: Node names are hostnames (the node's UTS name): at most 63 characters.
-NODE_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
-NETWORK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+NODE_NAME_RE = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?\Z")
+NETWORK_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 LAB_ENV = "ENOSLIB_NODES"
 MARKER = f"{LAB_ENV}=".encode()
@@ -38,7 +40,9 @@ LAB_DIR_ENTRIES = frozenset({
 
 def check_lab_name(name: str) -> None:
     if not isinstance(name, str) or not LAB_NAME_RE.match(name):
-        raise LabError(f"invalid lab name {name!r}: expected [a-z0-9-]{{1,12}}")
+        raise LabError(
+            f"invalid lab name {name!r}: expected 1 to 12 of [a-z0-9-], no dash at either end"
+        )
 
 
 def lab_tag(name: str) -> str:
@@ -64,8 +68,9 @@ def link_alias(lab: str) -> str:
 
 def is_lab_link(lab: str, ifname: str, alias: str) -> bool:
     """Does this link belong to ``lab``? (no alias: created, crashed before the alias)"""
-    tag = lab_tag(lab)
-    return alias == link_alias(lab) or (not alias and ifname.startswith((f"enb{tag}", f"env{tag}")))
+    if alias:
+        return alias == link_alias(lab)
+    return re.fullmatch(f"en[bv]{lab_tag(lab)}[0-9]+", ifname) is not None
 
 
 def node_marker(lab: str, node: str) -> bytes:

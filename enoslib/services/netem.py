@@ -43,9 +43,10 @@ from enoslib.objects import Host, Network
 if TYPE_CHECKING:
     from enoslib.api.results import Results
 
-_TIME = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
-_RATE = re.compile(r"^\d+(\.\d+)?([kmgt]?bit|[kmgt]?bps)$", re.IGNORECASE)
-_PERCENT = re.compile(r"^\d+(\.\d+)?%$")
+# [0-9], not \d (Unicode digits); \Z, not $ (which matches before a trailing newline)
+_TIME = re.compile(r"^[0-9]+(\.[0-9]+)?(us|ms|s)\Z")
+_RATE = re.compile(r"^[0-9]+(\.[0-9]+)?([kmgt]?bit|[kmgt]?bps)\Z", re.IGNORECASE)
+_PERCENT = re.compile(r"^[0-9]+(\.[0-9]+)?%\Z")
 # netem options we accept in a free-form Netem string, with the check for their argument(s)
 _NETEM_OPTIONS: dict[str, tuple[re.Pattern[str], ...]] = {
     "delay": (_TIME,),

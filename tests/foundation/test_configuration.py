@@ -7,11 +7,15 @@ from enoslib.infra.configuration import load_schema, seconds_to_walltime, valida
 from enoslib.infra.enos_static import StaticConf
 
 role = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=8)
+# any text without whitespace (an address, alias or user is one word); no leading dash (ssh option)
+word = st.text(st.characters(blacklist_categories=["Z", "C"]), min_size=1, max_size=20).filter(
+    lambda w: not w.startswith("-") and not any(c.isspace() for c in w)
+)
 machine = st.fixed_dictionaries(
-    {"roles": st.lists(role, min_size=1, max_size=3), "address": st.text(min_size=1, max_size=20)},
+    {"roles": st.lists(role, min_size=1, max_size=3), "address": word},
     optional={
-        "alias": st.text(min_size=1, max_size=10),
-        "user": st.text(min_size=1, max_size=8),
+        "alias": word,
+        "user": word,
         "port": st.integers(1, 65535),
         "extra": st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
     },
@@ -19,8 +23,8 @@ machine = st.fixed_dictionaries(
 network = st.fixed_dictionaries(
     {"roles": st.lists(role, min_size=1, max_size=2),
      "cidr": st.builds(lambda a, p: f"10.{a}.0.0/{p}", st.integers(0, 255), st.integers(16, 30))},
-    optional={"gateway": st.builds(lambda a: f"10.0.0.{a}", st.integers(1, 254))},
-)
+    optional={"gateway": st.integers(1, 2)},
+).map(lambda n: {**n, "gateway": n["cidr"].replace(".0/", f".{n['gateway']}/").split("/")[0]} if "gateway" in n else n)
 
 
 @settings(max_examples=150, deadline=None)
