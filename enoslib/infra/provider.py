@@ -43,8 +43,8 @@ class Provider(ABC):
             provider_conf = self.configuration_class.from_dictionary(provider_conf)
         elif not isinstance(provider_conf, self.configuration_class):
             raise EnosConfigError(
-                f"{type(self).__name__} needs a {self.configuration_class.__name__} or a dict, "
-                f"got {type(provider_conf).__name__}",
+                f"invalid {self.configuration_class.schema_name} configuration at $: {type(self).__name__} "
+                f"needs a {self.configuration_class.__name__} or a dict, got {type(provider_conf).__name__}",
                 rule="type",
             )
         self.provider_conf = provider_conf.finalize()
