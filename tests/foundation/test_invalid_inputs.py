@@ -493,10 +493,23 @@ def _through_builders(conf_class: type[BaseConfiguration], data: Any) -> bool:
     return True
 
 
+def _g5k_builder_differs(data: Any) -> bool:
+    """The G5k builders give networks an id when missing and take network descriptions (dicts)
+    in place of ids: not errors there."""
+    try:
+        resources = data["resources"]
+        refs = [[m.get("primary_network"), *m.get("secondary_networks", [])] for m in resources["machines"]]
+        return any("id" not in n for n in resources.get("networks", [])) or any(
+            isinstance(r, dict) for group in refs for r in group
+        )
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
 def _submit(name: str, data: Any, way: int) -> None:
     conf_class, provider = _classes(name)
-    if way == 2 and name == "g5k":
-        way = 0  # the builders give networks an id when missing: not an error there
+    if way == 2 and name == "g5k" and _g5k_builder_differs(data):
+        way = 0
     if way == 0 or (way == 2 and not _through_builders(conf_class, data)):
         conf_class.from_dictionary(data).finalize()
     elif way == 1:
@@ -629,3 +642,69 @@ def test_mutations_reach_every_field(name):
     touched = {p[:2] if p and p[0] == "resources" else p[:1] for p, _, _ in _mutations(root, BASES[name][0])}
     fields = {(k,) for k in BASES[name][0] if k != "resources"}
     assert fields <= touched
+
+
+# -- the examples of issue 11, one by one ----------------------------------------------------------
+
+def _local(**settings: Any) -> en.LocalConf:
+    return en.LocalConf.from_settings(**settings).add_machine(roles=["a"])
+
+
+@pytest.mark.parametrize(
+    ("build", "path"),
+    [
+        (lambda: _local(name="rpx-"), "$.name"),
+        (lambda: _local(name="-rpx"), "$.name"),
+        (lambda: _local(name="rpx\n"), "$.name"),
+        (lambda: en.G5kConf.from_settings(job_name="exp\n"), "$.job_name"),
+        (lambda: en.G5kConf.from_settings(walltime="1:00:00\n"), "$.walltime"),
+        (lambda: en.G5kConf.from_settings(walltime="１:00:00"), "$.walltime"),
+        (lambda: en.G5kConf.from_settings(reservation="２０３０-01-01 10:00:00"), "$.reservation"),
+        (lambda: en.G5kConf.from_settings(oargrid_jobids=[["rennes", "0"]]), "$.oargrid_jobids[0][1]"),
+        (lambda: en.G5kConf.from_settings(oargrid_jobids=[["rennes", "12\n"]]), "$.oargrid_jobids[0][1]"),
+        (lambda: en.StaticConf.from_settings().add_network(roles=["n"], cidr="10.0.0.0/24\n"),
+         "$.resources.networks[0].cidr"),
+        (lambda: en.StaticConf.from_settings().add_network(roles=["n"], cidr="10.0.0.0/24", mac_start="1",
+                                                           mac_end="02:00:00:00:00:09"),
+         "$.resources.networks[0].mac_start"),
+        (lambda: en.StaticConf.from_settings().add_machine(roles=["r\n"], address="h"),
+         "$.resources.machines[0].roles[0]"),
+        (lambda: en.StaticConf.from_settings().add_machine(roles=["r"], address="-oProxyCommand=x"),
+         "$.resources.machines[0].address"),
+        (lambda: en.LocalConf.from_settings().add_machine(roles=["a"], number=2.0), "$.resources.machines[0].number"),
+        (lambda: en.LocalConf.from_dictionary({"resources": {"machines": [{"roles": ["a"], "number": 2.0}]}}),
+         "$.resources.machines[0].number"),
+        (lambda: en.Local({"resources": {"machines": [{"roles": ["a b"]}]}}), "$.resources.machines[0].roles[0]"),
+        (lambda: en.G5kConf.from_settings().add_machine(roles=["a"], cluster="c", secondary_networks={}),
+         "$.resources.machines[0].secondary_networks"),
+    ],
+)
+def test_issue_examples_are_refused_with_their_path(build, path):
+    with pytest.raises(EnosConfigError) as info:
+        build().finalize()
+    assert info.value.path == path and path in str(info.value)
+
+
+def test_lab_names_are_exact():
+    """The lab layer under the Local provider: a name is never a prefix of another."""
+    from enoslib.infra.configuration import walltime_to_seconds
+    from enoslib.infra.slots import clock_to_seconds
+    from enoslib.nodes import NamespaceLab
+    from enoslib.nodes._names import check_lab_name, is_lab_link, link_alias, veth_ifname
+    from enoslib.nodes._types import LabError
+    from enoslib.services.netem import ms
+
+    for bad in ("rpx-", "-rpx", "rpx\n", "a" * 13, "Rpx", "r.x"):
+        with pytest.raises(LabError):
+            check_lab_name(bad)
+    with pytest.raises(LabError):  # refused before looking at the machine: safe without root
+        NamespaceLab.cleanup_all("rpx-")
+    assert is_lab_link("rpx", veth_ifname("rpx", 3), "")
+    assert not is_lab_link("rpx", veth_ifname("rpx", 3) + "x", "")
+    assert not is_lab_link("rpx", "eth0", link_alias("rpx-a"))
+    for bad in ("1:00:00\n", "１:00:00", "1:0:00"):
+        with pytest.raises(ValueError):
+            walltime_to_seconds(bad)
+    assert clock_to_seconds("²") is None and clock_to_seconds("１:00") is None
+    with pytest.raises(EnosConfigError):
+        ms("10ms\n")

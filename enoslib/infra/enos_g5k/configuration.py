@@ -92,15 +92,15 @@ class G5kConf(BaseConfiguration):
         or network descriptions (added to the configuration when not yet in it)."""
         if machine.get("primary_network") is not None:
             machine["primary_network"] = self._network_id(machine["primary_network"])
-        if machine.get("secondary_networks") is not None and not isinstance(machine["secondary_networks"], str):
+        if isinstance(machine.get("secondary_networks"), (list, tuple)):  # anything else: the schema says why
             machine["secondary_networks"] = [self._network_id(n) for n in machine["secondary_networks"]]
         return self._add("machines", machine)
 
     add_machine_conf = add_machine
 
     def _network_id(self, ref: Any) -> Any:
-        if isinstance(ref, (str, int)) or ref is None:
-            return ref
+        if not isinstance(ref, (Mapping, ConfigNode)):
+            return ref  # an id, or a wrong type the schema refuses with its path
         data = _plain(ref)
         known = self._data.get("resources", {}).get("networks", [])
         if "id" in data and any(n.get("id") == data["id"] for n in known):
