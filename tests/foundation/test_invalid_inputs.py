@@ -274,22 +274,12 @@ def _walk(root: dict[str, Any], schemas: list[dict[str, Any]], value: Any, path:
 
 # -- the oracle: is this value valid for these subschemas? (None: cannot tell) ------------------
 
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+               (dict, "object"), (type(None), "null"))  # bool before int: True is an int in Python
+
+
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "other"
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "other")
 
 
 def _body(pattern: str) -> str:
