@@ -185,13 +185,17 @@ def _cross(path: Path, *changes: tuple[Path, Any]) -> tuple[Path, list[tuple[Pat
     return path, list(changes)
 
 
+def _cross_set(path: Path, value: Any) -> tuple[Path, list[tuple[Path, Any]]]:
+    return _cross(path, (path, value))
+
+
 DELETE = object()
 CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
     "g5k": [
-        _cross(("resources", "machines", 0, "min"), (("resources", "machines", 0, "min"), 3)),
-        _cross(("resources", "networks", 1, "id"), (("resources", "networks", 1, "id"), "vlan")),
-        _cross(("resources", "machines", 0, "primary_network"), (("resources", "machines", 0, "primary_network"), "nope")),
-        _cross(("resources", "machines", 0, "primary_network"), (("resources", "machines", 0, "primary_network"), "sub")),
+        _cross_set(("resources", "machines", 0, "min"), 3),
+        _cross_set(("resources", "networks", 1, "id"), "vlan"),
+        _cross_set(("resources", "machines", 0, "primary_network"), "nope"),
+        _cross_set(("resources", "machines", 0, "primary_network"), "sub"),
         _cross(("resources", "machines", 0, "secondary_networks", 0),
                (("resources", "machines", 0, "secondary_networks"), ["vlan"])),
         _cross(("resources", "machines", 0, "secondary_networks", 0),
@@ -199,34 +203,34 @@ CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
         _cross(("resources", "networks", 0, "type"), (("job_type",), []), (("env_name",), DELETE),
                (("env_version",), DELETE)),
         _cross(("env_name",), (("env_name",), DELETE), (("env_version",), DELETE)),
-        _cross(("env_name",), (("env_name",), DELETE)),  # env_version kept: deploy needs env_name first
+        _cross_set(("env_name",), DELETE),  # env_version kept: deploy needs env_name first
         _cross(("reservation",), (("job_type",), ["deploy", "besteffort"]), (("reservation",), "2030-01-01 00:00:00")),
         _cross(("queue",), (("job_type",), ["deploy", "besteffort"]), (("queue",), "production")),
-        _cross(("walltime",), (("walltime",), "0:00:00")),
+        _cross_set(("walltime",), "0:00:00"),
         _cross(("resources", "machines", 1), (("resources", "machines", 1, "cluster"), "parasilo")),
         _cross(("resources", "machines", 1, "servers", 1),
                (("resources", "machines", 1, "servers", 1), "paravance-2.rennes.grid5000.fr")),
         _cross(("resources", "machines", 1, "servers", 1),
                (("resources", "machines", 1, "servers", 1), "parasilo-2.nancy.grid5000.fr")),
-        _cross(("resources", "machines", 1, "nodes"), (("resources", "machines", 1, "nodes"), 3)),
+        _cross_set(("resources", "machines", 1, "nodes"), 3),
         _cross(("resources", "machines", 1, "primary_network"), (("resources", "networks", 0, "site"), "nancy")),
-        _cross(("oargrid_jobids",), (("oargrid_jobids",), [["rennes", 1], ["rennes", 2]])),
+        _cross_set(("oargrid_jobids",), [["rennes", 1], ["rennes", 2]]),
     ],
     "local": [
-        _cross(("resources", "networks", 1, "id"), (("resources", "networks", 1, "id"), "n1")),
-        _cross(("resources", "networks", 0, "cidr"), (("resources", "networks", 0, "cidr"), "8.8.8.0/24")),
-        _cross(("resources", "networks", 0, "cidr"), (("resources", "networks", 0, "cidr"), "fd00::/64")),
-        _cross(("resources", "networks", 1, "cidr"), (("resources", "networks", 1, "cidr"), "10.71.0.128/25")),
+        _cross_set(("resources", "networks", 1, "id"), "n1"),
+        _cross_set(("resources", "networks", 0, "cidr"), "8.8.8.0/24"),
+        _cross_set(("resources", "networks", 0, "cidr"), "fd00::/64"),
+        _cross_set(("resources", "networks", 1, "cidr"), "10.71.0.128/25"),
         _cross(("resources", "machines", 1, "networks", 0), (("resources", "machines", 1, "networks"), ["n9"])),
-        _cross(("resources", "networks", 1, "cidr"), (("resources", "networks", 1, "cidr"), "192.168.5.0/30")),
-        _cross(("resources", "networks", 0, "cidr"), (("resources", "networks", 0, "cidr"), "10.71.0.0/32")),
+        _cross_set(("resources", "networks", 1, "cidr"), "192.168.5.0/30"),
+        _cross_set(("resources", "networks", 0, "cidr"), "10.71.0.0/32"),
     ],
     "static": [
-        _cross(("resources", "networks", 0, "ip_start"), (("resources", "networks", 0, "ip_start"), "10.0.1.10")),
-        _cross(("resources", "networks", 0, "ip_end"), (("resources", "networks", 0, "ip_end"), "10.0.0.9")),
-        _cross(("resources", "networks", 0, "gateway"), (("resources", "networks", 0, "gateway"), "10.0.1.1")),
-        _cross(("resources", "networks", 1, "gateway"), (("resources", "networks", 1, "gateway"), "10.0.0.1")),
-        _cross(("resources", "networks", 0, "mac_end"), (("resources", "networks", 0, "mac_end"), "02:00:00:00:00:00")),
+        _cross_set(("resources", "networks", 0, "ip_start"), "10.0.1.10"),
+        _cross_set(("resources", "networks", 0, "ip_end"), "10.0.0.9"),
+        _cross_set(("resources", "networks", 0, "gateway"), "10.0.1.1"),
+        _cross_set(("resources", "networks", 1, "gateway"), "10.0.0.1"),
+        _cross_set(("resources", "networks", 0, "mac_end"), "02:00:00:00:00:00"),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "ip_end"), DELETE)),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "mac_start"), DELETE)),
     ],
