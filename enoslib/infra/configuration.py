@@ -161,6 +161,9 @@ def validate(name: str, data: Any, *, pointer: str = "", path: str = "$") -> Non
         where, message = path + error.json_path[1:], error.message
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             where, message = _unexpected_key(where, error.instance, error.schema)
+        elif isinstance(error.instance, str) and error.instance != error.instance.strip():
+            # invisible in most terminals: say it
+            message += " (it has leading or trailing whitespace, e.g. a newline)"
         found.append((where, str(error.validator), message))
     where, rule, message = found[0]
     text = f"invalid {name} configuration at {where}: {message} (rule: {rule})"
