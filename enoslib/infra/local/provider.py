@@ -66,7 +66,8 @@ class Local(ImmediateProvider):
             lab.destroy()
             lab = None
         if lab is None:
-            # leftovers of a crashed run with this name would clash with the new resources
+            # leftovers of a crashed run with this name would clash with the new resources;
+            # the name is matched exactly, never as a prefix of another experiment's
             lab_class.cleanup_all(conf.name)
             lab = lab_class(name=conf.name)
         self.lab = lab
