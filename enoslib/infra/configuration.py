@@ -4,6 +4,7 @@ A provider's configuration class only names its schema; fields, types, defaults 
 all come from ``schemas/<name>.json``. Everything here is offline: building and validating a
 configuration never touches the network.
 
+>>> from enoslib.infra.enos_static.configuration import StaticConf
 >>> conf = StaticConf.from_settings().add_machine(roles=["srv"], address="10.0.0.1")
 >>> StaticConf.from_dictionary(conf.to_dict()) == conf
 True
