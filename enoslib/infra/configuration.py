@@ -425,7 +425,8 @@ class ItemConfiguration(ConfigNode):
         if not self.schema_name:
             raise TypeError(f"{type(self).__name__} must set schema_name")
         pointer = f"/properties/resources/properties/{self.kind}/items"
-        super().__init__(self.schema_name, pointer, f"$.resources.{self.kind}[]", {})
+        # standalone, paths in errors are relative to the item; once added, to the configuration
+        super().__init__(self.schema_name, pointer, "$", {})
         object.__setattr__(self, "_conf", None)
         for name, value in fields.items():
             if value is not None:
