@@ -226,6 +226,9 @@ class ConfigNode:
         return copy.deepcopy(sub.get("default"))
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # internal slots, also restored this way by copy and pickle
+            object.__setattr__(self, name, value)
+            return
         if name not in self._fields():
             raise EnosConfigError(
                 f"invalid {self._schema_name} configuration at {self._path}.{name}: "
@@ -374,6 +377,20 @@ class BaseConfiguration(ConfigNode):
             f"got {type(item).__name__} (rule: type)",
             path=f"$.resources.{kind}", rule="type",
         )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("machines", "networks"):  # ``conf.machines = [...]`` replaces them all
+            items = list(value)
+            self._resources()[name] = []
+            for item in items:
+                self._add_conf(name, item)
+            return
+        super().__setattr__(name, value)
+
+    @classmethod
+    def validate(cls, dictionary: Mapping[str, Any]) -> None:
+        """Check a dictionary against this provider's schema (raises the configuration error)."""
+        validate(cls.schema_name, dictionary)
 
     def _nodes(self, kind: str) -> list[Any]:
         items = self._data.get("resources", {}).get(kind, [])

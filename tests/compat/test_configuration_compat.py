@@ -312,3 +312,38 @@ def test_local_configuration_objects():
     assert [m.number for m in conf.machines] == [2, 1]
     assert conf.networks[0].cidr == "10.42.0.0/24"
     assert LocalConfiguration.from_dictionary(conf.to_dict()) == conf
+
+
+# --- Configuration helpers: validate, restrict_to, copies, replacing machines -------------------
+
+def test_validate_classmethod_checks_a_dictionary():
+    Configuration.validate({"resources": {"machines": [{"roles": ["a"], "cluster": "paravance"}]}})
+    with pytest.raises(ValidationError):
+        StaticConfiguration.validate({"resources": {"machines": [{"roles": ["a"]}]}})
+
+
+def test_restrict_to_a_site():
+    conf = (Configuration()
+            .add_machine(roles=["a"], cluster="paravance", site="rennes")
+            .add_machine(roles=["b"], servers=["grisou-1.nancy.grid5000.fr"])
+            .add_network(id="n", type="prod", roles=["p"], site="nancy"))
+    nancy = conf.restrict_to("nancy")
+    assert [m.roles for m in nancy.machines] == [["b"]] and [n.id for n in nancy.networks] == ["n"]
+    assert [m.roles for m in conf.restrict_to("rennes").machines] == [["a"]]
+    assert len(conf.machines) == 2  # the original is untouched
+
+
+def test_configurations_copy_and_pickle():
+    import copy
+    import pickle
+
+    conf = Configuration.from_settings(job_name="c").add_machine(roles=["a"], cluster="paravance")
+    assert copy.deepcopy(conf) == conf and pickle.loads(pickle.dumps(conf)) == conf
+    static = StaticConfiguration().add_machine(roles=["a"], address="h")
+    assert copy.deepcopy(static) == static
+
+
+def test_machines_can_be_replaced():
+    conf = Configuration().add_machine(roles=["a"], cluster="paravance")
+    conf.machines = [ClusterConfiguration(roles=["b"], cluster="grisou", nodes=2)]
+    assert [(m.roles, m.cluster, m.nodes) for m in conf.machines] == [(["b"], "grisou", 2)]

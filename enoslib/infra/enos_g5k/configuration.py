@@ -510,6 +510,18 @@ class G5kConf(BaseConfiguration):
         found = [m.site for m in self.machines] + [n.site for n in self.networks]
         return list(dict.fromkeys(s for s in found if s))
 
+    def restrict_to(self, site: str) -> G5kConf:
+        """A copy with only the machines and networks of ``site`` (as far as known offline)."""
+        conf = G5kConf(copy.deepcopy({k: v for k, v in self._data.items() if k != "resources"}))
+        object.__setattr__(conf, "_site_hints", dict(self._site_hints))
+        for net in self.networks:
+            if net.site == site:
+                conf.add_network(**net.to_dict())
+        for machine in self.machines:
+            if machine.site == site:
+                conf.add_machine(**machine.to_dict())
+        return conf
+
     # -- helpers for the provider -----------------------------------------------------------
     def sites_of(self, cluster_site: Mapping[str, str]) -> list[str]:
         """Every site involved (machines and networks), in order of appearance."""
