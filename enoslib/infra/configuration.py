@@ -450,7 +450,7 @@ class ItemConfiguration(ConfigNode):
                 setattr(self, name, value)
 
     @classmethod
-    def _view(cls: type[I], conf: BaseConfiguration, index: int, data: dict[str, Any]) -> I:
+    def _view(cls: type[ItemT], conf: BaseConfiguration, index: int, data: dict[str, Any]) -> ItemT:
         item = cls.__new__(cls._class_for(data))
         pointer = f"/properties/resources/properties/{cls.kind}/items"
         ConfigNode.__init__(item, conf.schema_name, pointer, f"$.resources.{cls.kind}[{index}]", data)
@@ -467,7 +467,7 @@ class ItemConfiguration(ConfigNode):
         object.__setattr__(self, "_path", f"$.resources.{self.kind}[{index}]")
 
     @classmethod
-    def from_dictionary(cls: type[I], dictionary: Mapping[str, Any]) -> I:
+    def from_dictionary(cls: type[ItemT], dictionary: Mapping[str, Any]) -> ItemT:
         """Build from a plain dict (fields as in the provider's schema), validated at once."""
         item = cls()
         validate(item._schema_name, dict(dictionary), pointer=item._pointer, path=item._path)
@@ -481,4 +481,4 @@ class ItemConfiguration(ConfigNode):
         return self._data.get(name, default)
 
 
-I = TypeVar("I", bound=ItemConfiguration)
+ItemT = TypeVar("ItemT", bound="ItemConfiguration")

@@ -177,10 +177,6 @@ class MachineConfiguration(ItemConfiguration):
                 value = ids[0] if name == "primary_network" else ids
         super().__setattr__(name, value)
 
-    def to_dict(self, defaults: bool = False) -> dict[str, Any]:
-        """The fields set (network ids for the networks), as in ``resources.machines``."""
-        return super().to_dict(defaults)
-
 
 class ClusterConfiguration(MachineConfiguration):
     """``nodes`` nodes (default 1) of a ``cluster``:
