@@ -14,6 +14,8 @@ import sys
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema.exceptions import ValidationError
 
 from enoslib.errors import EnosConfigError
@@ -347,3 +349,31 @@ def test_machines_can_be_replaced():
     conf = Configuration().add_machine(roles=["a"], cluster="paravance")
     conf.machines = [ClusterConfiguration(roles=["b"], cluster="grisou", nodes=2)]
     assert [(m.roles, m.cluster, m.nodes) for m in conf.machines] == [(["b"], "grisou", 2)]
+
+
+# --- round trip through the object builders (property) ------------------------------------------
+
+_roles = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=2, unique=True)
+_groups = st.lists(st.one_of(
+    st.builds(lambda r, c, n: ClusterConfiguration(roles=r, cluster=c, nodes=n),
+              _roles, st.sampled_from(["paravance", "grisou"]), st.integers(1, 9)),
+    st.builds(lambda r, i: ServersConfiguration(roles=r, servers=[f"parasilo-{i}.rennes.grid5000.fr"]),
+              _roles, st.integers(1, 99)),
+), min_size=1, max_size=4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(groups=_groups, vlan=st.booleans())
+def test_object_builders_round_trip(groups, vlan):
+    servers = [s for g in groups for s in g.to_dict().get("servers", [])]
+    if len(servers) != len(set(servers)):
+        return
+    conf = Configuration.from_settings(job_type=["deploy"], env_name="debian12-min")
+    net = NetworkConfiguration(type="kavlan-global" if vlan else "prod", roles=["n"], site="rennes")
+    for group in groups:
+        group.primary_network = net
+        conf.add_machine_conf(group)
+    conf.finalize()
+    assert len(conf.networks) == 1 and all(m.primary_network.id == net.id for m in conf.machines)
+    again = Configuration.from_dictionary(conf.to_dict())
+    assert again == conf and [type(m) for m in again.machines] == [type(g) for g in groups]
