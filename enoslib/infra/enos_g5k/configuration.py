@@ -30,7 +30,7 @@ DEFAULT_QUEUE: str = _TOP["queue"]["default"]
 DEFAULT_NUMBER = 1
 #: environment EnOSlib deploys when kavlan networks are asked without env_name (deprecated use)
 DEFAULT_ENV_NAME_COMPAT = "debian11-nfs"
-NETWORK_ROLE_PROD = "prod"
+NETWORK_ROLE_PROD = "prod"  # role of the implicit production network of a site
 
 
 class NetworkConfiguration(ItemConfiguration):
