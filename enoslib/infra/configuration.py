@@ -380,10 +380,15 @@ class BaseConfiguration(ConfigNode):
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("machines", "networks"):  # ``conf.machines = [...]`` replaces them all
-            items = list(value)
+            items, before = list(value), self._resources().get(name, [])
             self._resources()[name] = []
-            for item in items:
-                self._add_conf(name, item)
+            add = self.add_machine_conf if name == "machines" else self.add_network_conf
+            try:
+                for item in items:
+                    add(item)
+            except BaseException:
+                self._resources()[name] = before  # all or nothing
+                raise
             return
         super().__setattr__(name, value)
 

@@ -347,8 +347,13 @@ def test_configurations_copy_and_pickle():
 
 def test_machines_can_be_replaced():
     conf = Configuration().add_machine(roles=["a"], cluster="paravance")
-    conf.machines = [ClusterConfiguration(roles=["b"], cluster="grisou", nodes=2)]
+    vlan = NetworkConfiguration(type="kavlan", roles=["v"], site="nancy")
+    conf.machines = [ClusterConfiguration(roles=["b"], cluster="grisou", nodes=2, primary_network=vlan)]
     assert [(m.roles, m.cluster, m.nodes) for m in conf.machines] == [(["b"], "grisou", 2)]
+    assert conf.machines[0].primary_network.id == vlan.id == conf.networks[0].id
+    with pytest.raises(ValidationError):
+        conf.machines = [ClusterConfiguration(roles=["c"], cluster="x"), {"roles": ["d"]}]
+    assert [m.roles for m in conf.machines] == [["b"]]  # unchanged
 
 
 # --- round trip through the object builders (property) ------------------------------------------

@@ -164,7 +164,11 @@ class MachineConfiguration(ItemConfiguration):
             if isinstance(self._conf, G5kConf) and value and self._data.get("cluster"):
                 self._conf._site_hints[self._data["cluster"]] = value
             return
-        if name in ("primary_network", "secondary_networks") and value is not None:
+        if name in ("primary_network", "secondary_networks") and value is None:  # back to the default
+            self._links.pop(name, None)
+            self._data.pop(name, None)
+            return
+        if name in ("primary_network", "secondary_networks"):
             if self._conf is not None:  # attached: networks are resolved (added) at once
                 value = (self._conf._network_id(value) if name == "primary_network"
                          else [self._conf._network_id(n) for n in value])
