@@ -46,6 +46,17 @@ class EnosConfigError(EnosError, ValueError):
         # every (path, rule, message) found, the first one being ``path``/``rule``
         self.errors = list(errors)
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "EnosConfigError":
+        # EnOSlib users catch configuration errors as jsonschema's ValidationError: the error
+        # actually built is also one, from a class made on first use (jsonschema stays out of
+        # ``import enoslib``).
+        if cls is EnosConfigError:
+            cls = _schema_config_error_class()
+        return super().__new__(cls)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_config_error, (self.message, self.path, self.rule, self.errors))
+
 
 class EnosMissingExtraError(EnosError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
@@ -156,6 +167,49 @@ class EnosTimeoutError(EnosError, TimeoutError):
     """An operation did not finish in the allotted time."""
 
     default_message = "operation timed out"
+
+
+def _rebuild_config_error(message: str, path: str, rule: str | None,
+                          errors: list[tuple[str, str, str]]) -> "EnosConfigError":
+    return EnosConfigError(message, path=path, rule=rule, errors=errors)
+
+
+_SCHEMA_CONFIG_ERROR: list[type] = []
+
+
+def _schema_config_error_class() -> type:
+    """``EnosConfigError`` that is also a ``jsonschema.exceptions.ValidationError`` (built once).
+
+    Its ``path`` stays our JSON path string; jsonschema's views of it are ``relative_path`` /
+    ``absolute_path`` (deques) and ``json_path``; ``validator`` is the rule.
+    """
+    if _SCHEMA_CONFIG_ERROR:
+        return _SCHEMA_CONFIG_ERROR[0]
+    try:
+        from jsonschema.exceptions import ValidationError
+    except ImportError:  # pragma: no cover - jsonschema is a core dependency
+        _SCHEMA_CONFIG_ERROR.append(EnosConfigError)
+        return EnosConfigError
+
+    def __init__(self: Any, message: str | None = None, *, path: str = "$", rule: str | None = None,
+                 errors: Iterable[tuple[str, str, str]] = ()) -> None:
+        ValidationError.__init__(self, message or EnosConfigError.default_message,
+                                 validator=rule or "config", path=_json_path_parts(path))
+        EnosConfigError.__init__(self, message, path=path, rule=rule, errors=errors)
+        self.args = (self.message,)
+
+    cls = type("EnosConfigError", (EnosConfigError, ValidationError),
+               {"__init__": __init__, "__module__": __name__, "__doc__": EnosConfigError.__doc__})
+    _SCHEMA_CONFIG_ERROR.append(cls)
+    return cls
+
+
+def _json_path_parts(path: str) -> list[str | int]:
+    """``$.resources.machines[0].nodes`` -> ``["resources", "machines", 0, "nodes"]``."""
+    import re
+
+    return [int(index) if index else key
+            for key, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)]
 
 
 def _rebuild_no_slot(message: str, blocking: tuple[str, ...], next_possible: float | None) -> "NoSlotError":

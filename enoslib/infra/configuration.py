@@ -4,6 +4,7 @@ A provider's configuration class only names its schema; fields, types, defaults 
 all come from ``schemas/<name>.json``. Everything here is offline: building and validating a
 configuration never touches the network.
 
+>>> from enoslib.infra.enos_static.configuration import StaticConf
 >>> conf = StaticConf.from_settings().add_machine(roles=["srv"], address="10.0.0.1")
 >>> StaticConf.from_dictionary(conf.to_dict()) == conf
 True
@@ -17,7 +18,7 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, NoReturn, TypeVar
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, NoReturn, TypeVar
 
 from enoslib.errors import EnosConfigError
 
@@ -248,6 +249,9 @@ class ConfigNode:
         return copy.deepcopy(sub.get("default"))
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # internal slots, also restored this way by copy and pickle
+            object.__setattr__(self, name, value)
+            return
         if name not in self._fields():
             raise EnosConfigError(
                 f"invalid {self._schema_name} configuration at {self._path}.{name}: "
@@ -303,25 +307,38 @@ class BaseConfiguration(ConfigNode):
     __slots__ = ()
     schema_name: ClassVar[str] = ""
 
+    #: documented classes of one machine group / one network (``conf.machines[i]`` ...)
+    machine_class: ClassVar[type[ItemConfiguration]]
+    network_class: ClassVar[type[ItemConfiguration]]
+
     def __init__(self, data: dict[str, Any] | None = None) -> None:
+        """An empty configuration is fine: settings, machines and networks are added after,
+        and ``finalize()`` (called by the provider) checks the whole."""
         if not self.schema_name:
             raise TypeError(f"{type(self).__name__} must set schema_name")
         super().__init__(self.schema_name, "", "$", data if data is not None else {})
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_dictionary(cls: type[C], dictionary: dict[str, Any], validate_: bool = True) -> C:
-        """Build from a plain dict (e.g. loaded from YAML/JSON); validated at once."""
-        if not isinstance(dictionary, dict):
+    def from_dictionary(cls: type[C], dictionary: Mapping[str, Any], validate: bool = True) -> C:
+        """Build from a plain dict (e.g. loaded from YAML/JSON); validated at once (schema and
+        cross-field rules, as ``finalize``) unless ``validate=False``."""
+        if not isinstance(dictionary, Mapping):
             raise EnosConfigError(
                 f"invalid {cls.schema_name} configuration at $: expected an object, got "
                 f"{type(dictionary).__name__} (rule: type)",
                 rule="type",
             )
-        data = copy.deepcopy(dictionary)
-        if validate_:
-            validate(cls.schema_name, data)
-        return cls(data)
+        conf = cls(copy.deepcopy(dict(dictionary)))
+        return conf.finalize() if validate else conf
+
+    @classmethod
+    def from_dictionnary(cls: type[C], *args: Any, **kwargs: Any) -> C:
+        """Old spelling of :meth:`from_dictionary` (deprecated)."""
+        import warnings
+
+        warnings.warn("from_dictionnary is deprecated in favor of from_dictionary", DeprecationWarning, stacklevel=2)
+        return cls.from_dictionary(*args, **kwargs)
 
     @classmethod
     def from_settings(cls: type[C], **settings: Any) -> C:
@@ -340,7 +357,9 @@ class BaseConfiguration(ConfigNode):
     def _resources(self) -> dict[str, Any]:
         return self._data.setdefault("resources", {})
 
-    def _add(self: C, kind: str, item: dict[str, Any]) -> C:
+    def _add(self: C, kind: str, item: dict[str, Any], *, share: bool = False) -> C:
+        """Validate ``item`` and append it; ``share`` keeps the very dict (an item object added
+        with ``add_*_conf`` stays live: changing it later changes the configuration)."""
         items = self._resources().setdefault(kind, [])
         index = len(items)
         validate(
@@ -349,7 +368,7 @@ class BaseConfiguration(ConfigNode):
             pointer=f"/properties/resources/properties/{kind}/items",
             path=f"$.resources.{kind}[{index}]",
         )
-        items.append(copy.deepcopy(item))
+        items.append(item if share else copy.deepcopy(item))
         return self
 
     def add_machine(self: C, **machine: Any) -> C:
@@ -360,17 +379,61 @@ class BaseConfiguration(ConfigNode):
         """Add a network (fields as in the provider's schema); validated at once."""
         return self._add("networks", network)
 
-    def _nodes(self, kind: str) -> list[ConfigNode]:
+    def add_machine_conf(self: C, machine: ItemConfiguration | Mapping[str, Any]) -> C:
+        """Add a machine group object (``MachineConfiguration(...)``, or a dict); validated at once."""
+        return self._add_conf("machines", machine)
+
+    def add_network_conf(self: C, network: ItemConfiguration | Mapping[str, Any]) -> C:
+        """Add a network object (``NetworkConfiguration(...)``, or a dict); validated at once."""
+        return self._add_conf("networks", network)
+
+    def _add_conf(self: C, kind: str, item: ItemConfiguration | Mapping[str, Any]) -> C:
+        if isinstance(item, ItemConfiguration):
+            self._add(kind, item._data, share=True)
+            item._attach(self, len(self._data["resources"][kind]) - 1)
+            return self
+        if isinstance(item, Mapping):
+            return self._add(kind, dict(item))
+        raise EnosConfigError(
+            f"invalid {self.schema_name} configuration at $.resources.{kind}: expected a "
+            f"{(self.machine_class if kind == 'machines' else self.network_class).__name__} or a dict, "
+            f"got {type(item).__name__} (rule: type)",
+            path=f"$.resources.{kind}", rule="type",
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("machines", "networks"):  # ``conf.machines = [...]`` replaces them all
+            items, before = list(value), self._resources().get(name, [])
+            self._resources()[name] = []
+            add = self.add_machine_conf if name == "machines" else self.add_network_conf
+            try:
+                for item in items:
+                    add(item)
+            except BaseException:
+                self._resources()[name] = before  # all or nothing
+                raise
+            return
+        super().__setattr__(name, value)
+
+    @classmethod
+    def validate(cls, dictionary: Mapping[str, Any]) -> None:
+        """Check a dictionary against this provider's schema (raises the configuration error)."""
+        validate(cls.schema_name, dictionary)
+
+    def _nodes(self, kind: str) -> list[Any]:
         items = self._data.get("resources", {}).get(kind, [])
-        pointer = f"/properties/resources/properties/{kind}/items"
-        return [ConfigNode(self.schema_name, pointer, f"$.resources.{kind}[{i}]", item) for i, item in enumerate(items)]
+        cls = self.machine_class if kind == "machines" else self.network_class
+        return [cls._view(self, i, item) for i, item in enumerate(items)]
 
     @property
-    def machines(self) -> list[ConfigNode]:
+    def machines(self) -> list[Any]:
+        """The machine groups, as the provider's documented objects (live views: setting a
+        field on one changes this configuration)."""
         return self._nodes("machines")
 
     @property
-    def networks(self) -> list[ConfigNode]:
+    def networks(self) -> list[Any]:
+        """The networks, as the provider's documented objects (live views)."""
         return self._nodes("networks")
 
     def finalize(self: C) -> C:
@@ -394,3 +457,62 @@ class BaseConfiguration(ConfigNode):
             seen.update(dict.fromkeys(item.to_dict().get("roles", [])))
         return iter(seen)
 
+
+
+class ItemConfiguration(ConfigNode):
+    """One machine group or one network of a configuration, built with keyword arguments
+    (``MachineConfiguration(roles=[...], address=...)``) as in EnOSlib.
+
+    Standalone, it holds its own fields; once added (``add_machine_conf``) or read from a
+    configuration (``conf.machines[0]``) it is a live view of that configuration's item.
+    Fields left to ``None`` are not set (the schema's default applies).
+    """
+
+    __slots__ = ("_conf",)
+    schema_name: ClassVar[str] = ""
+    kind: ClassVar[str] = "machines"  # or "networks"
+
+    def __init__(self, **fields: Any) -> None:
+        if not self.schema_name:
+            raise TypeError(f"{type(self).__name__} must set schema_name")
+        pointer = f"/properties/resources/properties/{self.kind}/items"
+        # standalone, paths in errors are relative to the item; once added, to the configuration
+        super().__init__(self.schema_name, pointer, "$", {})
+        object.__setattr__(self, "_conf", None)
+        for name, value in fields.items():
+            if value is not None:
+                setattr(self, name, value)
+
+    @classmethod
+    def _view(cls: type[ItemT], conf: BaseConfiguration, index: int, data: dict[str, Any]) -> ItemT:
+        item = cls.__new__(cls._class_for(data))
+        pointer = f"/properties/resources/properties/{cls.kind}/items"
+        ConfigNode.__init__(item, conf.schema_name, pointer, f"$.resources.{cls.kind}[{index}]", data)
+        object.__setattr__(item, "_conf", conf)
+        return item
+
+    @classmethod
+    def _class_for(cls, data: dict[str, Any]) -> type:
+        """The documented class of an item read from a configuration (subclasses refine)."""
+        return cls
+
+    def _attach(self, conf: BaseConfiguration, index: int) -> None:
+        object.__setattr__(self, "_conf", conf)
+        object.__setattr__(self, "_path", f"$.resources.{self.kind}[{index}]")
+
+    @classmethod
+    def from_dictionary(cls: type[ItemT], dictionary: Mapping[str, Any]) -> ItemT:
+        """Build from a plain dict (fields as in the provider's schema), validated at once."""
+        item = cls()
+        validate(item._schema_name, dict(dictionary), pointer=item._pointer, path=item._path)
+        object.__setattr__(item, "_data", copy.deepcopy(dict(dictionary)))
+        return item
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._data.get(name, default)
+
+
+ItemT = TypeVar("ItemT", bound="ItemConfiguration")

@@ -64,7 +64,7 @@ def test_defaults_come_from_the_schema():
         ({"resources": {"machines": [{"roles": ["a b"], "address": "h"}]}}, "$.resources.machines[0].roles[0]", "pattern"),
         ({"resources": {"machines": [{"roles": ["a"], "address": "h"}], "networks": [{"roles": ["n"], "cidr": "10.0.0.0/33"}]}},
          "$.resources.networks[0].cidr", "format"),
-        ({"resources": {"machines": [{"roles": ["a"], "address": "h"}], "networks": [{"roles": ["n"], "cidr": "10.0.0.0/24", "ip_start": "10.0.0.2"}]}},
+        ({"resources": {"machines": [{"roles": ["a"], "address": "h"}], "networks": [{"roles": ["n"], "cidr": "10.0.0.0/24", "start": "10.0.0.2"}]}},
          "$.resources.networks[0]", "dependentRequired"),
     ],
 )

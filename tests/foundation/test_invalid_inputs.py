@@ -97,7 +97,7 @@ BASES: dict[str, list[dict[str, Any]]] = {
                 ],
                 "networks": [
                     {"roles": ["lan"], "cidr": "10.0.0.0/24", "gateway": "10.0.0.254", "dns": "8.8.8.8",
-                     "ip_start": "10.0.0.10", "ip_end": "10.0.0.20",
+                     "start": "10.0.0.10", "end": "10.0.0.20",
                      "mac_start": "02:00:00:00:00:01", "mac_end": "02:00:00:00:00:ff"},
                     {"roles": ["v6"], "cidr": "fd00::/64", "gateway": "fd00::1"},
                 ],
@@ -170,7 +170,7 @@ VALID_TWEAKS: dict[str, list[Callable[[dict[str, Any]], None]]] = {
         _set(("resources", "machines", 0, "extra"), {"x": [1, None, {"y": 2.5}], "ansible_port": 2222}),
         _set(("resources", "networks", 0, "mac_start"), "02-00-00-00-00-01"),
         _set(("resources", "networks", 0, "mac_end"), "02:00:00:00:FF:FF"),
-        _set(("resources", "networks", 0, "ip_end"), "10.0.0.10"),
+        _set(("resources", "networks", 0, "end"), "10.0.0.10"),
         _set(("resources", "networks", 0, "dns"), "2001:4860:4860::8888"),
         _set(("resources", "networks", 0, "cidr"), "10.0.0.0/16"),
         _set(("resources", "networks", 1, "cidr"), "fd00::1/64"),
@@ -200,10 +200,8 @@ CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
                (("resources", "machines", 0, "secondary_networks"), ["vlan"])),
         _cross(("resources", "machines", 0, "secondary_networks", 0),
                (("resources", "machines", 0, "secondary_networks"), ["sub"])),
-        _cross(("resources", "networks", 0, "type"), (("job_type",), []), (("env_name",), DELETE),
-               (("env_version",), DELETE)),
-        _cross(("env_name",), (("env_name",), DELETE), (("env_version",), DELETE)),
-        _cross_set(("env_name",), DELETE),  # env_version kept: deploy needs env_name first
+        # kavlan without job type deploy or env_name is completed with a DeprecationWarning, as
+        # EnOSlib does (tests/compat/test_configuration_compat.py), so it is not listed here
         _cross(("reservation",), (("job_type",), ["deploy", "besteffort"]), (("reservation",), "2030-01-01 00:00:00")),
         _cross(("queue",), (("job_type",), ["deploy", "besteffort"]), (("queue",), "production")),
         _cross_set(("walltime",), "0:00:00"),
@@ -226,12 +224,12 @@ CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
         _cross_set(("resources", "networks", 0, "cidr"), "10.71.0.0/32"),
     ],
     "static": [
-        _cross_set(("resources", "networks", 0, "ip_start"), "10.0.1.10"),
-        _cross_set(("resources", "networks", 0, "ip_end"), "10.0.0.9"),
+        _cross_set(("resources", "networks", 0, "start"), "10.0.1.10"),
+        _cross_set(("resources", "networks", 0, "end"), "10.0.0.9"),
         _cross_set(("resources", "networks", 0, "gateway"), "10.0.1.1"),
         _cross_set(("resources", "networks", 1, "gateway"), "10.0.0.1"),
         _cross_set(("resources", "networks", 0, "mac_end"), "02:00:00:00:00:00"),
-        _cross(("resources", "networks", 0), (("resources", "networks", 0, "ip_end"), DELETE)),
+        _cross(("resources", "networks", 0), (("resources", "networks", 0, "end"), DELETE)),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "mac_start"), DELETE)),
     ],
 }

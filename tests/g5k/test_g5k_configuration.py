@@ -42,7 +42,8 @@ def test_builder_defaults_and_round_trip():
     assert again == conf and again.to_dict() == conf.to_dict()
     specs = conf.machine_specs()
     assert specs[0]["min"] == 2 and specs[1]["nodes"] == 2 and specs[1]["site"] == "rennes"
-    assert conf.sites({"paravance": "rennes"}) == ["rennes"]
+    assert conf.sites_of({"paravance": "rennes"}) == ["rennes"]
+    assert conf.sites == ["rennes"]  # EnOSlib's property: the sites known offline
 
 
 def test_network_objects_as_references():
@@ -65,7 +66,6 @@ def test_network_objects_as_references():
     ({"job_type": ["dploy"]}, "$.job_type[0]", "pattern"),
     ({"jobname": "x"}, "$.jobname", "additionalProperties"),
     ({"job_type": "deploy"}, "$.env_name", "required"),
-    ({"env_name": "debian12-min"}, "$.job_type", "deploy"),
     ({"env_version": 3, "job_type": ["deploy"], "env_name": "d"}, None, None),
     ({"job_type": ["besteffort"], "reservation": "2030-01-01 10:00:00"}, "$.reservation", "besteffort"),
     ({"oargrid_jobids": [["rennes", 1], ["rennes", 2]]}, "$.oargrid_jobids[1]", "unique"),
@@ -101,8 +101,6 @@ def test_top_level_errors(top, path, rule):
     ([MACHINE], [{"id": "v", "type": "kavlan", "roles": ["x"], "site": "rennes"},
                  {"id": "v", "type": "kavlan", "roles": ["y"], "site": "rennes"}],
      "$.resources.networks[1].id", "unique"),
-    ([MACHINE], [{"id": "v", "type": "kavlan", "roles": ["x"], "site": "rennes"}],
-     "$.resources.networks[0].type", "deploy"),
     ([MACHINE], [{"id": "v", "type": "vxlan", "roles": ["x"], "site": "rennes"}],
      "$.resources.networks[0].type", "enum"),
     ([MACHINE], [{"id": "v", "type": "prod", "roles": ["x"]}], "$.resources.networks[0]", "required"),
@@ -112,6 +110,17 @@ def test_resource_errors(machines, networks, path, rule):
         conf_of(resources={"machines": machines, "networks": networks})
     assert (err.value.path, err.value.rule) == (path, rule), str(err.value)
     assert path in str(err.value)
+
+
+def test_deploy_completed_with_a_deprecation_warning_as_enoslib():
+    """EnOSlib completes older configurations instead of refusing them (with a warning)."""
+    with pytest.warns(DeprecationWarning, match="deploy"):
+        conf = conf_of(env_name="debian12-min")
+    assert conf.job_type == ["deploy"]
+    with pytest.warns(DeprecationWarning, match="debian11-nfs"):
+        conf = conf_of(resources={"machines": [MACHINE],
+                                  "networks": [{"id": "v", "type": "kavlan", "roles": ["x"], "site": "rennes"}]})
+    assert conf.job_type == ["deploy"] and conf.env_name == "debian11-nfs"
 
 
 def test_builder_validates_each_item_at_once():

@@ -15,7 +15,7 @@ from typing import Any
 
 from enoslib.errors import EnosConfigError, EnosProviderError
 from enoslib.infra.enos_g5k import oar
-from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
+from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, NETWORK_ROLE_PROD, G5kConf
 from enoslib.infra.enos_g5k.objects import (
     G5kHost,
     G5kNetwork,
@@ -28,7 +28,7 @@ from enoslib.infra.enos_g5k.reference import Reference, natural_sort
 
 logger = logging.getLogger(__name__)
 
-PROD_ROLE = "prod"
+PROD_ROLE = NETWORK_ROLE_PROD  # role of the implicit production networks
 
 
 class NotEnoughNodesError(EnosProviderError):

@@ -111,7 +111,7 @@ class G5k(Provider):
         conf = self.provider_conf
         cluster_site = self.cluster_sites()
         conf.check_sites(cluster_site)
-        per_site: dict[str, list[str]] = {s: [] for s in conf.sites(cluster_site)}
+        per_site: dict[str, list[str]] = {s: [] for s in conf.sites_of(cluster_site)}
         exotic: set[str] = set()
         for m in conf.machine_specs():
             site = cluster_site[m["cluster"]]

@@ -31,6 +31,8 @@ class Static(ImmediateProvider):
         for network in self.provider_conf.networks:
             n = network.to_dict()
             roles_ = n.pop("roles")
+            # the documented start/end are DefaultNetwork's ip_start/ip_end
+            n["ip_start"], n["ip_end"] = n.pop("start", None), n.pop("end", None)
             networks.add_one(DefaultNetwork(n.pop("cidr"), **n), roles_)
         self._created = True
         return roles, networks

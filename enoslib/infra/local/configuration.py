@@ -9,7 +9,31 @@ import ipaddress
 import netaddr
 
 from enoslib.errors import EnosConfigError
-from enoslib.infra.configuration import BaseConfiguration
+from enoslib.infra.configuration import BaseConfiguration, ItemConfiguration
+
+
+class MachineConfiguration(ItemConfiguration):
+    """``number`` hosts (default 1) with these ``roles``, attached to the ``networks`` (ids;
+    default: every network)."""
+
+    __slots__ = ()
+    schema_name = "local"
+    kind = "machines"
+
+    def __init__(self, *, roles: list[str] | None = None, number: int | None = None,
+                 networks: list[str] | None = None) -> None:
+        super().__init__(roles=roles, number=number, networks=networks)
+
+
+class NetworkConfiguration(ItemConfiguration):
+    """A local network (a bridge): ``id`` machines refer to, ``roles``, private IPv4 ``cidr``."""
+
+    __slots__ = ()
+    schema_name = "local"
+    kind = "networks"
+
+    def __init__(self, *, id: str | None = None, roles: list[str] | None = None, cidr: str | None = None) -> None:
+        super().__init__(id=id, roles=roles, cidr=cidr)
 
 
 class LocalConf(BaseConfiguration):
@@ -23,6 +47,8 @@ class LocalConf(BaseConfiguration):
 
     __slots__ = ()
     schema_name = "local"
+    machine_class = MachineConfiguration
+    network_class = NetworkConfiguration
 
     def network_specs(self) -> list[dict[str, Any]]:
         """The networks, with the schema's default network when none was given."""
@@ -86,6 +112,10 @@ class LocalConf(BaseConfiguration):
                     f"{attached} hosts do not fit in {n['cidr']} ({room} addresses) (rule: size)",
                     path=f"$.resources.networks[{i}].cidr", rule="size",
                 )
+
+
+#: the configuration class of this provider under EnOSlib's conventional name
+Configuration = LocalConf
 
 
 def _overlap(a: netaddr.IPNetwork, b: netaddr.IPNetwork) -> bool:
