@@ -25,7 +25,9 @@ def lazy(package: str, namespace: dict[str, Any], table: Table) -> tuple[Callabl
             from enoslib.errors import EnosMissingExtraError
 
             raise EnosMissingExtraError(needs[0], needs[1], feature=f"{package}.{name}")
-        value = getattr(importlib.import_module(module), name)
+        imported = importlib.import_module(module)
+        # an entry naming the submodule itself (``"api": "enoslib.api"``) resolves to it
+        value = imported if module == f"{package}.{name}" else getattr(imported, name)
         namespace[name] = value  # later look-ups skip this function
         return value
 

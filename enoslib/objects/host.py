@@ -13,11 +13,13 @@ class Host:
     ``address`` is what SSH connects to, ``alias`` the name shown in results (defaults to the
     address). Identity (equality, hash) is ``(address, alias, user, keyfile, port)``: the same
     machine reached as another user is another Host. ``extra`` holds per-host variables (made
-    available to Ansible and to command substitutions); ``net_devices`` is filled by
-    :func:`enoslib.sync_info`.
+    available to Ansible and to command substitutions; ``ansible_connection`` and friends
+    change how Ansible reaches the host); change them with :meth:`set_extra` and
+    :meth:`reset_extra`. ``net_devices`` is filled by :func:`enoslib.sync_info`.
     """
 
-    __slots__ = ("address", "alias", "user", "keyfile", "port", "extra", "net_devices", "_key")
+    __slots__ = ("address", "alias", "user", "keyfile", "port", "extra", "net_devices", "_key",
+                 "_original_extra")
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class Host:
         self.keyfile = keyfile
         self.port = int(port) if port is not None else None
         self.extra: dict[str, Any] = dict(extra) if extra else {}
+        self._original_extra = dict(self.extra)
         self.net_devices: set[NetDevice] = set(net_devices)
         self._key = (address, self.alias, user, keyfile, self.port)
 
@@ -74,10 +77,15 @@ class Host:
         return self
 
     def reset_extra(self) -> "Host":
-        self.extra = {}
+        """Back to the variables the host was built with (drops what :meth:`set_extra` added)."""
+        self.extra = dict(self._original_extra)
         return self
 
     def get_extra(self) -> dict[str, Any]:
+        """A copy of the host's variables (``extra``): changing it does not change the host."""
+        return dict(self.extra)
+
+    def ansible_vars(self) -> dict[str, Any]:
         """Ansible-style variables for this host (connection settings, then ``extra``)."""
         variables: dict[str, Any] = {"ansible_host": self.address}
         if self.user is not None:
@@ -137,3 +145,12 @@ class Host:
         d = self.to_dict()
         d["net_devices"] = ", ".join(n["name"] for n in d["net_devices"])
         return html_table([d])
+
+
+class LocalHost(Host):
+    """The machine running the script, reached without SSH (``ansible_connection: local``)."""
+
+    __slots__ = ()
+
+    def __init__(self, alias: str = "localhost") -> None:
+        super().__init__("localhost", alias=alias, extra={"ansible_connection": "local"})
