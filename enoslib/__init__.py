@@ -25,7 +25,8 @@ def _register(module: str, *names: str, needs: tuple[str, str] | None = None) ->
 
 
 # submodules, reachable as attributes without importing them first (``en.api.run_command``)
-for _sub in ("api", "config", "errors", "infra", "objects", "services"):
+_SUBMODULES = ("api", "config", "errors", "infra", "objects", "services")
+for _sub in _SUBMODULES:
     _register(f"enoslib.{_sub}", _sub)
 _register("enoslib.objects", "Host", "Roles", "Networks", "DefaultNetwork", "Network", "NetDevice",
           "IPAddress", "HostsView", "NetworksView")
@@ -55,7 +56,7 @@ _register("enoslib.api.results", "STATUS_OK", "STATUS_FAILED", "STATUS_UNREACHAB
           "DEFAULT_ERROR_STATUSES")
 _register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport", "HTBConstraint")
 
-__getattr__, __dir__ = lazy(__name__, globals(), _LAZY)
+__getattr__, __dir__ = lazy(__name__, globals(), _LAZY, _SUBMODULES)
 
 __all__ = sorted(_LAZY)
 
