@@ -48,6 +48,17 @@ class EnosConfigError(EnosError, ValueError):
         self.errors = list(errors)
 
 
+class NegativeWalltime(EnosConfigError):
+    """``offset_walltime`` would make the walltime zero or negative (``$.walltime``, rule
+    ``minimum``): an :class:`EnosConfigError` too, so one ``except`` catches both."""
+
+    default_message = "the walltime would be negative"
+
+    def __init__(self, message: str | None = None, *, path: str = "$.walltime", rule: str | None = "minimum",
+                 errors: Iterable[tuple[str, str, str]] = ()) -> None:
+        super().__init__(message, path=path, rule=rule, errors=errors)
+
+
 class EnosMissingExtraError(EnosError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
@@ -119,10 +130,6 @@ class InvalidReservationCritical(EnosReservationError):
         self.msg = self.message
 
 
-class NegativeWalltime(EnosProviderError, ValueError):
-    """An offset would make the walltime negative (``offset_walltime``)."""
-
-    default_message = "the walltime would be negative"
 
 
 class MissingNetworkError(EnosProviderError):

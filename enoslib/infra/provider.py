@@ -110,8 +110,9 @@ class Provider(ABC):
         """The windows between ``start`` and ``end`` when this configuration could run."""
 
     @abstractmethod
-    def test_slot(self, start: Time, end: Time) -> bool:
-        """Whether this configuration could run from ``start`` to ``end``."""
+    def test_slot(self, start_time: Time, end_time: Time) -> bool:
+        """Whether this configuration could run from ``start_time`` to ``end_time`` (EnOSlib's
+        parameter names, so ``test_slot(start_time=..., end_time=...)`` works)."""
 
     @abstractmethod
     def set_reservation(self, timestamp: Time) -> None:
@@ -119,7 +120,9 @@ class Provider(ABC):
 
     @abstractmethod
     def offset_walltime(self, offset: float) -> None:
-        """Lengthen (or shorten, if negative) the walltime by ``offset`` seconds."""
+        """Lengthen (or shorten, if negative) the walltime by ``offset`` seconds, before
+        ``init``; raises :class:`~enoslib.errors.NegativeWalltime` when the walltime would not
+        stay positive."""
 
     # -- context manager ------------------------------------------------------------------
     def __enter__(self) -> tuple[Roles, Networks]:
@@ -155,7 +158,7 @@ class ImmediateProvider(Provider):
     def availability(self, start: Time, end: Time) -> IntervalSet:
         return IntervalSet([Interval(to_timestamp(start), to_timestamp(end))])
 
-    def test_slot(self, start: Time, end: Time) -> bool:
+    def test_slot(self, start_time: Time, end_time: Time) -> bool:
         return True
 
     def set_reservation(self, timestamp: Time) -> None:

@@ -596,8 +596,8 @@ class Providers(Provider):
         _, answers = _start_sets(self._by_name, s, e)
         return IntervalSet([Interval.closed(s, e)]).intersection(*(a.starts for a in answers.values()))
 
-    def test_slot(self, start: Time, end: Time) -> bool:
-        return all(p.test_slot(start, end) for p in self.providers)
+    def test_slot(self, start_time: Time, end_time: Time) -> bool:
+        return all(p.test_slot(start_time, end_time) for p in self.providers)
 
     def set_reservation(self, timestamp: Time) -> None:
         """The next ``init``/``async_init`` starts every provider exactly at ``timestamp``

@@ -282,6 +282,10 @@ class TestErrors:
         with pytest.raises(EnosError):
             raise err
 
+    def test_negative_walltime_is_a_configuration_error(self):
+        err = NegativeWalltime()
+        assert isinstance(err, en.EnosConfigError) and err.path == "$.walltime" and err.rule == "minimum"
+
     def test_missing_network_and_critical(self):
         err = MissingNetworkError("rennes", "kavlan")
         assert (err.site, err.n_type) == ("rennes", "kavlan") and "kavlan" in str(err) and "rennes" in str(err)
@@ -389,6 +393,16 @@ class _Windows(Provider):
 
     def offset_walltime(self, offset):
         self.walltime_seconds += offset
+
+
+class TestProvider:
+    def test_documented_parameter_names(self):
+        static = en.Static({"resources": {"machines": [{"roles": ["a"], "address": "127.0.0.1"}],
+                                          "networks": []}})
+        now = time.time()
+        assert static.test_slot(start_time=now, end_time=now + 60) is True
+        static.set_reservation(timestamp=now + 60)
+        assert static.is_created() in (True, False)
 
 
 class TestFindSlot:
