@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import netaddr
+
 from enoslib.objects.network import NetDevice, Network
 
 
@@ -98,23 +100,40 @@ class Host:
         return variables
 
     # -- networking -----------------------------------------------------------------------
-    def filter_interfaces(self, networks: Iterable[Network], include_unknown: bool = False) -> list[str]:
-        """Names of this host's interfaces that have an address in one of ``networks``."""
-        networks = list(networks)
+    def filter_interfaces(self, networks: Iterable[Network] | None = None, include_unknown: bool = False
+                          ) -> list[str]:
+        """Names of this host's interfaces that have an address in one of ``networks`` (every
+        interface with an address when ``networks`` is None); ``include_unknown`` adds the
+        interfaces that have no address at all."""
+        nets = None if networks is None else list(networks)
         names = []
         for device in sorted(self.net_devices, key=lambda d: d.name):
-            if any(device.filter(n) for n in networks) or (include_unknown and not device.addresses):
+            known = bool(device.addresses) if nets is None else any(device.filter(n) for n in nets)
+            if known or (include_unknown and not device.addresses):
                 names.append(device.name)
         return names
 
-    def filter_addresses(self, networks: Iterable[Network] | None = None) -> list[str]:
-        """The host's addresses (``10.0.0.2/24``), restricted to ``networks`` when given."""
+    def filter_addresses(self, networks: Iterable[Network] | None = None, include_unknown: bool = False
+                         ) -> list[str]:
+        """The host's addresses (``10.0.0.2/24``), restricted to ``networks`` when given;
+        ``include_unknown`` keeps the addresses that belong to no known network."""
+        nets = None if networks is None else list(networks)
         out = []
         for device in sorted(self.net_devices, key=lambda d: d.name):
             for addr in sorted(device.addresses, key=lambda a: a.address):
-                if networks is None or any(addr.ip in n for n in networks):
+                if (nets is None or any(addr.ip in n for n in nets)
+                        or (include_unknown and addr.network is None)):
                     out.append(addr.address)
         return out
+
+    def has_address(self, address: Any) -> bool:
+        """Whether one of the host's devices holds ``address`` (``10.0.0.2``, with or without
+        a prefix length)."""
+        try:
+            wanted = str(netaddr.IPAddress(str(address).split("/")[0]))  # one spelling (IPv6)
+        except (netaddr.AddrFormatError, ValueError):
+            return False
+        return any(a.ip == wanted for d in self.net_devices for a in d.addresses)
 
     # -- conversions ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -243,12 +243,7 @@ class Roles(_RoleMapping[HostsView]):
     def with_ip(self, ip: Any) -> set[str]:
         """Names of the roles holding a host with the address ``ip`` on one of its devices
         (as EnOSlib: the devices are known after :func:`enoslib.sync_info`)."""
-        wanted = str(ip).split("/")[0]
-        return {
-            role
-            for role, hosts in self.items()
-            if any(a.ip == wanted for h in hosts for d in h.net_devices for a in d.addresses)
-        }
+        return {role for role, hosts in self.items() if any(h.has_address(ip) for h in hosts)}
 
     def __rich__(self) -> Any:
         from enoslib.objects.display import roles_table

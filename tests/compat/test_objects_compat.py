@@ -89,6 +89,18 @@ class TestHost:
         h.reset_extra()  # "recover the extra vars to the original ones"
         assert h.get_extra() == {"kept": 1}
 
+    def test_addresses_and_interfaces(self):
+        net = DefaultNetwork("10.0.0.0/24")
+        h = Host("n1", net_devices={
+            NetDevice("eth0", {IPAddress("10.0.0.2/24", net), IPAddress("fd00::0002/64")}),
+            NetDevice("eth1"),
+        })
+        assert h.filter_interfaces([net]) == ["eth0"]
+        assert h.filter_interfaces() == ["eth0"] and h.filter_interfaces(include_unknown=True) == ["eth0", "eth1"]
+        assert h.filter_addresses([net]) == ["10.0.0.2/24"]
+        assert h.filter_addresses([net], include_unknown=True) == ["10.0.0.2/24", "fd00::2/64"]
+        assert h.has_address("10.0.0.2") and h.has_address("fd00:0::2") and not h.has_address("10.0.0.3")
+
     def test_sortable(self):
         assert sorted([Host("b"), Host("a")])[0].address == "a"
 
