@@ -6,7 +6,7 @@ and pools of free IP and MAC addresses that experimenters may use (for VMs, cont
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import netaddr
@@ -169,10 +169,14 @@ class DefaultNetwork(Network):
 @dataclass(frozen=True)
 class IPAddress:
     """An address held by a network device: ``address`` is an interface (``10.0.0.2/24``);
-    ``network`` is the enoslib network it belongs to, when known."""
+    ``network`` is the enoslib network it belongs to, when known.
+
+    As EnOSlib documents, equality and hash use the address and the network it belongs to
+    (two providers may hand out the same range): compare ``.ip`` for the address alone.
+    """
 
     address: str
-    network: Network | None = field(default=None, compare=False)
+    network: Network | None = None
 
     def __post_init__(self) -> None:
         # like EnOSlib, any spelling of an interface is accepted: str, ipaddress/netaddr objects,

@@ -255,7 +255,9 @@ class TestIPAddress:
         net = DefaultNetwork("10.0.0.0/24")
         a = IPAddress("10.0.0.5/24", net)
         assert a.network is net and a.ip == "10.0.0.5"
-        assert IPAddress(ipaddress.ip_interface("10.0.0.5/24")) == a
+        assert IPAddress(ipaddress.ip_interface("10.0.0.5/24"), net) == a
+        # equality includes the network it belongs to (documented: provenance counts)
+        assert IPAddress("10.0.0.5/24") != a and IPAddress("10.0.0.5/24", DefaultNetwork("10.0.0.0/24")) == a
         assert IPAddress("10.0.0.5") == IPAddress("10.0.0.5/32")
         assert IPAddress(int(ipaddress.ip_address("10.0.0.5"))).ip == "10.0.0.5"
         assert IPAddress("fd00::5/64").version == 6
