@@ -32,6 +32,13 @@ CREDENTIALS: dict[str, list[str]] = {
     "chameleon": ["~/.config/openstack/clouds.yaml", "$OS_AUTH_URL"],
 }
 
+# EnOSlib's platform names (``check(["Grid'5000"])``) -> our extra
+PLATFORMS: dict[str, str] = {
+    "grid'5000": "g5k", "vmong5k": "g5k", "distem": "g5k", "iot-lab": "iotlab",
+    "openstack": "openstack", "chameleon": "chameleon", "chameleonkvm": "chameleon",
+    "chameleonedge": "chameleon", "vagrant": "vagrant",
+}
+
 # testbed -> module whose main(argv) serves an emulator of its API
 EMULATORS: dict[str, str] = {"g5k": "enoslib.emulators.g5k.__main__"}
 
@@ -47,7 +54,8 @@ def check(platform_filter: Sequence[str] | None = None, *, connectivity: bool = 
     """Print which optional dependencies (extras) are installed and which testbed credentials
     are present; True when the core dependencies are all installed.
 
-    ``platform_filter`` restricts the table to some extras (``["g5k", "iotlab"]``).
+    ``platform_filter`` restricts the table to some extras (``["g5k", "iotlab"]``; EnOSlib's
+    platform names such as ``"Grid'5000"`` or ``"IOT-lab"`` work too).
     ``connectivity=True`` also asks the testbeds that have a check (Grid'5000) whether the
     credentials work (``g5k_conf``: the python-grid5000 YAML, default ``~/.python-grid5000.yaml``).
     Credential files are only tested for existence: their content is never read or printed.
@@ -58,11 +66,15 @@ def check(platform_filter: Sequence[str] | None = None, *, connectivity: bool = 
 
     import enoslib
 
-    wanted = list(EXTRAS) if platform_filter is None else list(platform_filter)
-    unknown = [name for name in wanted if name not in EXTRAS]
-    if unknown:
-        raise ValueError(f"check: unknown platform(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(EXTRAS)}")
+    if platform_filter is None:
+        wanted = list(EXTRAS)
+    else:
+        names = {n.lower(): n for n in platform_filter}
+        unknown = [n for low, n in names.items() if low not in EXTRAS and low not in PLATFORMS]
+        if unknown:
+            raise ValueError(f"check: unknown platform(s) {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join([*EXTRAS, *PLATFORMS])}")
+        wanted = list(dict.fromkeys(low if low in EXTRAS else PLATFORMS[low] for low in names))
     table = Table(title=f"enoslib {enoslib.__version__}")
     for column in ("extra", "installed", "credentials", "install with"):
         table.add_column(column)

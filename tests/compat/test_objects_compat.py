@@ -371,6 +371,9 @@ def test_check_is_a_function(capsys, monkeypatch):
     assert en.check(["g5k"]) in (True, False)
     out = capsys.readouterr().out
     assert "g5k" in out and "core dependencies" in out
+    en.check(["Grid'5000", "IOT-lab"])  # EnOSlib's platform names
+    out = capsys.readouterr().out
+    assert "g5k" in out and "iotlab" in out and "openstack" not in out
     with pytest.raises(ValueError, match="unknown platform"):
         en.check(["nope"])
 
