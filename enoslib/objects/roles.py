@@ -36,6 +36,7 @@ class ResourceSet(MutableSet[T], Generic[T]):
         if self._pending is not None:
             mapping, role = self._pending
             self._pending = None
+            mapping.__dict__.get("_pending_views", {}).pop(role, None)
             dict.setdefault(mapping, role, self)
 
     def __contains__(self, item: object) -> bool:
@@ -174,9 +175,13 @@ class _RoleMapping(dict[str, V], Generic[V]):
     def __missing__(self, role: str) -> V:
         # EnOSlib semantics: a missing role reads as an empty group. The group is stored only
         # when something is added to it, so ``"typo" in roles`` stays False after a read.
-        view = self.view()
-        view._pending = (self, role)
-        return view  # type: ignore[return-value]
+        # one pending view per role, so two reads of the same missing role share their additions
+        pending: dict[str, Any] = self.__dict__.setdefault("_pending_views", {})
+        view = pending.get(role)
+        if view is None:
+            view = pending[role] = self.view()
+            view._pending = (self, role)
+        return view  # type: ignore[no-any-return]
 
     def __setitem__(self, role: str, items: Iterable[Any]) -> None:
         super().__setitem__(role, items if isinstance(items, self.view) else self.view(items))  # type: ignore[arg-type]

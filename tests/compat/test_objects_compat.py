@@ -137,6 +137,10 @@ class TestRoles:
         assert list(roles["client"]) == hosts[1:3]
         roles["other"].extend([hosts[3]])
         assert list(roles["other"]) == [hosts[3]]
+        early, late = roles["later"], roles["later"]  # two reads before any addition
+        early.append(hosts[4])
+        late.append(hosts[5])
+        assert list(roles["later"]) == [hosts[4], hosts[5]]
 
     def test_built_from_a_dict_or_keywords(self, hosts):
         roles = Roles({"a": hosts[:2]})
