@@ -2,6 +2,9 @@
 
 ``import enoslib as en`` is the whole public face. Names are resolved on first use (PEP 562),
 so importing enoslib loads neither Ansible nor any testbed client library.
+
+The runtime table (``_register`` calls) and the ``TYPE_CHECKING`` imports below list the same
+names: ``tests/compat/test_facade.py`` fails when they drift (and prints the block to paste).
 """
 
 from __future__ import annotations
@@ -21,12 +24,20 @@ def _register(module: str, *names: str, needs: tuple[str, str] | None = None) ->
         _LAZY[name] = (module, needs)
 
 
+# submodules, reachable as attributes without importing them first (``en.api.run_command``)
+_SUBMODULES = ("api", "config", "errors", "infra", "objects", "services")
+for _sub in _SUBMODULES:
+    _register(f"enoslib.{_sub}", _sub)
 _register("enoslib.objects", "Host", "Roles", "Networks", "DefaultNetwork", "Network", "NetDevice",
           "IPAddress", "HostsView", "NetworksView")
+_register("enoslib.objects.host", "LocalHost")
 _register("enoslib.errors", "EnosError", "EnosConfigError", "EnosProviderError", "EnosFailedHostsError",
           "EnosUnreachableHostsError", "EnosSSHNotReady", "EnosMissingExtraError", "NoSlotError",
           "InvalidReservationTime", "InvalidReservationTooOld", "EnosTimeoutError")
+_register("enoslib.errors", "EnosReservationError", "EnosHostsError", "InvalidReservationCritical",
+          "NegativeWalltime", "MissingNetworkError", "EnosFilePathError")
 _register("enoslib.config", "set_config", "get_config", "config_context", "init_logging")
+_register("enoslib.cli", "check")
 _register("enoslib.infra.configuration", "walltime_to_seconds", "seconds_to_walltime")
 _register("enoslib.infra.provider", "Provider")
 _register("enoslib.infra.enos_static", "Static", "StaticConf")
@@ -41,24 +52,37 @@ _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensur
           "run_play", "run_ansible", "gather_facts", "sync_info", "generate_inventory", "get_hosts",
           "put", "get", "broadcast", "Results", "Result", "Report", "Remote", "Put", "Get",
           "close_connections")
-_register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport")
+_register("enoslib.api.results", "STATUS_OK", "STATUS_FAILED", "STATUS_UNREACHABLE", "STATUS_SKIPPED",
+          "DEFAULT_ERROR_STATUSES")
+_register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport", "HTBConstraint")
 
-__getattr__, __dir__ = lazy(__name__, globals(), _LAZY)
+__getattr__, __dir__ = lazy(__name__, globals(), _LAZY, _SUBMODULES)
 
 __all__ = sorted(_LAZY)
 
-if TYPE_CHECKING:  # static type checkers and IDEs see the real names
-    from enoslib.config import config_context, get_config, init_logging, set_config
-    from enoslib.errors import *  # noqa: F403
-    from enoslib.infra.provider import Provider
-    from enoslib.infra.enos_static import Static, StaticConf
-    from enoslib.infra.local import Local, LocalConf
-    from enoslib.infra.providers import (Providers, SlotPlan, find_slot, find_slot_and_start, plan_slot,
-                                         start_provider_within_bounds)
-    from enoslib.infra.enos_g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
-                                   G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
+if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list as _LAZY)
+    from enoslib import api, config, errors, infra, objects, services
     from enoslib.api import (Get, Put, Remote, Report, Result, Results, actions, broadcast, close_connections,
                              ensure_python, gather_facts, generate_inventory, get, get_hosts, put, run,
                              run_ansible, run_command, run_play, run_scripts, sync_info, wait_for)
-    from enoslib.services.netem import LatencyReport, Netem, NetemHTB
-    from enoslib.objects import DefaultNetwork, Host, IPAddress, NetDevice, Network, Networks, Roles
+    from enoslib.api.results import (DEFAULT_ERROR_STATUSES, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED,
+                                     STATUS_UNREACHABLE)
+    from enoslib.cli import check
+    from enoslib.config import config_context, get_config, init_logging, set_config
+    from enoslib.errors import (EnosConfigError, EnosError, EnosFailedHostsError, EnosFilePathError,
+                                EnosHostsError, EnosMissingExtraError, EnosProviderError, EnosReservationError,
+                                EnosSSHNotReady, EnosTimeoutError, EnosUnreachableHostsError,
+                                InvalidReservationCritical, InvalidReservationTime, InvalidReservationTooOld,
+                                MissingNetworkError, NegativeWalltime, NoSlotError)
+    from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
+    from enoslib.infra.enos_g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
+                                        G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
+    from enoslib.infra.enos_static import Static, StaticConf
+    from enoslib.infra.local import Local, LocalConf
+    from enoslib.infra.provider import Provider
+    from enoslib.infra.providers import (Providers, SlotPlan, find_slot, find_slot_and_start, plan_slot,
+                                         start_provider_within_bounds)
+    from enoslib.objects import (DefaultNetwork, Host, HostsView, IPAddress, NetDevice, Network, Networks,
+                                 NetworksView, Roles)
+    from enoslib.objects.host import LocalHost
+    from enoslib.services.netem import HTBConstraint, LatencyReport, Netem, NetemHTB

@@ -7,14 +7,30 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any, Callable, Mapping
+import sys
+import types
+from typing import Any, Callable, Collection, Mapping
 
 # name -> module, or (module, (python module it needs, extra that installs it))
 Table = Mapping[str, "str | tuple[str, tuple[str, str] | None]"]
 
 
-def lazy(package: str, namespace: dict[str, Any], table: Table) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for ``package`` resolving the names of ``table``."""
+def lazy(package: str, namespace: dict[str, Any], table: Table, submodules: Collection[str] = ()
+         ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for ``package`` resolving the names of ``table``.
+
+    A name in ``submodules`` resolves to the module its entry names, not to an attribute of it.
+    A public function named like the submodule defining it (``enoslib.api.actions``) stays the
+    function even after that submodule is imported (see :class:`_Package`).
+    """
+    shadowed = {
+        name for name, entry in table.items()
+        if name not in submodules and (entry if isinstance(entry, str) else entry[0]) == f"{package}.{name}"
+    }
+    if shadowed and package in sys.modules:
+        module = sys.modules[package]
+        module.__class__ = _Package
+        object.__setattr__(module, "_shadowed", frozenset(shadowed))
 
     def __getattr__(name: str) -> Any:
         entry = table.get(name)
@@ -25,7 +41,8 @@ def lazy(package: str, namespace: dict[str, Any], table: Table) -> tuple[Callabl
             from enoslib.errors import EnosMissingExtraError
 
             raise EnosMissingExtraError(needs[0], needs[1], feature=f"{package}.{name}")
-        value = getattr(importlib.import_module(module), name)
+        imported = importlib.import_module(module)
+        value = imported if name in submodules else getattr(imported, name)
         namespace[name] = value  # later look-ups skip this function
         return value
 
@@ -33,3 +50,19 @@ def lazy(package: str, namespace: dict[str, Any], table: Table) -> tuple[Callabl
         return sorted({*namespace, *table})
 
     return __getattr__, __dir__
+
+
+class _Package(types.ModuleType):
+    """A package whose public function has the name of the submodule defining it.
+
+    Importing ``enoslib.api.actions`` makes Python bind the submodule as the ``actions``
+    attribute of ``enoslib.api``, hiding the function ``actions``; here the function is bound
+    instead (the submodule stays importable through ``sys.modules``).
+    """
+
+    _shadowed: frozenset[str] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._shadowed and isinstance(value, types.ModuleType) and hasattr(value, name):
+            value = getattr(value, name)
+        super().__setattr__(name, value)

@@ -1,4 +1,7 @@
-"""The ``enos`` command: ``enos check``, ``enos schema NAME``, ``enos emulate TESTBED``."""
+"""The ``enos`` command: ``enos check``, ``enos schema NAME``, ``enos emulate TESTBED``.
+
+``enoslib.check()`` is the same status table as ``enos check``, as a function (EnOSlib's).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +32,13 @@ CREDENTIALS: dict[str, list[str]] = {
     "chameleon": ["~/.config/openstack/clouds.yaml", "$OS_AUTH_URL"],
 }
 
+# EnOSlib's platform names (``check(["Grid'5000"])``) -> our extra
+PLATFORMS: dict[str, str] = {
+    "grid'5000": "g5k", "vmong5k": "g5k", "distem": "g5k", "iot-lab": "iotlab",
+    "openstack": "openstack", "chameleon": "chameleon", "chameleonkvm": "chameleon",
+    "chameleonedge": "chameleon", "vagrant": "vagrant",
+}
+
 # testbed -> module whose main(argv) serves an emulator of its API
 EMULATORS: dict[str, str] = {"g5k": "enoslib.emulators.g5k.__main__"}
 
@@ -39,34 +49,59 @@ def _present(item: str) -> bool:
     return Path(item).expanduser().exists()
 
 
-def check(args: argparse.Namespace) -> int:
-    """Which extras are installed, which testbed credentials are present."""
+def check(platform_filter: Sequence[str] | None = None, *, connectivity: bool = False,
+          g5k_conf: str | None = None) -> bool:
+    """Print which optional dependencies (extras) are installed and which testbed credentials
+    are present; True when the core dependencies are all installed.
+
+    ``platform_filter`` restricts the table to some extras (``["g5k", "iotlab"]``; EnOSlib's
+    platform names such as ``"Grid'5000"`` or ``"IOT-lab"`` work too).
+    ``connectivity=True`` also asks the testbeds that have a check (Grid'5000) whether the
+    credentials work (``g5k_conf``: the python-grid5000 YAML, default ``~/.python-grid5000.yaml``).
+    Credential files are only tested for existence: their content is never read or printed.
+    """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     import enoslib
 
+    if platform_filter is None:
+        wanted = list(EXTRAS)
+    else:
+        names = {n.lower(): n for n in platform_filter}
+        unknown = [n for low, n in names.items() if low not in EXTRAS and low not in PLATFORMS]
+        if unknown:
+            raise ValueError(f"check: unknown platform(s) {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join([*EXTRAS, *PLATFORMS])}")
+        wanted = list(dict.fromkeys(low if low in EXTRAS else PLATFORMS[low] for low in names))
     table = Table(title=f"enoslib {enoslib.__version__}")
     for column in ("extra", "installed", "credentials", "install with"):
         table.add_column(column)
-    for extra, modules in EXTRAS.items():
-        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    for extra in wanted:
+        missing = [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
         creds = CREDENTIALS.get(extra, [])
         found = [c for c in creds if _present(c)]
-        table.add_row(
+        # Text cells: "enoslib[g5k]" would otherwise be read as a rich markup tag and vanish
+        table.add_row(*map(Text, (
             extra,
             "yes" if not missing else f"no ({', '.join(missing)} missing)",
             ", ".join(found) if found else ("none found" if creds else "-"),
             "" if not missing else f"pip install 'enoslib[{extra}]'",
-        )
+        )))
     core = [m for m in ("ansible", "jsonschema", "netaddr", "rich") if importlib.util.find_spec(m) is None]
-    Console().print(table)
-    Console().print("core dependencies: " + ("ok" if not core else f"missing {', '.join(core)}"))
-    Console().print(f"root (needed by the Local provider's namespaces): {'yes' if os.geteuid() == 0 else 'no'}")
+    console = Console()
+    console.print(table)
+    console.print(Text("core dependencies: " + ("ok" if not core else f"missing {', '.join(core)}")))
+    console.print(Text(f"root (needed by the Local provider's namespaces): {'yes' if os.geteuid() == 0 else 'no'}"))
     ok = not core
-    if args.g5k:
-        ok = check_g5k(args.g5k_conf) and ok
-    return 0 if ok else 1
+    if connectivity and "g5k" in wanted:
+        ok = check_g5k(g5k_conf) and ok
+    return ok
+
+
+def _check_command(args: argparse.Namespace) -> int:
+    return 0 if check(connectivity=args.g5k, g5k_conf=args.g5k_conf) else 1
 
 
 def check_g5k(conf_file: str | None) -> bool:
@@ -115,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("check", help="show installed extras and testbed credentials")
     p.add_argument("--g5k", action="store_true", help="also query the Grid'5000 API with your credentials")
     p.add_argument("--g5k-conf", default=None, help="python-grid5000 YAML (default ~/.python-grid5000.yaml)")
-    p.set_defaults(func=check)
+    p.set_defaults(func=_check_command)
     p = sub.add_parser("schema", help="print a provider's JSON schema")
     p.add_argument("name", help="provider name (static, local, g5k, ...)")
     p.set_defaults(func=schema)

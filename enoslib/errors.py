@@ -6,6 +6,7 @@ traceback or a notebook cell always says what went wrong and where.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 
@@ -58,6 +59,17 @@ class EnosConfigError(EnosError, ValueError):
         return (_rebuild_config_error, (self.message, self.path, self.rule, self.errors))
 
 
+class NegativeWalltime(EnosConfigError):
+    """``offset_walltime`` would make the walltime zero or negative (``$.walltime``, rule
+    ``minimum``): an :class:`EnosConfigError` too, so one ``except`` catches both."""
+
+    default_message = "the walltime would be negative"
+
+    def __init__(self, message: str | None = None, *, path: str = "$.walltime", rule: str | None = "minimum",
+                 errors: Iterable[tuple[str, str, str]] = ()) -> None:
+        super().__init__(message, path=path, rule=rule, errors=errors)
+
+
 class EnosMissingExtraError(EnosError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
@@ -87,19 +99,77 @@ class EnosReservationError(EnosProviderError):
 
 
 class InvalidReservationTime(EnosReservationError):
-    """The reservation cannot start at the requested time; ``next_time`` is a hint (epoch)."""
+    """The reservation cannot start at the requested time.
+
+    ``next_time`` (epoch) and ``datetime`` (aware, UTC unless given otherwise) are the testbed's
+    hint for the next possible start, or None. As in EnOSlib, the error may be built from that
+    datetime alone: ``InvalidReservationTime(datetime(...))``.
+    """
 
     default_message = "the reservation cannot start at the requested time"
 
-    def __init__(self, message: str | None = None, next_time: float | None = None) -> None:
+    def __init__(self, message: "str | datetime | None" = None, next_time: float | None = None) -> None:
+        hint: datetime | None = None
+        if isinstance(message, datetime):
+            hint, message = message, None
+            if next_time is None:
+                # a naive datetime is read as UTC, like every time the testbeds give
+                aware = hint if hint.tzinfo else hint.replace(tzinfo=timezone.utc)
+                next_time = aware.timestamp()
+        elif next_time is not None:
+            hint = datetime.fromtimestamp(next_time, timezone.utc)
+        if not message and hint is not None:
+            message = f"{self.default_message}; next possible start: {hint.isoformat(sep=' ')}"
         super().__init__(message)
         self.next_time = next_time
+        self.datetime = hint
 
 
 class InvalidReservationTooOld(EnosReservationError):
     """The requested reservation start is in the past."""
 
     default_message = "the requested reservation date is in the past"
+
+
+class InvalidReservationCritical(EnosReservationError):
+    """The testbed failed the reservation for a reason retrying will not fix."""
+
+    default_message = "the reservation failed"
+
+    def __init__(self, msg: str | None = None) -> None:
+        super().__init__(msg)
+        self.msg = self.message
+
+
+
+
+class MissingNetworkError(EnosProviderError):
+    """A network the configuration asks for was not given by the testbed (``site``: where,
+    ``n_type``: which kind, e.g. ``kavlan``)."""
+
+    default_message = "a network is missing"
+
+    def __init__(self, site: str | None = None, n_type: str | None = None, message: str | None = None) -> None:
+        if not message and (site or n_type):
+            message = f"{self.default_message}: no {n_type or 'network'} on {site or 'the testbed'}"
+        super().__init__(message)
+        self.site = site
+        self.n_type = n_type
+
+
+class EnosFilePathError(EnosError, OSError):
+    """A file the user named does not exist or cannot be used (``filepath``)."""
+
+    default_message = "invalid file path"
+
+    def __init__(self, filepath: str | None = None, msg: str = "") -> None:
+        if filepath is None:
+            message = msg or None
+        else:
+            message = f"{filepath}: {msg}" if msg else f"{self.default_message}: {filepath}"
+        super().__init__(message)
+        self.filepath = filepath
+        self.msg = msg
 
 
 class NoSlotError(EnosReservationError):
@@ -216,4 +286,4 @@ def _rebuild_no_slot(message: str, blocking: tuple[str, ...], next_possible: flo
     return NoSlotError(message, blocking=blocking, next_possible=next_possible)
 
 
-__all__ = [name for name in dir() if name.startswith(("Enos", "Invalid", "NoSlot"))]
+__all__ = [name for name in dir() if name.startswith(("Enos", "Invalid", "NoSlot", "Negative", "Missing"))]

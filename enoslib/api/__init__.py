@@ -37,6 +37,11 @@ _NAMES = {
     "Report": "results",
     "Result": "results",
     "Results": "results",
+    "STATUS_OK": "results",
+    "STATUS_FAILED": "results",
+    "STATUS_UNREACHABLE": "results",
+    "STATUS_SKIPPED": "results",
+    "DEFAULT_ERROR_STATUSES": "results",
     "close_connections": "ssh",
 }
 
@@ -54,4 +59,6 @@ if TYPE_CHECKING:
     from enoslib.api.hosts import get_hosts
     from enoslib.api.processes import Get, Put, Remote
     from enoslib.api.results import Report, Result, Results
+    from enoslib.api.results import (DEFAULT_ERROR_STATUSES, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED,
+                                     STATUS_UNREACHABLE)
     from enoslib.api.ssh import close_connections

@@ -92,7 +92,7 @@ def trusted(value: Any) -> Any:
 
 
 def _host_vars(host: Any) -> dict[str, Any]:
-    variables = host.get_extra()
+    variables = host.ansible_vars()
     variables.setdefault("ansible_connection", "ssh")
     variables["ansible_ssh_args"] = ansible_ssh_args(host)
     # our ssh args already carry the user's common/extra args and the jump host

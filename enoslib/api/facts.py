@@ -183,7 +183,7 @@ def generate_inventory(
     for role, hosts in r.items():
         lines.append(f"[{role}]")
         for h in hosts:
-            variables = {**h.get_extra(), "ansible_ssh_args": ansible_ssh_args(h)}
+            variables = {**h.ansible_vars(), "ansible_ssh_args": ansible_ssh_args(h)}
             variables.pop("ansible_ssh_common_args", None)
             fields = [shlex.quote(h.alias)] + [f"{k}={_ini_value(v)}" for k, v in variables.items()]
             lines.append(" ".join(fields))

@@ -4,6 +4,9 @@
 >>> results.ok.filter(host="node-1")[0].stdout
 >>> results.report()          # counts and durations, execo's Report
 >>> results.to_dict()         # plain data, JSON-ready
+
+Statuses are EnOSlib's constants (``STATUS_OK == "OK"``, ``STATUS_FAILED``, ``STATUS_UNREACHABLE``,
+``STATUS_SKIPPED``); a result's ``status`` compares equal to them in any case (``"ok"`` too).
 """
 
 from __future__ import annotations
@@ -12,8 +15,40 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
-Status = Literal["ok", "failed", "unreachable", "skipped"]
-STATUSES: tuple[Status, ...] = ("ok", "failed", "unreachable", "skipped")
+STATUS_OK = "OK"
+STATUS_FAILED = "FAILED"
+STATUS_UNREACHABLE = "UNREACHABLE"
+STATUS_SKIPPED = "SKIPPED"
+DEFAULT_ERROR_STATUSES = {STATUS_FAILED, STATUS_UNREACHABLE}
+"""The statuses that count as errors (as in EnOSlib)."""
+
+Status = Literal["ok", "failed", "unreachable", "skipped", "OK", "FAILED", "UNREACHABLE", "SKIPPED"]
+STATUSES: tuple[str, ...] = ("ok", "failed", "unreachable", "skipped")
+"""Lower-case names, the keys of :attr:`Report.counts`."""
+
+
+class ResultStatus(str):
+    """A result's status, spelled as EnOSlib's constants (``"OK"``, ``"FAILED"`` ...).
+
+    ``==`` ignores case, so ``status == STATUS_OK`` and ``status == "ok"`` both hold; the hash
+    is the upper-case one, so ``status in DEFAULT_ERROR_STATUSES`` works too.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> "ResultStatus":
+        canonical = str(value).upper()
+        if canonical.lower() not in STATUSES:
+            raise ValueError(f"unknown result status {value!r}; expected one of {', '.join(STATUSES)}")
+        return super().__new__(cls, canonical)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and str.upper(self) == str.upper(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
 
 
 @dataclass
@@ -35,12 +70,39 @@ class Result:
     payload: dict[str, Any] = field(default_factory=dict)
     duration: float | None = None
 
+    def __post_init__(self) -> None:
+        self.status = ResultStatus(self.status)  # type: ignore[assignment]
+
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == STATUS_OK
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def match(self, **kwargs: Any) -> bool:
+        """Whether every ``name=value`` holds (``result.match(host="n1", status=STATUS_OK)``).
+
+        A name that is not a field (``host``, ``task``, ``status``, ``stdout``, ``rc`` ...) is
+        looked up in ``payload``; a name found in neither raises AttributeError.
+        """
+        for name, wanted in kwargs.items():
+            if not _matches(self._value(name), wanted):
+                return False
+        return True
+
+    def _value(self, name: str) -> Any:
+        if name in self.__dataclass_fields__:
+            return getattr(self, name)
+        if name in self.payload:
+            return self.payload[name]
+        fields = ", ".join(self.__dataclass_fields__)
+        raise AttributeError(f"a Result has no {name!r}: neither a field ({fields}) nor a payload key")
+
+    def to_dict(self, include_payload: bool = True) -> dict[str, Any]:
+        """Plain data (JSON-ready); ``include_payload=False`` leaves the raw payload out."""
+        d = asdict(self)
+        d["status"] = str(self.status)
+        if not include_payload:
+            del d["payload"]
+        return d
 
     def _row(self, width: int = 60) -> dict[str, Any]:
         def short(text: str) -> str:
@@ -62,9 +124,10 @@ def _matches(value: Any, wanted: Any) -> bool:
         return True
     if callable(wanted):
         return bool(wanted(value))
-    if isinstance(wanted, (str, int)):
-        return value == wanted
-    return value in set(wanted)
+    if isinstance(wanted, (str, int, float)):
+        return bool(value == wanted)
+    # a collection of accepted values; == (not hashing) so statuses compare without case
+    return any(value == w for w in wanted)
 
 
 class Results(list[Result]):
@@ -75,31 +138,35 @@ class Results(list[Result]):
         host: str | Iterable[str] | Callable[[str], bool] | None = None,
         task: str | Iterable[str] | Callable[[str], bool] | None = None,
         status: Status | Iterable[str] | Callable[[str], bool] | None = None,
+        **kwargs: Any,
     ) -> "Results":
         """Results matching every given criterion: a value, a collection of values, or a
-        predicate. ``host`` may also be a Host object (its alias is used)."""
+        predicate. ``host`` may also be a Host object (its alias is used). Other names
+        (``rc=0``, ``stdout="x"`` ...) are checked as :meth:`Result.match` does."""
         host = getattr(host, "alias", host)
         return Results(
             r
             for r in self
             if _matches(r.host, host) and _matches(r.task, task) and _matches(r.status, status)
+            and (not kwargs or r.match(**kwargs))
         )
 
+    # ``results.ok`` (ours) and ``results.ok(host=...)`` (EnOSlib) both work
     @property
-    def ok(self) -> "Results":
-        return self.filter(status="ok")
+    def ok(self) -> "_StatusView":
+        return _StatusView(self.filter(status=STATUS_OK))
 
     @property
-    def failed(self) -> "Results":
-        return self.filter(status="failed")
+    def failed(self) -> "_StatusView":
+        return _StatusView(self.filter(status=STATUS_FAILED))
 
     @property
-    def unreachable(self) -> "Results":
-        return self.filter(status="unreachable")
+    def unreachable(self) -> "_StatusView":
+        return _StatusView(self.filter(status=STATUS_UNREACHABLE))
 
     @property
-    def skipped(self) -> "Results":
-        return self.filter(status="skipped")
+    def skipped(self) -> "_StatusView":
+        return _StatusView(self.filter(status=STATUS_SKIPPED))
 
     @property
     def hosts(self) -> list[str]:
@@ -112,8 +179,8 @@ class Results(list[Result]):
             out.setdefault(r.host, Results()).append(r)
         return out
 
-    def to_dict(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self]
+    def to_dict(self, include_payload: bool = True) -> list[dict[str, Any]]:
+        return [r.to_dict(include_payload) for r in self]
 
     def report(self) -> "Report":
         return Report(self)
@@ -157,6 +224,13 @@ class Results(list[Result]):
         return f"Results({self.report().summary()})"
 
 
+class _StatusView(Results):
+    """The results of one status; calling it filters further (EnOSlib's ``results.ok(...)``)."""
+
+    def __call__(self, **kwargs: Any) -> Results:
+        return self.filter(**kwargs)
+
+
 class Report:
     """execo-style summary of results: counts per status and durations."""
 
@@ -164,7 +238,8 @@ class Report:
         self.results = Results(results)
         self.counts: dict[str, int] = {s: 0 for s in STATUSES}
         for r in self.results:
-            self.counts[r.status] = self.counts.get(r.status, 0) + 1
+            key = str(r.status).lower()
+            self.counts[key] = self.counts.get(key, 0) + 1
         durations = [r.duration for r in self.results if r.duration is not None]
         self.durations = durations
         self.hosts = len(self.results.hosts)

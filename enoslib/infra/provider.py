@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from enoslib._signals import sigint_deferred
 from enoslib.errors import EnosConfigError
@@ -37,6 +37,39 @@ class Provider(ABC):
     """
 
     configuration_class: ClassVar[type[BaseConfiguration]]
+
+    # -- what :class:`~enoslib.infra.providers.Providers` reads to plan a common start ---------
+    # Class attributes with safe defaults; a provider overrides them on its class or instance.
+    walltime_seconds: float | None = None
+    """Length of the reservation in seconds. None: taken from ``provider_conf.walltime`` when
+    the configuration has one, else unbounded (the resources are held until destroyed)."""
+
+    slot_margin: float = 0.0
+    """Free seconds the testbed needs after the walltime before it accepts a reservation (a
+    scheduler's security time between jobs): a walltime ``w`` needs a free gap of
+    ``w + slot_margin``."""
+
+    movable_reservation: bool = False
+    """True when ``set_reservation(t)`` + ``async_init(start_time=t)`` moves an existing
+    reservation instead of making a second one; ``availability`` must then not count the
+    provider's own reservation as busy."""
+
+    concurrent_init: bool = True
+    """False runs ``async_init``/``init`` in the calling thread instead of a worker thread
+    (for clients that are not thread-safe)."""
+
+    def start_times(self, start: Time, end: Time) -> IntervalSet | None:
+        """The exact times in ``[start, end]`` at which this provider can start, or None (the
+        default) to let :class:`~enoslib.infra.providers.Providers` derive them from
+        :meth:`availability` and the walltime."""
+        return None
+
+    def availability_by_resource(self, start: Time, end: Time) -> Mapping[str, IntervalSet] | None:
+        """The free windows of each resource the configuration needs (``{"paravance nodes":
+        IntervalSet}``), or None (the default). When given, it replaces :meth:`availability`
+        (their intersection) and lets a :class:`~enoslib.errors.NoSlotError` name the
+        resource that blocks."""
+        return None
 
     def __init__(self, provider_conf: BaseConfiguration | dict[str, Any], name: str | None = None) -> None:
         if isinstance(provider_conf, dict):
@@ -77,8 +110,9 @@ class Provider(ABC):
         """The windows between ``start`` and ``end`` when this configuration could run."""
 
     @abstractmethod
-    def test_slot(self, start: Time, end: Time) -> bool:
-        """Whether this configuration could run from ``start`` to ``end``."""
+    def test_slot(self, start_time: Time, end_time: Time) -> bool:
+        """Whether this configuration could run from ``start_time`` to ``end_time`` (EnOSlib's
+        parameter names, so ``test_slot(start_time=..., end_time=...)`` works)."""
 
     @abstractmethod
     def set_reservation(self, timestamp: Time) -> None:
@@ -86,7 +120,9 @@ class Provider(ABC):
 
     @abstractmethod
     def offset_walltime(self, offset: float) -> None:
-        """Lengthen (or shorten, if negative) the walltime by ``offset`` seconds."""
+        """Lengthen (or shorten, if negative) the walltime by ``offset`` seconds, before
+        ``init``; raises :class:`~enoslib.errors.NegativeWalltime` when the walltime would not
+        stay positive."""
 
     # -- context manager ------------------------------------------------------------------
     def __enter__(self) -> tuple[Roles, Networks]:
@@ -117,11 +153,12 @@ class ImmediateProvider(Provider):
     Static, Local, Vagrant. Always available; a reservation time is recorded, not waited for."""
 
     reservation: float | None = None
+    movable_reservation = True  # nothing is held on a scheduler: "moving" is recording a time
 
     def availability(self, start: Time, end: Time) -> IntervalSet:
         return IntervalSet([Interval(to_timestamp(start), to_timestamp(end))])
 
-    def test_slot(self, start: Time, end: Time) -> bool:
+    def test_slot(self, start_time: Time, end_time: Time) -> bool:
         return True
 
     def set_reservation(self, timestamp: Time) -> None:

@@ -32,8 +32,8 @@ the same end of the window. Any other failure, or Ctrl-C, releases everything th
 started: each provider is recorded *before* it is asked to reserve, so nothing it gets can be
 missed, and a provider still reserving in its thread is released again once its thread ends.
 
-What a provider may declare (all optional, duck-typed)
------------------------------------------------------
+What a provider may declare (all optional, declared with defaults on Provider)
+-----------------------------------------------------------------------------
 - ``provider_conf.walltime`` (``"H:MM:SS"`` or seconds), or a ``walltime_seconds`` attribute:
   how long the reservation lasts. None means unbounded (Static, Local): such a provider must be
   available for as long as the longest walltime of the others.
@@ -87,7 +87,7 @@ from enoslib.errors import (
 )
 from enoslib.infra.configuration import walltime_to_seconds
 from enoslib._signals import sigint_deferred
-from enoslib.infra.provider import ImmediateProvider, Provider, Time
+from enoslib.infra.provider import Provider, Time
 from enoslib.infra.slots import (
     Interval,
     IntervalSet,
@@ -118,13 +118,10 @@ MIN_LOOKAHEAD = 86_400.0
 # --------------------------------------------------------------------------------------------
 
 
-def _walltime(provider: Any) -> float | None:
-    explicit = getattr(provider, "walltime_seconds", None)
-    if callable(explicit):
-        explicit = explicit()
-    if explicit is not None:
-        return to_seconds(explicit)
-    raw = getattr(getattr(provider, "provider_conf", None), "walltime", None)
+def _walltime(provider: Provider) -> float | None:
+    if provider.walltime_seconds is not None:
+        return to_seconds(provider.walltime_seconds)
+    raw = getattr(provider.provider_conf, "walltime", None)  # not every configuration has one
     if raw is None:
         return None
     if isinstance(raw, str):
@@ -132,7 +129,7 @@ def _walltime(provider: Any) -> float | None:
     return to_seconds(raw)
 
 
-def reservation_length(provider: Any) -> float | None:
+def reservation_length(provider: Provider) -> float | None:
     """Seconds of free time ``provider`` needs for one reservation: its walltime plus its
     ``slot_margin``; None when it has no walltime (it holds its resources until destroyed)."""
     if isinstance(provider, Providers):
@@ -142,15 +139,15 @@ def reservation_length(provider: Any) -> float | None:
     walltime = _walltime(provider)
     if walltime is None:
         return None
-    margin = to_seconds(getattr(provider, "slot_margin", 0) or 0)
+    margin = to_seconds(provider.slot_margin or 0)
     if walltime <= 0 or margin < 0:
         raise EnosConfigError(f"{_name_of(provider)}: walltime {format_duration(walltime)} and slot_margin "
                               f"{format_duration(margin)} must be positive", rule="minimum")
     return walltime + margin
 
 
-def _movable(provider: Any) -> bool:
-    return bool(getattr(provider, "movable_reservation", isinstance(provider, ImmediateProvider)))
+def _movable(provider: Provider) -> bool:
+    return bool(provider.movable_reservation)
 
 
 def _name_of(provider: Any) -> str:
@@ -371,18 +368,18 @@ def _start_sets(providers: Mapping[str, Provider], start: float, end: float
     starts_window = Interval.closed(start, end)
 
     def one(name: str, p: Provider) -> _Answer:
-        hook = getattr(p, "start_times", None)
-        if callable(hook):
-            return _Answer(None, _as_set(hook(start, end)).clip(starts_window), {})
+        exact = p.start_times(start, end)
+        if exact is not None:
+            return _Answer(None, _as_set(exact).clip(starts_window), {})
         length = lengths[name] if lengths[name] is not None else reference
         query = Interval(start, end + (length or 1.0))
 
         def starts_of(free: IntervalSet) -> IntervalSet:
             return (free.windows_of_length(length) if length else free).clip(starts_window)
 
-        by_resource = getattr(p, "availability_by_resource", None)
-        if callable(by_resource):
-            parts = {str(r): _as_set(f).clip(query) for r, f in by_resource(query.start, query.end).items()}
+        by_resource = p.availability_by_resource(query.start, query.end)
+        if by_resource is not None:
+            parts = {str(r): _as_set(f).clip(query) for r, f in by_resource.items()}
             free = IntervalSet([query]).intersection(*parts.values())
             return _Answer(free, starts_of(free), {r: starts_of(f) for r, f in parts.items()})
         free = _as_set(p.availability(query.start, query.end)).clip(query)
@@ -421,8 +418,12 @@ def find_slot(providers: Sequence[Provider] | Mapping[str, Provider], time_windo
 
     Exact (no time step), and every provider's availability is fetched once.
     Raises :class:`~enoslib.errors.NoSlotError` naming the blocking providers and the next
-    possible common start.
+    possible common start, and for a window that contains no start at all (negative
+    ``time_window``), as EnOSlib does.
     """
+    if to_seconds(time_window) < 0:
+        raise NoSlotError(f"no start can be found in a negative time_window "
+                          f"({format_duration(to_seconds(time_window))})")
     plan = plan_slot(providers, start_time, time_window)
     if plan.start is None:
         raise plan.error()
@@ -595,8 +596,8 @@ class Providers(Provider):
         _, answers = _start_sets(self._by_name, s, e)
         return IntervalSet([Interval.closed(s, e)]).intersection(*(a.starts for a in answers.values()))
 
-    def test_slot(self, start: Time, end: Time) -> bool:
-        return all(p.test_slot(start, end) for p in self.providers)
+    def test_slot(self, start_time: Time, end_time: Time) -> bool:
+        return all(p.test_slot(start_time, end_time) for p in self.providers)
 
     def set_reservation(self, timestamp: Time) -> None:
         """The next ``init``/``async_init`` starts every provider exactly at ``timestamp``
@@ -625,7 +626,7 @@ class Providers(Provider):
 
     @staticmethod
     def _concurrent(p: Provider) -> bool:
-        return bool(getattr(p, "concurrent_init", True))
+        return bool(p.concurrent_init)
 
     def _split(self) -> tuple[list[str], list[str]]:
         """(providers to reload as they are, providers to start)."""

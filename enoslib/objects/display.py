@@ -1,6 +1,8 @@
 """Terminal (rich) and notebook (HTML) renderings of enoslib objects.
 
 rich is imported only when something is displayed, so building objects stays cheap.
+User text (aliases, stdout, configuration values) is never read as rich markup: a stdout of
+``[/data] cleaned`` is shown as is (cells are :class:`rich.text.Text`, titles are escaped).
 """
 
 from __future__ import annotations
@@ -38,18 +40,20 @@ def _cell(value: Any) -> str:
 
 
 def rich_table(rows: Iterable[Mapping[str, Any]], title: str | None = None) -> "Table":
-    """The rich twin of :func:`html_table`."""
+    """The rich twin of :func:`html_table`; every header, cell and the title are plain text."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     rows = list(rows)
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    table = Table(title=title)
+    table = Table(title=escape(title) if title is not None else None)
     for c in columns:
-        table.add_column(str(c))
+        table.add_column(Text(str(c)))
     for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        table.add_row(*(Text(_cell(row.get(c))) for c in columns))
     return table
 
 

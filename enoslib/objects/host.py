@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import netaddr
+
 from enoslib.objects.network import NetDevice, Network
 
 
@@ -13,11 +15,13 @@ class Host:
     ``address`` is what SSH connects to, ``alias`` the name shown in results (defaults to the
     address). Identity (equality, hash) is ``(address, alias, user, keyfile, port)``: the same
     machine reached as another user is another Host. ``extra`` holds per-host variables (made
-    available to Ansible and to command substitutions); ``net_devices`` is filled by
-    :func:`enoslib.sync_info`.
+    available to Ansible and to command substitutions; ``ansible_connection`` and friends
+    change how Ansible reaches the host); change them with :meth:`set_extra` and
+    :meth:`reset_extra`. ``net_devices`` is filled by :func:`enoslib.sync_info`.
     """
 
-    __slots__ = ("address", "alias", "user", "keyfile", "port", "extra", "net_devices", "_key")
+    __slots__ = ("address", "alias", "user", "keyfile", "port", "extra", "net_devices", "_key",
+                 "_original_extra")
 
     def __init__(
         self,
@@ -37,6 +41,7 @@ class Host:
         self.keyfile = keyfile
         self.port = int(port) if port is not None else None
         self.extra: dict[str, Any] = dict(extra) if extra else {}
+        self._original_extra = dict(self.extra)
         self.net_devices: set[NetDevice] = set(net_devices)
         self._key = (address, self.alias, user, keyfile, self.port)
 
@@ -74,10 +79,15 @@ class Host:
         return self
 
     def reset_extra(self) -> "Host":
-        self.extra = {}
+        """Back to the variables the host was built with (drops what :meth:`set_extra` added)."""
+        self.extra = dict(self._original_extra)
         return self
 
     def get_extra(self) -> dict[str, Any]:
+        """A copy of the host's variables (``extra``): changing it does not change the host."""
+        return dict(self.extra)
+
+    def ansible_vars(self) -> dict[str, Any]:
         """Ansible-style variables for this host (connection settings, then ``extra``)."""
         variables: dict[str, Any] = {"ansible_host": self.address}
         if self.user is not None:
@@ -90,23 +100,40 @@ class Host:
         return variables
 
     # -- networking -----------------------------------------------------------------------
-    def filter_interfaces(self, networks: Iterable[Network], include_unknown: bool = False) -> list[str]:
-        """Names of this host's interfaces that have an address in one of ``networks``."""
-        networks = list(networks)
+    def filter_interfaces(self, networks: Iterable[Network] | None = None, include_unknown: bool = False
+                          ) -> list[str]:
+        """Names of this host's interfaces that have an address in one of ``networks`` (every
+        interface with an address when ``networks`` is None); ``include_unknown`` adds the
+        interfaces that have no address at all."""
+        nets = None if networks is None else list(networks)
         names = []
         for device in sorted(self.net_devices, key=lambda d: d.name):
-            if any(device.filter(n) for n in networks) or (include_unknown and not device.addresses):
+            known = bool(device.addresses) if nets is None else any(device.filter(n) for n in nets)
+            if known or (include_unknown and not device.addresses):
                 names.append(device.name)
         return names
 
-    def filter_addresses(self, networks: Iterable[Network] | None = None) -> list[str]:
-        """The host's addresses (``10.0.0.2/24``), restricted to ``networks`` when given."""
+    def filter_addresses(self, networks: Iterable[Network] | None = None, include_unknown: bool = False
+                         ) -> list[str]:
+        """The host's addresses (``10.0.0.2/24``), restricted to ``networks`` when given;
+        ``include_unknown`` keeps the addresses that belong to no known network."""
+        nets = None if networks is None else list(networks)
         out = []
         for device in sorted(self.net_devices, key=lambda d: d.name):
             for addr in sorted(device.addresses, key=lambda a: a.address):
-                if networks is None or any(addr.ip in n for n in networks):
+                if (nets is None or any(addr.ip in n for n in nets)
+                        or (include_unknown and addr.network is None)):
                     out.append(addr.address)
         return out
+
+    def has_address(self, address: Any) -> bool:
+        """Whether one of the host's devices holds ``address`` (``10.0.0.2``, with or without
+        a prefix length)."""
+        try:
+            wanted = str(netaddr.IPAddress(str(address).split("/")[0]))  # one spelling (IPv6)
+        except (netaddr.AddrFormatError, ValueError):
+            return False
+        return any(a.ip == wanted for d in self.net_devices for a in d.addresses)
 
     # -- conversions ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -137,3 +164,12 @@ class Host:
         d = self.to_dict()
         d["net_devices"] = ", ".join(n["name"] for n in d["net_devices"])
         return html_table([d])
+
+
+class LocalHost(Host):
+    """The machine running the script, reached without SSH (``ansible_connection: local``)."""
+
+    __slots__ = ()
+
+    def __init__(self, alias: str = "localhost") -> None:
+        super().__init__("localhost", alias=alias, extra={"ansible_connection": "local"})

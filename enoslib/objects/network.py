@@ -6,7 +6,7 @@ and pools of free IP and MAC addresses that experimenters may use (for VMs, cont
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import netaddr
@@ -15,7 +15,8 @@ import netaddr
 class Network:
     """A network a testbed gave us. Subclasses add testbed-specific facts.
 
-    Equality and hash use the kind and the CIDR, so the same network reported twice is one.
+    Equality and hash use the kind and the CIDR (``10.0.0.1/24`` and ``10.0.0.0/24`` are the
+    same network; gateway and pools do not count), so the same network reported twice is one.
     """
 
     kind: str = "network"
@@ -68,7 +69,7 @@ class Network:
         return iter(())
 
     def _key(self) -> tuple[Any, ...]:
-        return (self.kind, str(self.network))
+        return (self.kind, self.cidr)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Network) and self._key() == other._key()
@@ -168,14 +169,23 @@ class DefaultNetwork(Network):
 @dataclass(frozen=True)
 class IPAddress:
     """An address held by a network device: ``address`` is an interface (``10.0.0.2/24``);
-    ``network`` is the enoslib network it belongs to, when known."""
+    ``network`` is the enoslib network it belongs to, when known.
+
+    As EnOSlib documents, equality and hash use the address and the network it belongs to
+    (two providers may hand out the same range): compare ``.ip`` for the address alone.
+    """
 
     address: str
-    network: Network | None = field(default=None, compare=False)
+    network: Network | None = None
 
     def __post_init__(self) -> None:
+        # like EnOSlib, any spelling of an interface is accepted: str, ipaddress/netaddr objects,
+        # an integer (IPv4 when it fits)
+        address: Any = self.address
+        if isinstance(address, int) and not isinstance(address, bool):
+            address = netaddr.IPAddress(address)
         try:
-            iface = netaddr.IPNetwork(self.address)
+            iface = netaddr.IPNetwork(str(address))
         except (netaddr.AddrFormatError, ValueError, TypeError):
             raise ValueError(f"invalid interface address {self.address!r}") from None
         # normalise "10.0.0.2" to "10.0.0.2/32" so equality is by value
@@ -195,12 +205,23 @@ class IPAddress:
 
 @dataclass(frozen=True)
 class NetDevice:
-    """A network interface of a host (``eth0``) and the addresses it holds."""
+    """A network interface of a host (``eth0``) and the addresses it holds.
+
+    ``addresses`` may be given as any iterable (a set, as EnOSlib users write it, a list, ...)
+    of :class:`IPAddress` or interface strings; it is stored as a frozenset so the device
+    stays hashable. Two devices are equal when name, addresses, mac and kind are.
+    """
 
     name: str
     addresses: frozenset[IPAddress] = frozenset()
     mac: str | None = None
     kind: str = "physical"
+
+    def __post_init__(self) -> None:
+        addresses = frozenset(
+            a if isinstance(a, IPAddress) else IPAddress(a) for a in (self.addresses or ())
+        )
+        object.__setattr__(self, "addresses", addresses)
 
     def filter(self, network: Network) -> list[IPAddress]:
         """The addresses of this device that belong to ``network``."""

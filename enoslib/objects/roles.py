@@ -3,6 +3,10 @@
 ``roles["server"]`` is an ordered set of hosts: iteration and indexing follow insertion order
 (so ``roles["server"][0]`` is stable across runs), and ``|``, ``&``, ``-``, ``^`` behave as on
 sets. Building groups of tens of thousands of hosts is linear.
+
+EnOSlib's idioms work unchanged: ``roles["new"].append(host)`` on a role that does not exist
+yet creates it, ``roles["a"] + roles["b"]``, ``roles += other_roles``, ``roles.extend(other)``,
+``roles.add_one(host, ["a", "b"])``, ``roles.all()``, ``roles.with_alias("node-1")``.
 """
 
 from __future__ import annotations
@@ -18,11 +22,22 @@ T = TypeVar("T")
 class ResourceSet(MutableSet[T], Generic[T]):
     """An insertion-ordered set (a dict under the hood) that can also be indexed."""
 
-    __slots__ = ("_items", "_list")
+    __slots__ = ("_items", "_list", "_pending")
 
-    def __init__(self, items: Iterable[T] = ()) -> None:
-        self._items: dict[T, None] = dict.fromkeys(items)
+    def __init__(self, items: Iterable[T] | None = ()) -> None:
+        self._items: dict[T, None] = dict.fromkeys(items or ())
         self._list: list[T] | None = None
+        # (mapping, role) while this is the empty view handed out for a missing role: the first
+        # addition stores it in the mapping, so reading a missing role does not create it
+        self._pending: tuple[dict[str, Any], str] | None = None
+
+    def _changed(self) -> None:
+        self._list = None
+        if self._pending is not None:
+            mapping, role = self._pending
+            self._pending = None
+            mapping.__dict__.get("_pending_views", {}).pop(role, None)
+            dict.setdefault(mapping, role, self)
 
     def __contains__(self, item: object) -> bool:
         return item in self._items
@@ -36,7 +51,9 @@ class ResourceSet(MutableSet[T], Generic[T]):
     def add(self, item: T) -> None:
         if item not in self._items:
             self._items[item] = None
-            self._list = None
+            self._changed()
+
+    append = add  # EnOSlib's list-like spelling
 
     def discard(self, item: T) -> None:
         if item in self._items:
@@ -47,9 +64,20 @@ class ResourceSet(MutableSet[T], Generic[T]):
         before = len(self._items)
         self._items.update(dict.fromkeys(items))
         if len(self._items) != before:
-            self._list = None
+            self._changed()
 
     update = extend
+
+    # list-like operators of EnOSlib's ResourcesSet: ``+`` is the union, ``-=`` removes
+    def __add__(self, other: Iterable[Any]) -> "ResourceSet[T]":
+        return self | other
+
+    def __radd__(self, other: Iterable[Any]) -> "ResourceSet[T]":
+        return type(self)([*other, *self._items])
+
+    def __iadd__(self, other: Iterable[Any]) -> "ResourceSet[T]":  # type: ignore[misc]
+        self.extend(other)
+        return self
 
     @overload
     def __getitem__(self, index: int) -> T: ...
@@ -85,6 +113,7 @@ class ResourceSet(MutableSet[T], Generic[T]):
         if isinstance(other, (set, frozenset)):
             return self._items.keys() == other
         return NotImplemented
+
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -144,8 +173,15 @@ class _RoleMapping(dict[str, V], Generic[V]):
                 self.extend(role, items)
 
     def __missing__(self, role: str) -> V:
-        known = ", ".join(sorted(self)) or "none"
-        raise KeyError(f"no role {role!r} (known roles: {known})")
+        # EnOSlib semantics: a missing role reads as an empty group. The group is stored only
+        # when something is added to it, so ``"typo" in roles`` stays False after a read.
+        # one pending view per role, so two reads of the same missing role share their additions
+        pending: dict[str, Any] = self.__dict__.setdefault("_pending_views", {})
+        view = pending.get(role)
+        if view is None:
+            view = pending[role] = self.view()
+            view._pending = (self, role)
+        return view  # type: ignore[no-any-return]
 
     def __setitem__(self, role: str, items: Iterable[Any]) -> None:
         super().__setitem__(role, items if isinstance(items, self.view) else self.view(items))  # type: ignore[arg-type]
@@ -155,8 +191,19 @@ class _RoleMapping(dict[str, V], Generic[V]):
         for role in [roles] if isinstance(roles, str) else roles:
             self.setdefault(role, self.view()).add(item)  # type: ignore[arg-type]
 
-    def extend(self, role: str, items: Iterable[Any]) -> None:
-        self.setdefault(role, self.view()).extend(items)  # type: ignore[arg-type]
+    def extend(self, roles: "Mapping[str, Iterable[Any]] | str", items: Iterable[Any] | None = None) -> None:
+        """Add items in place, creating roles as needed.
+
+        ``extend(other_roles)`` merges a mapping role by role (EnOSlib's form);
+        ``extend("role", items)`` adds ``items`` under one role.
+        """
+        if isinstance(roles, str):
+            self.setdefault(roles, self.view()).extend(items or ())  # type: ignore[arg-type]
+            return
+        if items is not None:
+            raise TypeError("extend(mapping) takes no items; use extend(role, items) for one role")
+        for role, group in roles.items():
+            self.setdefault(role, self.view()).extend(group)  # type: ignore[arg-type]
 
     def all(self) -> V:
         """Every item once, in order of first appearance."""
@@ -168,11 +215,15 @@ class _RoleMapping(dict[str, V], Generic[V]):
     def merge(self, other: Mapping[str, Iterable[Any]]) -> "_RoleMapping[V]":
         """A new mapping holding both; roles present in both get the union."""
         merged = type(self)(self)
-        for role, items in other.items():
-            merged.extend(role, items)
+        merged.extend(other)
         return merged
 
     __or__ = merge
+    __add__ = merge
+
+    def __iadd__(self, other: Mapping[str, Iterable[Any]]) -> "_RoleMapping[V]":
+        self.extend(other)
+        return self
 
     def roles_of(self, item: Any) -> list[str]:
         return [role for role, items in self.items() if item in items]
@@ -189,6 +240,15 @@ class Roles(_RoleMapping[HostsView]):
     """Role name -> hosts. ``roles.all()`` gives every host once."""
 
     view = HostsView
+
+    def with_alias(self, alias: str) -> set[str]:
+        """Names of the roles holding a host whose alias is ``alias`` (as EnOSlib)."""
+        return {role for role, hosts in self.items() if any(h.alias == alias for h in hosts)}
+
+    def with_ip(self, ip: Any) -> set[str]:
+        """Names of the roles holding a host with the address ``ip`` on one of its devices
+        (as EnOSlib: the devices are known after :func:`enoslib.sync_info`)."""
+        return {role for role, hosts in self.items() if any(h.has_address(ip) for h in hosts)}
 
     def __rich__(self) -> Any:
         from enoslib.objects.display import roles_table
