@@ -32,6 +32,8 @@ from enoslib.infra.enos_g5k.client import G5kClient, as_client
 from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
 from enoslib.infra.enos_g5k.mapping import NotEnoughNodesError
 from enoslib.infra.enos_g5k.objects import G5kHost, G5kNetwork, nic_name
+from enoslib.infra.enos_g5k.objects import G5kProdNetwork, G5kSubnetNetwork, G5kVlanNetwork  # noqa: F401 - documented path
+from enoslib.infra.enos_g5k.tunnel import G5kTunnel  # noqa: F401 - documented path
 from enoslib.infra.enos_g5k.reference import Reference
 from enoslib.infra.provider import Provider, Time, to_timestamp
 from enoslib.infra.slots import IntervalSet
@@ -394,7 +396,7 @@ class G5k(Provider):
             roles.add_one(h.to_host(user=user, **jump), h.roles)
         networks = Networks()
         for net in self.networks:
-            for generic in net.to_enos():
+            for generic in net.to_enos()[1]:
                 networks.add_one(generic, net.roles)
         return roles, networks
 
@@ -457,3 +459,7 @@ def _node_of(host: Host | G5kHost | str) -> str:
     if isinstance(host, Host):
         return str(host.extra.get("g5k_fqdn") or canonical_name(host.address))
     return canonical_name(str(host))
+
+
+# EnOSlib's per-site provider class; here one class serves one site or many.
+G5kBase = G5k
