@@ -14,27 +14,12 @@ import pytest
 
 pytest.importorskip("grid5000")
 
-from enoslib.config import config_context
-from enoslib.emulators.g5k import G5kEmulator
-from enoslib.infra.enos_g5k.client import reset_api, set_api
+from enoslib.infra.enos_g5k.client import set_api
 from enoslib.objects import DefaultNetwork, Host
-from tests.g5k.g5k_helpers import basic_conf, make_client
+from tests.g5k.g5k_helpers import basic_conf, emu, make_client, private_cache  # noqa: F401 - fixtures
 
 NODE = "paravance-1.rennes.grid5000.fr"
 NODE_ETH1 = "paravance-1-eth1.rennes.grid5000.fr"
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path):
-    with config_context(cache_dir=str(tmp_path / "cache"), display="noop"):
-        yield
-    reset_api()
-
-
-@pytest.fixture
-def emu():
-    with G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3, deploy_duration=20) as e:
-        yield e
 
 
 @pytest.fixture
