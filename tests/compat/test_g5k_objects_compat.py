@@ -431,3 +431,26 @@ def test_enable_home_for_job(api, job, emu):
     enable_home_for_job(job, ["10.158.0.1"])
     rules = api.get(f"/sites/rennes/storage/home/{api.login}/access")
     assert any(r.get("ipv4") == ["10.158.0.1"] for r in rules.values())
+
+
+# -- G5kTunnel and G5k.tunnel --------------------------------------------------------------------
+class TestG5kTunnel:
+    def test_documented_signature_and_direct_connection(self):
+        from enoslib.infra.enos_g5k.provider import G5kTunnel
+
+        tunnel = G5kTunnel(NODE, 80, 0, gateway=None)  # no gateway: nothing to forward
+        with tunnel as (address, port, forwarder):
+            assert (address, port, forwarder) == (NODE, 80, None)
+        tunnel.close()
+
+    def test_g5k_tunnel_is_static_and_a_tuple(self, api):
+        import inspect
+
+        from enoslib.infra.enos_g5k.provider import G5k
+
+        assert list(inspect.signature(G5k.tunnel).parameters)[:2] == ["address", "port"]
+        provider = G5k(basic_conf(ssh_jump="never").add_machine(roles=["r"], cluster="paravance"), client=api)
+        address, port, forwarder = provider.tunnel(NODE, 8080)
+        assert (address, port, forwarder) == (NODE, 8080, None)
+        with provider.tunnel(NODE, 8080) as (address, port, _):
+            assert port == 8080

@@ -33,7 +33,7 @@ from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
 from enoslib.infra.enos_g5k.mapping import NotEnoughNodesError
 from enoslib.infra.enos_g5k.objects import G5kHost, G5kNetwork, nic_name
 from enoslib.infra.enos_g5k.objects import G5kProdNetwork, G5kSubnetNetwork, G5kVlanNetwork  # noqa: F401 - documented path
-from enoslib.infra.enos_g5k.tunnel import G5kTunnel  # noqa: F401 - documented path
+from enoslib.infra.enos_g5k.tunnel import G5kTunnel, tunnel_method
 from enoslib.infra.enos_g5k.reference import Reference
 from enoslib.infra.provider import Provider, Time, to_timestamp
 from enoslib.infra.slots import IntervalSet
@@ -441,14 +441,14 @@ class G5k(Provider):
         finally:
             self.fw_delete()
 
+    @tunnel_method
     def tunnel(self, address: str, port: int, local_port: int = 0) -> Any:
-        """A :class:`~enoslib.infra.enos_g5k.tunnel.G5kTunnel` to ``address:port`` inside Grid'5000
-        (``with provider.tunnel(host, 80) as (local_address, local_port, _): ...``)."""
-        from enoslib.infra.enos_g5k.tunnel import G5kTunnel
-
+        """Start a tunnel to ``address:port`` inside Grid'5000 (none needed inside): ``(local
+        address, local port, forwarder or None)``, which closes the tunnel when used in
+        ``with provider.tunnel(host, 80) as (local_address, local_port, _): ...``."""
         jump = self._jump()
         return G5kTunnel(address, port, local_port=local_port, gateway=jump.get("gateway"),
-                         user=jump.get("gateway_user"))
+                         user=jump.get("gateway_user")).open()
 
 
 def _node_of(host: Host | G5kHost | str) -> str:

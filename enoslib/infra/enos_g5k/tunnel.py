@@ -72,3 +72,47 @@ class G5kTunnel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def open(self) -> OpenTunnel:
+        """Start the tunnel; ``(local address, local port, forwarder or None)`` that also closes
+        it when used as a context manager."""
+        return OpenTunnel(self, self.start())
+
+
+class OpenTunnel(tuple):  # type: ignore[type-arg]
+    """A started tunnel: ``(local address, local port, forwarder or None)``, as EnOSlib's
+    ``G5k.tunnel`` returns it; ``with`` closes it on exit."""
+
+    tunnel: G5kTunnel
+
+    def __new__(cls, tunnel: G5kTunnel, values: tuple[str, int, Any]) -> OpenTunnel:
+        self = super().__new__(cls, values)
+        self.tunnel = tunnel
+        return self
+
+    def __enter__(self) -> OpenTunnel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tunnel.close()
+
+    def close(self) -> None:
+        self.tunnel.close()
+
+
+class tunnel_method:  # noqa: N801 - used as a decorator, like staticmethod
+    """``provider.tunnel(address, port)`` goes through the provider's SSH jump settings;
+    ``G5k.tunnel(address, port)`` (documented as a static method) through the defaults."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            def static(address: str, port: int, local_port: int = 0) -> OpenTunnel:
+                return G5kTunnel(address, port, local_port).open()
+
+            static.__doc__ = self.func.__doc__
+            return static
+        return self.func.__get__(obj, owner)
