@@ -409,14 +409,19 @@ def set_nodes_vlan(nodes: list[str], interface: str, vlan_id: str, *, client: An
     if len(sites) != 1:
         raise EnosG5kInvalidArgumentsError(
             f"set_nodes_vlan needs nodes of exactly one site, got {sorted(sites) or 'none'}: {nodes}")
-    site = sites.pop()
-    names = [nic_name(canonical_name(n), interface) for n in nodes]
-    answer = _enos(client).post(f"/sites/{site}/vlans/{vlan_id}/nodes", names, idempotent=True) or {}
+    put_nics_in_vlan(sites.pop(), [nic_name(canonical_name(n), interface) for n in nodes], vlan_id, client=client)
+
+
+def put_nics_in_vlan(site: str, nics: list[str], vlan_id: str, *, client: Any = None) -> None:
+    """Move the NICs named ``nics`` (``paravance-1-eth1.rennes.grid5000.fr``; the node's name
+    for its primary NIC) of ``site`` into vlan ``vlan_id`` (``DEFAULT``: production). Idempotent.
+    Raises :class:`EnosG5kKavlanNodesError` when KaVLAN refuses some."""
+    answer = _enos(client).post(f"/sites/{site}/vlans/{vlan_id}/nodes", list(nics), idempotent=True) or {}
     failed = {k: v for k, v in answer.items() if isinstance(v, dict) and v.get("status") == "failure"}
     if failed:
         raise EnosG5kKavlanNodesError(vlan_id, failed, "; ".join(f"{k}: {v.get('message', '')}"
                                                                  for k, v in failed.items()))
-    logger.info("%s: %d NIC(s) in vlan %s", site, len(names), vlan_id)
+    logger.info("%s: %d NIC(s) in vlan %s", site, len(nics), vlan_id)
 
 
 # -- reference API -------------------------------------------------------------------------------
@@ -612,6 +617,6 @@ __all__ = [
     "get_site_clusters", "get_site_obj", "get_subnet_gateway", "get_threads", "get_vlan", "get_vlans",
     "grid_deploy", "grid_destroy_from_ids", "grid_destroy_from_name", "grid_get_create_or_update_job",
     "grid_get_or_create_job", "grid_make_reservation", "grid_reload_from_ids", "grid_reload_jobs_from_ids",
-    "grid_reload_jobs_from_name", "job_delete", "set_nodes_vlan", "submit_jobs", "to_prod_nature",
+    "grid_reload_jobs_from_name", "job_delete", "put_nics_in_vlan", "set_nodes_vlan", "submit_jobs", "to_prod_nature",
     "to_subnet_nature", "to_vlan_nature", "wait_for_jobs",
 ]

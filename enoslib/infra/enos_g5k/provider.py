@@ -30,6 +30,7 @@ from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
 from enoslib.infra.enos_g5k import kadeploy, mapping, oar, planning, remote
 from enoslib.infra.enos_g5k.client import G5kClient, as_client
 from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
+from enoslib.infra.enos_g5k.g5k_api_utils import put_nics_in_vlan
 from enoslib.infra.enos_g5k.mapping import NotEnoughNodesError
 from enoslib.infra.enos_g5k.objects import G5kHost, G5kNetwork, nic_name
 from enoslib.infra.enos_g5k.objects import G5kProdNetwork, G5kSubnetNetwork, G5kVlanNetwork  # noqa: F401 - documented path
@@ -326,12 +327,7 @@ class G5k(Provider):
             for site, vlan, name in h.vlan_requests():
                 batches.setdefault((site, vlan), []).append(name)
         for (site, vlan), names in batches.items():
-            answer = self.client.post(f"/sites/{site}/vlans/{vlan}/nodes", names, idempotent=True) or {}
-            failed = {k: v for k, v in answer.items() if isinstance(v, dict) and v.get("status") == "failure"}
-            if failed:
-                raise EnosProviderError(f"{site}: KaVLAN could not put into vlan {vlan}: "
-                                        + "; ".join(f"{k}: {v.get('message', '')}" for k, v in failed.items()))
-            logger.info("%s: %d NIC(s) in vlan %s", site, len(names), vlan)
+            put_nics_in_vlan(site, names, vlan, client=self.client)
 
     def _deploy(self, force: bool, jobs: Sequence[dict[str, Any]]) -> None:
         conf, client = self.provider_conf, self.client
