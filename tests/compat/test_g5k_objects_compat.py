@@ -108,6 +108,9 @@ class TestG5kVlanNetwork:
         assert vlan.translate6({NODE}) == [(NODE, "paravance-1-kavlan-4-ipv6.rennes.grid5000.fr")]
         assert vlan.translate6(["paravance-1-kavlan-4-ipv6.rennes.grid5000.fr"], reverse=True) == [
             ("paravance-1-kavlan-4-ipv6.rennes.grid5000.fr", NODE)]
+        # API uids (short names) too
+        assert vlan.translate(["paravance-1", "paravance-1-eth1"]) == [
+            ("paravance-1", "paravance-1-kavlan-4"), ("paravance-1-eth1", "paravance-1-eth1-kavlan-4")]
 
     def test_to_enos_gives_roles_and_both_ip_flavours(self, api):
         from enoslib.infra.enos_g5k.objects import G5kEnosVlan4Network, G5kEnosVlan6Network

@@ -406,6 +406,8 @@ def set_nodes_vlan(nodes: list[str], interface: str, vlan_id: str, *, client: An
     Raises :class:`EnosG5kInvalidArgumentsError` for nodes of several sites and
     :class:`EnosG5kKavlanNodesError` when KaVLAN refuses some."""
     sites = {split_name(n)[4] for n in nodes}
+    if None in sites:
+        raise EnosG5kInvalidArgumentsError(f"set_nodes_vlan needs node FQDNs (node.site.grid5000.fr): {nodes}")
     if len(sites) != 1:
         raise EnosG5kInvalidArgumentsError(
             f"set_nodes_vlan needs nodes of exactly one site, got {sorted(sites) or 'none'}: {nodes}")

@@ -39,9 +39,9 @@ logger = logging.getLogger(__name__)
 
 DOMAIN = G5K_DOMAIN
 SUBNET_MAC_PREFIX = G5KMACPREFIX.lower()
-# node[-device][-kavlan-N][-ipv6].site.grid5000.fr
+# node[-device][-kavlan-N][-ipv6][.site.grid5000.fr]
 _NAME = re.compile(r"^(?P<node>[a-z][a-z0-9]*-[0-9]+)(?P<device>-(?!kavlan-[0-9]+)(?!ipv6(?:\.|$))[a-z0-9]+)?"
-                   r"(?P<vlan>-kavlan-[0-9]+)?(?P<ipv6>-ipv6)?\.(?P<site>[a-z][a-z0-9-]*)\.grid5000\.fr$")
+                   r"(?P<vlan>-kavlan-[0-9]+)?(?P<ipv6>-ipv6)?(?:\.(?P<site>[a-z][a-z0-9-]*)\.grid5000\.fr)?$")
 
 Nic = tuple[str, str]      # (legacy device name, predictable name), e.g. ("eth0", "eno1")
 
@@ -50,8 +50,9 @@ def fqdn(short: str, site: str) -> str:
     return f"{short}.{site}.{DOMAIN}"
 
 
-def split_name(name: str) -> tuple[str, str | None, str | None, bool, str]:
-    """``paravance-1-eth1-kavlan-4-ipv6.rennes.grid5000.fr`` -> ("paravance-1", "eth1", "4", True, "rennes")."""
+def split_name(name: str) -> tuple[str, str | None, str | None, bool, str | None]:
+    """``paravance-1-eth1-kavlan-4-ipv6.rennes.grid5000.fr`` -> ("paravance-1", "eth1", "4", True, "rennes")
+    (site None for a short name)."""
     m = _NAME.match(name)
     if not m:
         raise ValueError(f"{name!r} is not a Grid'5000 node FQDN (node[-nic][-kavlan-N][-ipv6].site.grid5000.fr)")
@@ -62,13 +63,15 @@ def split_name(name: str) -> tuple[str, str | None, str | None, bool, str]:
 def canonical_name(name: str) -> str:
     """``paravance-1-eth1-kavlan-4.rennes.grid5000.fr`` -> ``paravance-1.rennes.grid5000.fr``."""
     node, _, _, _, site = split_name(name)
+    if site is None:
+        raise ValueError(f"{name!r} is not a Grid'5000 node FQDN (no site part)")
     return fqdn(node, site)
 
 
 def nic_name(node_fqdn: str, device: str | None = None, vlan_id: str | None = None, ipv6: bool = False) -> str:
     """The DNS name of a node's NIC: ``device`` (None for the primary NIC) in ``vlan_id`` (None:
     production network), IPv6 flavour when ``ipv6``."""
-    short, rest = node_fqdn.split(".", 1)
+    short, dot, rest = node_fqdn.partition(".")
     parts = [short]
     if device:
         parts.append(device)
@@ -76,13 +79,14 @@ def nic_name(node_fqdn: str, device: str | None = None, vlan_id: str | None = No
         parts.append(f"kavlan-{vlan_id}")
     if ipv6:
         parts.append("ipv6")
-    return f"{'-'.join(parts)}.{rest}"
+    return f"{'-'.join(parts)}{dot}{rest}"
 
 
 def _rename(name: str, vlan_id: str | None, ipv6: bool) -> str:
-    """``name`` (any flavour, NIC part kept) moved to ``vlan_id`` (None: production), v4 or v6."""
+    """``name`` (any flavour, NIC part kept; short or FQDN) moved to ``vlan_id`` (None:
+    production), v4 or v6."""
     node, device, _, _, site = split_name(name)
-    return nic_name(fqdn(node, site), device, vlan_id, ipv6)
+    return nic_name(fqdn(node, site) if site else node, device, vlan_id, ipv6)
 
 
 def usable_adapters(adapters: Iterable[Mapping[str, Any]],
