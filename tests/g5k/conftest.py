@@ -6,27 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from enoslib.config import config_context
-
 pytest.importorskip("grid5000")
 
-from g5k_helpers import make_client
-
-from enoslib.emulators.g5k import G5kEmulator
-from enoslib.infra.enos_g5k.client import reset_api
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path):
-    with config_context(cache_dir=str(tmp_path / "cache"), display="noop"):
-        yield
-    reset_api()
-
-
-@pytest.fixture
-def emu():
-    with G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3, deploy_duration=20) as e:
-        yield e
+from g5k_helpers import emu, make_client, private_cache  # noqa: F401 - fixtures shared with tests/compat
 
 
 @pytest.fixture

@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from enoslib.infra.enos_g5k.client import G5kClient
+import pytest
+
+from enoslib.config import config_context
+from enoslib.infra.enos_g5k.client import G5kClient, reset_api
 from enoslib.infra.enos_g5k.oar import ACTIVE_STATES
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path):
+    """A private reference cache and no display; the default API connection forgotten after."""
+    with config_context(cache_dir=str(tmp_path / "cache"), display="noop"):
+        yield
+    reset_api()
+
+
+@pytest.fixture
+def emu():
+    """The emulator on a stepped clock, address-only nodes."""
+    from enoslib.emulators.g5k import G5kEmulator
+
+    with G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3, deploy_duration=20) as e:
+        yield e
 
 
 def make_client(emu, **options):

@@ -16,17 +16,17 @@ IPV6 = {"prefix": "2001:660:4406:700::/56", "site_index": 7}
 
 
 def test_names_across_networks():
-    prod = G5kProdNetwork("prod", ["prod"], "rennes", cidr="172.16.96.0/20", ipv6=IPV6)
-    vlan = G5kVlanNetwork("v", ["exp"], "rennes", "4", cidr="10.24.0.0/18", gateway="10.24.63.254", ipv6=IPV6)
-    assert prod.translate(NODE) == NODE
-    assert vlan.translate(NODE) == "paravance-1-kavlan-4.rennes.grid5000.fr"
-    assert vlan.translate(NODE, "eth1") == "paravance-1-eth1-kavlan-4.rennes.grid5000.fr"
-    assert vlan.translate6(NODE) == "paravance-1-kavlan-4-ipv6.rennes.grid5000.fr"
+    prod = G5kProdNetwork(["prod"], "prod", "rennes", cidr="172.16.96.0/20", ipv6=IPV6)
+    vlan = G5kVlanNetwork(["exp"], "v", "rennes", "4", cidr="10.24.0.0/18", gateway="10.24.63.254", ipv6=IPV6)
+    assert prod.name_of(NODE) == NODE
+    assert vlan.name_of(NODE) == "paravance-1-kavlan-4.rennes.grid5000.fr"
+    assert vlan.name_of(NODE, "eth1") == "paravance-1-eth1-kavlan-4.rennes.grid5000.fr"
+    assert vlan.translate6([NODE]) == [(NODE, "paravance-1-kavlan-4-ipv6.rennes.grid5000.fr")]
     assert canonical_name("paravance-1-eth1-kavlan-4.rennes.grid5000.fr") == NODE
-    assert vlan.translate(vlan.translate(NODE)) == vlan.translate(NODE)
+    assert vlan.name_of(vlan.name_of(NODE)) == vlan.name_of(NODE)
     assert nic_name(NODE, ipv6=True) == "paravance-1-ipv6.rennes.grid5000.fr"
     assert prod.cidr6 == "2001:660:4406:700::/64" and vlan.cidr6 == "2001:660:4406:783::/64"
-    legacy = G5kVlanNetwork("v", ["x"], "rennes", "1", vlan_type="kavlan-local", cidr="192.168.192.0/20",
+    legacy = G5kVlanNetwork(["x"], "v", "rennes", "1", vlan_type="kavlan-local", cidr="192.168.192.0/20",
                             ipv6={"site_index": 16})
     assert legacy.cidr6 == "2001:660:4406:1080::/64"
     with pytest.raises(ValueError):
@@ -34,19 +34,19 @@ def test_names_across_networks():
 
 
 def test_vlan_free_addresses_stay_away_from_nodes():
-    routed = G5kVlanNetwork("v", ["x"], "rennes", "4", cidr="10.24.0.0/18", gateway="10.24.63.254", ipv6=IPV6)
+    routed = G5kVlanNetwork(["x"], "v", "rennes", "4", cidr="10.24.0.0/18", gateway="10.24.63.254", ipv6=IPV6)
     first, last = routed.free_range()
     assert (first, last) == ("10.24.26.0", "10.24.61.255")
-    local = G5kVlanNetwork("l", ["x"], "rennes", "2", vlan_type="kavlan-local", cidr="192.168.208.0/20")
+    local = G5kVlanNetwork(["x"], "l", "rennes", "2", vlan_type="kavlan-local", cidr="192.168.208.0/20")
     assert local.free_range() == ("192.168.212.0", "192.168.214.255")
-    (v4, v6) = routed.to_enos()
+    _, (v4, v6) = routed.to_enos()
     assert v4.gateway == "10.24.63.254" and v6.gateway is None and next(iter(v4.free_ips)) == "10.24.26.0"
 
 
 def test_subnets_lend_ips_and_their_macs():
-    sub = G5kSubnetNetwork("s", ["vms"], "nancy", ["10.144.4.0/22", "10.144.0.0/22"], gateway="10.147.255.254")
+    sub = G5kSubnetNetwork(["vms"], "s", "nancy", ["10.144.4.0/22", "10.144.0.0/22"], gateway="10.147.255.254")
     assert sub.subnets == ["10.144.0.0/22", "10.144.4.0/22"]
-    nets = sub.to_enos()
+    _, nets = sub.to_enos()
     assert [n.cidr for n in nets] == sub.subnets and nets[0].gateway == "10.147.255.254"
     pairs = list(sub.ip_mac_pairs())
     assert len(pairs) == 2044 and pairs[0] == ("10.144.0.1", "00:16:3e:90:00:01")
@@ -54,8 +54,8 @@ def test_subnets_lend_ips_and_their_macs():
 
 
 def test_host_nics_and_generic_host():
-    vlan = G5kVlanNetwork("v", ["exp"], "rennes", "4")
-    local = G5kVlanNetwork("l", ["priv"], "rennes", "2", vlan_type="kavlan-local")
+    vlan = G5kVlanNetwork(["exp"], "v", "rennes", "4")
+    local = G5kVlanNetwork(["priv"], "l", "rennes", "2", vlan_type="kavlan-local")
     node = {"network_adapters": [
         {"device": "eth1", "name": "eno2", "interface": "Ethernet", "mountable": True, "mounted": False},
         {"device": "bmc", "interface": "Ethernet", "management": True, "mountable": False},
@@ -89,7 +89,7 @@ def test_node_picking_is_deterministic_and_honours_min():
 
 
 def test_tunnel_without_gateway_is_direct():
-    with G5kTunnel("paravance-1.rennes.grid5000.fr", 80) as (address, port, forwarder):
+    with G5kTunnel("paravance-1.rennes.grid5000.fr", 80, gateway=None) as (address, port, forwarder):
         assert (address, port, forwarder) == ("paravance-1.rennes.grid5000.fr", 80, None)
 
 

@@ -22,6 +22,7 @@ from enoslib.infra.enos_g5k.objects import (
     G5kProdNetwork,
     G5kSubnetNetwork,
     G5kVlanNetwork,
+    usable_adapters,
 )
 from enoslib.infra.enos_g5k.planning import vlan_type
 from enoslib.infra.enos_g5k.reference import Reference, natural_sort
@@ -37,8 +38,7 @@ class NotEnoughNodesError(EnosProviderError):
 
 def nics_of(node: dict[str, Any]) -> list[tuple[str, str]]:
     """Usable NICs of a node from the reference: (device, name), the mounted one first."""
-    usable = [a for a in node.get("network_adapters", [])
-              if a.get("mountable") and a.get("interface") == "Ethernet" and not a.get("management")]
+    usable = usable_adapters(node.get("network_adapters", []))
     usable.sort(key=lambda a: (not a.get("mounted"), a.get("device", "")))
     return [(a["device"], a.get("name") or a["device"]) for a in usable]
 
@@ -87,8 +87,8 @@ def pick_nodes(specs: Sequence[dict[str, Any]], pools: dict[str, list[str]],
 def prod_network(ref: Reference, net_id: str, roles: list[str], site: str) -> G5kProdNetwork:
     s = ref.site(site)
     default = (s.get("kavlans") or {}).get("default") or {}
-    return G5kProdNetwork(net_id, roles, site, cidr=default.get("network"), gateway=default.get("gateway"),
-                          dns=ref.dns(site), ipv6=s.get("ipv6"))
+    return G5kProdNetwork(roles, net_id, site, cidr=default.get("network"), gateway=default.get("gateway"),
+                          dns=ref.dns(site), ipv6=s.get("ipv6"), client=ref.client)
 
 
 def network(ref: Reference, n: dict[str, Any], vlans: list[str], subnets: list[str], path: str,
@@ -106,16 +106,16 @@ def network(ref: Reference, n: dict[str, Any], vlans: list[str], subnets: list[s
                                     f"(vlans: {vlans or 'none'}); is the reloaded job the right one?")
         info = (s.get("kavlans") or {}).get(mine[0]) or {}
         used.add(f"{site}/vlan/{mine[0]}")
-        return G5kVlanNetwork(n["id"], n["roles"], site, mine[0], vlan_type=n["type"], cidr=info.get("network"),
-                              gateway=info.get("gateway"), dns=ref.dns(site), ipv6=s.get("ipv6"))
+        return G5kVlanNetwork(n["roles"], n["id"], site, mine[0], vlan_type=n["type"], cidr=info.get("network"),
+                              gateway=info.get("gateway"), dns=ref.dns(site), ipv6=s.get("ipv6"), client=ref.client)
     count = 1 if n["type"] == "slash_22" else 64
     mine = [x for x in sorted(set(subnets), key=_subnet_key) if f"{site}/subnet/{x}" not in used][:count]
     if len(mine) < count:
         raise EnosProviderError(f"{path}: the job on {site} holds {len(mine)} free /22 subnet(s), "
                                 f"{count} needed for network {n['id']!r}")
     used.update(f"{site}/subnet/{x}" for x in mine)
-    return G5kSubnetNetwork(n["id"], n["roles"], site, mine, kind=n["type"],
-                            gateway=(s.get("g5ksubnet") or {}).get("gateway"), dns=ref.dns(site))
+    return G5kSubnetNetwork(n["roles"], n["id"], site, mine, kind=n["type"],
+                            gateway=(s.get("g5ksubnet") or {}).get("gateway"), dns=ref.dns(site), client=ref.client)
 
 
 def concretize(conf: G5kConf, jobs: Sequence[dict[str, Any]], ref: Reference, cluster_site: dict[str, str]
@@ -154,7 +154,8 @@ def concretize(conf: G5kConf, jobs: Sequence[dict[str, Any]], ref: Reference, cl
                 raise EnosConfigError(f"invalid g5k configuration at {where}: {fqdn} has {max(0, len(nics) - 1)} "
                                       f"spare NIC(s) for {len(secondary)} secondary network(s) (rule: nics)",
                                       path=where, rule="nics")
-            host = G5kHost(fqdn, m["roles"], primary, secondary, nics, cluster=m["cluster"], site=site)
+            host = G5kHost(fqdn, m["roles"], primary, secondary, nics, cluster=m["cluster"], site=site,
+                           client=ref.client)
             hosts.append(host)
             groups.setdefault(i, []).append(host)
     all_networks = list(networks.values()) + [p for p in prods.values() if p not in networks.values()]

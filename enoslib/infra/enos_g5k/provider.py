@@ -30,8 +30,11 @@ from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
 from enoslib.infra.enos_g5k import kadeploy, mapping, oar, planning, remote
 from enoslib.infra.enos_g5k.client import G5kClient, as_client
 from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
+from enoslib.infra.enos_g5k.g5k_api_utils import put_nics_in_vlan
 from enoslib.infra.enos_g5k.mapping import NotEnoughNodesError
 from enoslib.infra.enos_g5k.objects import G5kHost, G5kNetwork, nic_name
+from enoslib.infra.enos_g5k.objects import G5kProdNetwork, G5kSubnetNetwork, G5kVlanNetwork  # noqa: F401 - documented path
+from enoslib.infra.enos_g5k.tunnel import G5kTunnel, tunnel_method
 from enoslib.infra.enos_g5k.reference import Reference
 from enoslib.infra.provider import Provider, Time, to_timestamp
 from enoslib.infra.slots import IntervalSet
@@ -324,12 +327,7 @@ class G5k(Provider):
             for site, vlan, name in h.vlan_requests():
                 batches.setdefault((site, vlan), []).append(name)
         for (site, vlan), names in batches.items():
-            answer = self.client.post(f"/sites/{site}/vlans/{vlan}/nodes", names, idempotent=True) or {}
-            failed = {k: v for k, v in answer.items() if isinstance(v, dict) and v.get("status") == "failure"}
-            if failed:
-                raise EnosProviderError(f"{site}: KaVLAN could not put into vlan {vlan}: "
-                                        + "; ".join(f"{k}: {v.get('message', '')}" for k, v in failed.items()))
-            logger.info("%s: %d NIC(s) in vlan %s", site, len(names), vlan)
+            put_nics_in_vlan(site, names, vlan, client=self.client)
 
     def _deploy(self, force: bool, jobs: Sequence[dict[str, Any]]) -> None:
         conf, client = self.provider_conf, self.client
@@ -394,7 +392,7 @@ class G5k(Provider):
             roles.add_one(h.to_host(user=user, **jump), h.roles)
         networks = Networks()
         for net in self.networks:
-            for generic in net.to_enos():
+            for generic in net.to_enos()[1]:
                 networks.add_one(generic, net.roles)
         return roles, networks
 
@@ -439,14 +437,14 @@ class G5k(Provider):
         finally:
             self.fw_delete()
 
+    @tunnel_method
     def tunnel(self, address: str, port: int, local_port: int = 0) -> Any:
-        """A :class:`~enoslib.infra.enos_g5k.tunnel.G5kTunnel` to ``address:port`` inside Grid'5000
-        (``with provider.tunnel(host, 80) as (local_address, local_port, _): ...``)."""
-        from enoslib.infra.enos_g5k.tunnel import G5kTunnel
-
+        """Start a tunnel to ``address:port`` inside Grid'5000 (none needed inside): ``(local
+        address, local port, forwarder or None)``, which closes the tunnel when used in
+        ``with provider.tunnel(host, 80) as (local_address, local_port, _): ...``."""
         jump = self._jump()
         return G5kTunnel(address, port, local_port=local_port, gateway=jump.get("gateway"),
-                         user=jump.get("gateway_user"))
+                         user=jump.get("gateway_user")).open()
 
 
 def _node_of(host: Host | G5kHost | str) -> str:
@@ -457,3 +455,7 @@ def _node_of(host: Host | G5kHost | str) -> str:
     if isinstance(host, Host):
         return str(host.extra.get("g5k_fqdn") or canonical_name(host.address))
     return canonical_name(str(host))
+
+
+# EnOSlib's per-site provider class; here one class serves one site or many.
+G5kBase = G5k
