@@ -36,8 +36,8 @@ pytestmark = [
 CHILD = r"""
 import base64, datetime, json, os, time, urllib.request
 
-ADMIN, LOGIN, PASSWORD, URI = (os.environ[k] for k in ("EMU_ADMIN", "EMU_USER", "EMU_PASSWORD",
-                                                        "EMU_URI"))
+ADMIN, LOGIN, PASSWORD, URI = (os.environ[k] for k in ("EMU_ADMIN", "EMU_ADMIN_USER",
+                                                        "EMU_ADMIN_PASSWORD", "EMU_URI"))
 TOKEN = base64.b64encode(f"{LOGIN}:{PASSWORD}".encode()).decode()
 
 
@@ -121,8 +121,8 @@ def test_enoslib_provider_reserves_deploys_and_releases(tmp_path):
             "HOME": str(home),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "EMU_ADMIN": emu.admin_url,
-            "EMU_USER": emu.username,
-            "EMU_PASSWORD": emu.password,
+            "EMU_ADMIN_USER": emu.admin_username,
+            "EMU_ADMIN_PASSWORD": emu.admin_password,
             "EMU_URI": emu.uri,
         }
         proc = subprocess.run(
