@@ -88,7 +88,7 @@ def test_single_500_on_get_is_absorbed_by_client_retries(emu):
     knobs(emu, error_next=1, error_code=500, error_methods=["GET"])
     started = time.monotonic()
     assert [s.uid for s in emu.client().sites.list()] == ["rennes"]
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 20  # one short backoff, not the client's give-up delay
     assert emu.faults.settings.error_next == 0
 
 
@@ -119,10 +119,10 @@ def test_api_down_for_virtual_and_real_time(emu):
     assert err.value.response_code == 503 and "down" in err.value.error_message
     emu.advance(60)
     assert gk.sites.list()
-    knobs(emu, down_for_real=0.3)
+    knobs(emu, down_for_real=2.0)  # real seconds: room for a slow request on a loaded machine
     with pytest.raises(grid5000.Grid5000ListError):
         gk.sites.list()
-    time.sleep(0.35)
+    time.sleep(2.05)
     assert gk.sites.list()
 
 
