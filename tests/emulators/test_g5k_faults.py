@@ -63,7 +63,8 @@ def test_credentials_are_generated_per_run():
         assert len(secrets) == 4 and all(len(x) >= 16 for x in secrets)
         assert a.username != b.username
         assert [x.uid for x in a.client().sites.list()] == ["rennes"]
-        assert requests.get(f"{a.uri}/sites", auth=(b.username, b.password), timeout=5).status_code == 401
+        other = requests.get(f"{a.uri}/sites", auth=(b.username, b.password), timeout=5)
+        assert other.status_code == 401
     with pytest.raises(ValueError, match="admin_password"):
         G5kEmulator(["rennes"], users={"u": "same"}, admin_password="same", backend="address")
 

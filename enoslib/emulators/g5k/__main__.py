@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config:
             print(f"  client YAML : {config}  (Grid5000.from_yaml({str(config)!r}); check gk._uri)")
         else:
-            print("  client YAML : put this in ~/.python-grid5000.yaml (or rerun with --config PATH):")
+            print("  client YAML : put this in ~/.python-grid5000.yaml (or use --config PATH):")
             for key, value in emu.client_config().items():
                 print(f"                {key}: {json.dumps(value)}")
         # the control endpoints have their own secret: API credentials cannot steer the emulator

@@ -139,7 +139,11 @@ class _Handler(BaseHTTPRequestHandler):
             return None, None
         login, password = given
         expected = self.server.emu.users.get(login)
-        if password is None or expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+        if (
+            password is None
+            or expected is None
+            or not hmac.compare_digest(expected.encode(), password.encode())
+        ):
             return None, error(401, "Invalid credentials")
         return login, None
 
