@@ -52,7 +52,7 @@ PRELUDE = textwrap.dedent('''
         COUNT[request.method] += 1
         return _send(self, request, *a, **kw)
     requests.adapters.HTTPAdapter.send = _counting_send
-    _auth = "Basic " + base64.b64encode(f"{ARGS['user']}:{ARGS['password']}".encode()).decode()
+    _auth = "Basic " + base64.b64encode(f"{ARGS['admin_user']}:{ARGS['admin_password']}".encode()).decode()
     def _admin(method, body=None):
         req = urllib.request.Request(ARGS["admin"] + "/clock", method=method,
                                      data=None if body is None else json.dumps(body).encode(),
@@ -143,6 +143,7 @@ def one_round(compare: str | None) -> dict[str, dict[str, Any]]:
     with G5kEmulator(speed=0, backend="address", nodes_per_cluster=8) as emu, \
             tempfile.TemporaryDirectory() as home:
         args = {"uri": emu.uri, "user": emu.username, "password": emu.password, "admin": emu.admin_url,
+                "admin_user": emu.admin_username, "admin_password": emu.admin_password,
                 "machines": MACHINES, "cache": str(Path(home) / "cache")}
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": home}
         ours = run_client(sys.executable, OURS, {**args, "name": "bench", "first": "first init", "full": True}, env)

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from enoslib._urls import strip_credentials
+
 # extra -> python modules it installs
 EXTRAS: dict[str, list[str]] = {
     "g5k": ["grid5000", "sshtunnel", "yaml"],
@@ -118,9 +120,9 @@ def check_g5k(conf_file: str | None) -> bool:
         sites = client.items("/sites")
     except (EnosError, OSError, ValueError) as exc:
         # the message names the URI and status, never the password
-        print(f"g5k: NOT reachable with {path}: {exc}")
+        print(f"g5k: NOT reachable with {path}: {strip_credentials(exc)}")
         return False
-    print(f"g5k: reachable at {client.uri} as {client.login}: {len(sites)} sites")
+    print(f"g5k: reachable at {strip_credentials(client.uri)} as {client.login}: {len(sites)} sites")
     return True
 
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Shared set-up for the README's commands: system packages (when root), a virtualenv in .venv,
 # and enoslib installed in it with the test extras. Quick when everything is already there.
+#   PROJECT_VENV            our virtualenv (default .venv)
+#   REFERENCE_ENOSLIB_VENV  a separate virtualenv with the upstream EnOSlib, made by
+#                           ensure_reference_enoslib for the emulator's fidelity test
+#                           (default .venv-enoslib)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${ENOSLIB_VENV:-$ROOT/.venv}"
+VENV="${PROJECT_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 
 # binaries the local testbed and the tests use -> Debian package providing them
@@ -38,3 +42,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
   echo "$want" > "$stamp"
 fi
+
+# The upstream EnOSlib in its own virtualenv (it pins its own ansible): the emulator's
+# fidelity test (tests/emulators/test_g5k_enoslib.py) runs EnOSlib's G5k provider against it.
+# Exported so that test runs it (and fails, not skips, when the venv is unusable).
+ensure_reference_enoslib() {
+  local ref="${REFERENCE_ENOSLIB_VENV:-$ROOT/.venv-enoslib}"
+  local spec="${REFERENCE_ENOSLIB_SPEC:-enoslib>=10,<11}"
+  if [ ! -f "$ref/.enoslib-installed" ] || [ "$(cat "$ref/.enoslib-installed")" != "$spec" ]; then
+    echo "setup: installing $spec into $ref (once)" >&2
+    [ -x "$ref/bin/python" ] || "$PYTHON" -m venv "$ref"
+    "$ref/bin/python" -m pip install -q --upgrade pip
+    "$ref/bin/python" -m pip install -q "$spec"
+    echo "$spec" > "$ref/.enoslib-installed"
+  fi
+  export REFERENCE_ENOSLIB_VENV="$ref"
+}

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from enoslib._urls import strip_credentials
 from enoslib.g5k.api_utils import canonical_host_name, get_host_site, get_kavlan_host_name
 from enoslib.g5k.config import g5k_configuration
 from enoslib.infra.enos_g5k import kadeploy as _kadeploy
@@ -45,7 +46,7 @@ class Deployment:
         if not env:
             raise ValueError("no environment: set env_name (or env_file, or g5k_configuration['default_env_name'])")
         if env == self.env_file and not str(env).startswith(("http://", "https://")):
-            raise ValueError(f"env_file {env!r}: the API deploys environment descriptions from http(s) URLs only")
+            raise ValueError(f"env_file {strip_credentials(env)!r}: the API deploys environment descriptions from http(s) URLs only")
         return f"{env}@{self.user}" if self.user and env == self.env_name and "@" not in env else env
 
     def options(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class Deployment:
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if v not in (None, [], {}))
-        return f"Deployment({fields})"
+        return strip_credentials(f"Deployment({fields})")
 
 
 def deploy(deployment: Deployment, check_deployed_command: bool | str | None = True,

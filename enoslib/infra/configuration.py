@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, NoReturn, TypeVar
 
+from enoslib._urls import strip_credentials
 from enoslib.errors import EnosConfigError
 
 C = TypeVar("C", bound="BaseConfiguration")
@@ -281,7 +282,7 @@ class ConfigNode:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({json.dumps(self._data, default=str)})"
+        return strip_credentials(f"{type(self).__name__}({json.dumps(self._data, default=str)})")
 
     def __rich__(self) -> Any:
         from enoslib.objects.display import conf_table

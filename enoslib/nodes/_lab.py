@@ -43,6 +43,24 @@ from ._types import BridgeInfo, LabError, NodeInfo
 
 STATE_VERSION = 1
 
+#: Set by the test suite (tests/conftest.py) while a test not marked ``root`` runs, to the path
+#: of a report file: creating namespaces or sshd there is a wrong marker, and ``pytest -m "not
+#: root"`` must stay safe on a shared machine. Inherited by subprocesses (example scripts).
+NO_LABS_ENV = "ENOSLIB_NO_LABS"
+
+
+def _refuse_if_forbidden(what: str) -> None:
+    report = os.environ.get(NO_LABS_ENV)
+    if not report:
+        return
+    message = f"{what} while {NO_LABS_ENV} is set: a test creating labs must be marked root"
+    try:  # the report survives a test that catches LabError
+        with open(report, "a") as f:
+            f.write(message + "\n")
+    except OSError:
+        pass
+    raise LabError(message)
+
 logger = logging.getLogger(__name__)
 
 L = TypeVar("L", bound="BaseLab")
@@ -72,6 +90,7 @@ class BaseLab:
         to it with :meth:`load`, or remove it with :meth:`cleanup_all`.
         """
         check_lab_name(name)
+        _refuse_if_forbidden(f"creating lab {name!r}")
         self._attach(name, Path(state_dir) if state_dir else self.default_state_dir(name))
         if self._state_path.exists():
             raise LabError(
@@ -650,6 +669,7 @@ class BaseLab:
 
     def _launch(self, rec: dict[str, Any]) -> subprocess.Popen[bytes]:
         """Start the node's sshd in the background (its own session: Ctrl-C is ours, not its)."""
+        _refuse_if_forbidden(f"starting sshd of node {rec['name']!r} of lab {self.name!r}")
         log = self._node_dir(rec["name"]) / "sshd.log"
         # sshd writes its pid file once listening: a stale one would fake readiness.
         (self._node_dir(rec["name"]) / "sshd.pid").unlink(missing_ok=True)

@@ -20,6 +20,9 @@ from enoslib.api import (
 )
 from enoslib.errors import EnosFailedHostsError, EnosUnreachableHostsError
 
+# every test here uses the session lab of namespaces + sshd (conftest.py)
+pytestmark = pytest.mark.root
+
 
 def test_actions_several_modules_with_register(roles) -> None:
     with actions(roles=roles, pattern_hosts="server") as a:

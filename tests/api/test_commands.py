@@ -11,6 +11,9 @@ from enoslib.api import Remote, run, run_command, wait_for
 from enoslib.errors import EnosFailedHostsError, EnosSSHNotReady, EnosUnreachableHostsError
 from enoslib.objects import Host
 
+# every test here uses the session lab of namespaces + sshd (conftest.py)
+pytestmark = pytest.mark.root
+
 
 def test_run_command_per_host_results(roles) -> None:
     results = run_command("hostname", roles=roles)
@@ -18,10 +21,13 @@ def test_run_command_per_host_results(roles) -> None:
         (h, "ok", h, 0) for h in ("h1", "h2", "h3", "h4")
     ]
     assert results[0].task == "hostname" and results[0].duration is not None
-    # warm connections: the second call is quick even on a loaded machine
-    start = time.perf_counter()
-    run("true", roles)
-    assert time.perf_counter() - start < 2
+    # warm connections: later calls are quick; the best of 3 keeps a load burst from failing it
+    durations = []
+    for _ in range(3):
+        start = time.perf_counter()
+        run("true", roles)
+        durations.append(time.perf_counter() - start)
+    assert min(durations) < 2, durations
 
 
 def test_pattern_hosts(roles) -> None:
@@ -80,12 +86,16 @@ def test_run_as(hosts, unprivileged_user) -> None:
 
 
 def test_background(hosts) -> None:
-    start = time.perf_counter()
-    results = run_command("sleep 1; echo done > /tmp/bg", roles=hosts[:2], background=True)
-    assert time.perf_counter() - start < 1 and [r.status for r in results] == ["ok", "ok"]
+    # the command waits for a go the test gives only once run_command returned: no clock involved
+    run_command("rm -f /tmp/bg /tmp/bg-go", roles=hosts[:2])
+    wait_go = "for i in $(seq 600); do [ -e /tmp/bg-go ] && break; sleep 0.1; done"
+    results = run_command(f"{wait_go}; echo done > /tmp/bg", roles=hosts[:2], background=True)
+    assert [r.status for r in results] == ["ok", "ok"]
     assert run_command("test -e /tmp/bg", roles=hosts[:2], on_error_continue=True).failed  # not yet
-    time.sleep(1.5)
-    assert run_command("cat /tmp/bg", roles=hosts[:2]).ok[0].stdout == "done"
+    run_command("touch /tmp/bg-go", roles=hosts[:2])
+    done = run_command("for i in $(seq 300); do [ -s /tmp/bg ] && break; sleep 0.1; done; cat /tmp/bg",
+                       roles=hosts[:2])
+    assert [r.stdout for r in done] == ["done", "done"]
 
 
 def test_timeout_kills_and_fails(hosts) -> None:
@@ -93,7 +103,7 @@ def test_timeout_kills_and_fails(hosts) -> None:
     results = run_command(
         "echo started; sleep 31; echo never", roles=hosts[:2], timeout=1, on_error_continue=True
     )
-    assert time.perf_counter() - start < 6
+    assert time.perf_counter() - start < 30  # killed long before the 31 s sleep ends
     r = results[0]
     assert (r.status, r.payload["timed_out"], r.stdout) == ("failed", True, "started")
     assert "timed out" in r.stderr

@@ -12,6 +12,7 @@ from enoslib.config import config_context
 from enoslib.objects import Host
 
 
+@pytest.mark.root
 def test_one_master_per_host_shared_with_ansible(hosts) -> None:
     h = hosts[3]
     close_connections([h])
@@ -27,6 +28,7 @@ def test_one_master_per_host_shared_with_ansible(hosts) -> None:
     assert run_command(count, roles=h)[0].stdout == "1"
 
 
+@pytest.mark.root
 def test_gateway_extra_goes_through_jump_host(lab, hosts) -> None:
     jump, target = hosts[0], lab.nodes["h2"]
     behind = Host(
@@ -45,6 +47,7 @@ def test_gateway_extra_goes_through_jump_host(lab, hosts) -> None:
     assert a.results[0].stdout == "h2"
 
 
+@pytest.mark.root
 def test_user_ssh_config_is_honoured(tmp_path: Path, lab) -> None:
     node = lab.nodes["h3"]
     cfg = tmp_path / "ssh_config"
@@ -61,5 +64,6 @@ def test_address_cannot_be_an_option() -> None:
         connection(Host("-oProxyCommand=touch /tmp/x"))
 
 
+@pytest.mark.root
 def test_ensure_python(hosts) -> None:
     assert ensure_python(hosts).ok.hosts == ["h1", "h2", "h3", "h4"]

@@ -12,6 +12,9 @@ from enoslib.api import Get, Put, broadcast, get, put, run_command, sync_info
 from enoslib.errors import EnosUnreachableHostsError
 from enoslib.objects import Roles
 
+# every test here uses the session lab of namespaces + sshd (conftest.py)
+pytestmark = pytest.mark.root
+
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

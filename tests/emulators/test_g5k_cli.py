@@ -36,6 +36,8 @@ def test_cli_serves_until_interrupted(tmp_path):
             "2",
             "--user",
             "carol:secret",
+            "--admin-password",
+            "control-secret",
             "--config",
             str(config),
         ],
@@ -52,7 +54,8 @@ def test_cli_serves_until_interrupted(tmp_path):
                 break
         text = "".join(lines)
         uri = re.search(r"listening on (http://127\.0\.0\.1:\d+/stable)", text).group(1)
-        assert "carol / secret" in text and str(config) in text
+        assert "user        : carol" in text and "password    : secret" in text
+        assert str(config) in text and "emulator-admin:control-secret" in text
         client = grid5000.Grid5000.from_yaml(str(config))
         assert client._uri == uri
         assert [s.uid for s in client.sites.list()] == ["nancy"]
@@ -63,6 +66,29 @@ def test_cli_serves_until_interrupted(tmp_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "emulator stopped" in out
+
+
+def test_cli_generates_credentials_and_prints_the_yaml():
+    """Without --user: fresh credentials, printed with the YAML snippet to paste."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "enoslib.emulators.g5k", "--backend", "address", "--sites", "lyon"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        out = ""
+        for line in proc.stdout:
+            out += line
+            if "Ctrl-C" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    user = re.search(r"user +: (\S+)", out).group(1)
+    password = re.search(r"password +: (\S+)", out).group(1)
+    control = re.search(r"curl -u emulator-admin:(\S+) ", out).group(1)
+    assert user != "alice" and len(password) >= 16 and control != password
+    assert f'username: "{user}"' in out and f'password: "{password}"' in out
 
 
 def test_cli_rejects_bad_options(capsys):

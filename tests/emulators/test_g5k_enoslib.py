@@ -1,9 +1,10 @@
 """Fidelity: EnOSlib's own G5k provider (installed in a separate venv) against the emulator.
 
-Skipped unless a venv with ``enoslib`` exists at ``$ENOSLIB_VENV`` (default
-``/tmp/enoslib-venv``), e.g. ``python3 -m venv /tmp/enoslib-venv &&
-/tmp/enoslib-venv/bin/pip install enoslib``. EnOSlib's ``time.sleep`` is
-turned into clock advances of the emulator, so its polling costs nothing.
+EnOSlib lives in its own venv: ``$REFERENCE_ENOSLIB_VENV``, which ``scripts/test.sh``
+creates when missing (``.venv-enoslib`` in the repository) and exports; the test then
+fails if that venv is unusable. Run directly with pytest, it looks at ``.venv-enoslib``
+and ``/tmp/enoslib-venv`` and is skipped when neither has EnOSlib. EnOSlib's
+``time.sleep`` is turned into clock advances of the emulator, so its polling costs nothing.
 """
 
 from __future__ import annotations
@@ -19,25 +20,40 @@ grid5000 = pytest.importorskip("grid5000")
 
 from enoslib.emulators.g5k import G5kEmulator
 
-VENV = Path(os.environ.get("ENOSLIB_VENV", "/tmp/enoslib-venv"))
-PYTHON = VENV / "bin" / "python"
+REPO = Path(__file__).resolve().parents[2]
+REQUIRED = os.environ.get("REFERENCE_ENOSLIB_VENV")  # set by scripts/test.sh: must be usable
 
 
-def _enoslib_available() -> bool:
+def _has_enoslib(venv: Path) -> bool:
     # a file check, not an import: importing EnOSlib (ansible...) takes seconds
-    return PYTHON.exists() and any(VENV.glob("lib/python3*/site-packages/enoslib/infra/enos_g5k"))
+    return (venv / "bin" / "python").exists() and any(
+        venv.glob("lib/python3*/site-packages/enoslib/infra/enos_g5k")
+    )
 
+
+VENV = (
+    Path(REQUIRED)
+    if REQUIRED
+    else next(
+        (v for v in (REPO / ".venv-enoslib", Path("/tmp/enoslib-venv")) if _has_enoslib(v)),
+        REPO / ".venv-enoslib",
+    )
+)
+PYTHON = VENV / "bin" / "python"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not _enoslib_available(), reason=f"no EnOSlib venv at {VENV}"),
+    pytest.mark.skipif(
+        not REQUIRED and not _has_enoslib(VENV),
+        reason="no EnOSlib venv (.venv-enoslib, /tmp/enoslib-venv): scripts/test.sh makes one",
+    ),
 ]
 
 CHILD = r"""
 import base64, datetime, json, os, time, urllib.request
 
-ADMIN, LOGIN, PASSWORD, URI = (os.environ[k] for k in ("EMU_ADMIN", "EMU_USER", "EMU_PASSWORD",
-                                                        "EMU_URI"))
+ADMIN, LOGIN, PASSWORD, URI = (os.environ[k] for k in ("EMU_ADMIN", "EMU_ADMIN_USER",
+                                                        "EMU_ADMIN_PASSWORD", "EMU_URI"))
 TOKEN = base64.b64encode(f"{LOGIN}:{PASSWORD}".encode()).decode()
 
 
@@ -110,6 +126,7 @@ print("REPORT " + json.dumps(report))
 
 
 def test_enoslib_provider_reserves_deploys_and_releases(tmp_path):
+    assert _has_enoslib(VENV), f"REFERENCE_ENOSLIB_VENV={VENV} has no EnOSlib"
     home = tmp_path / "home"
     home.mkdir()
     (tmp_path / "child.py").write_text(CHILD)
@@ -121,8 +138,8 @@ def test_enoslib_provider_reserves_deploys_and_releases(tmp_path):
             "HOME": str(home),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "EMU_ADMIN": emu.admin_url,
-            "EMU_USER": emu.username,
-            "EMU_PASSWORD": emu.password,
+            "EMU_ADMIN_USER": emu.admin_username,
+            "EMU_ADMIN_PASSWORD": emu.admin_password,
             "EMU_URI": emu.uri,
         }
         proc = subprocess.run(

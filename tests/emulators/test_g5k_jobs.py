@@ -287,7 +287,7 @@ def test_besteffort_is_preempted(emu, rennes):
 
 def test_quotas_hold_jobs_back():
     with G5kEmulator(
-        ["rennes"], speed=0, backend="address", nodes_per_cluster=4, quotas={"alice": 3}
+        ["rennes"], speed=0, backend="address", nodes_per_cluster=4, users={"alice": "a"}, quotas={"alice": 3}
     ) as emu:
         site = emu.client().sites["rennes"]
         with pytest.raises(grid5000.Grid5000CreateError) as err:

@@ -28,6 +28,7 @@ def conf(name, clients=2):
     )
 
 
+@pytest.mark.root
 def test_roles_networks_and_real_ssh():
     with en.Local(conf("loc-a")) as (roles, networks):
         assert [h.alias for h in roles["server"]] == ["server-1"]
@@ -44,6 +45,7 @@ def test_roles_networks_and_real_ssh():
     assert NamespaceLab.leftovers("loc-a") == []
 
 
+@pytest.mark.root
 def test_rerun_reuses_hosts_and_shape_change_recreates():
     first = en.Local(conf("loc-b"))
     try:
@@ -76,6 +78,7 @@ def test_bad_configuration_fails_before_anything_is_made():
     assert NamespaceLab.leftovers("loc-c") == []
 
 
+@pytest.mark.root
 def test_ctrl_c_during_init_leaves_nothing():
     script = textwrap.dedent(
         """

@@ -15,6 +15,9 @@ import pytest
 
 from enoslib.nodes import LabError, LoopbackLab
 
+# sshd on 127.0.0.1 (no namespace, but not for a shared machine either)
+pytestmark = pytest.mark.root
+
 RUN = os.getpid() % 10000
 REPO = Path(__file__).resolve().parents[2]
 TEST_USER = "enostest"

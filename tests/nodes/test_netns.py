@@ -15,7 +15,7 @@ import pytest
 
 from enoslib.nodes import BridgeInfo, LabError, NamespaceLab, NodeInfo, lab_for_current_user
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="NamespaceLab needs root")
+pytestmark = [pytest.mark.root, pytest.mark.skipif(os.geteuid() != 0, reason="NamespaceLab needs root")]
 
 # Unique per test run: several runs (or several engineers) may share the machine.
 RUN = os.getpid() % 10000
@@ -143,7 +143,11 @@ def test_multiplexed_ssh_is_fast(lab: NamespaceLab) -> None:
         t = time.perf_counter()
         subprocess.run(argv, check=True, timeout=30)
         times.append(time.perf_counter() - t)
-    assert min(times) < 0.3, times  # ~10 ms normally; an rc file running pyenv adds 0.15 s
+    # the master is what makes it fast: check it is used, then a bound loose enough for a
+    # loaded machine (~10 ms normally; a full handshake costs far more under load)
+    check = subprocess.run([*argv[:-2], "-O", "check", argv[-2]], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+    assert min(times) < 1.0, times
 
 
 # ----------------------------------------------------------------------------- changes

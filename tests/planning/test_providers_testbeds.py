@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from enoslib.infra.providers import Providers
@@ -83,7 +85,7 @@ def _g5k_available():
 
 g5k_only = pytest.mark.skipif(not _g5k_available(), reason="G5k provider/emulator or python-grid5000 missing")
 
-USERS = {"alice": "alice-password", "bob": "bob-password"}
+USERS = ["alice", "bob"]  # two accounts; their passwords are generated per run
 
 
 @pytest.fixture
@@ -93,7 +95,8 @@ def emu(tmp_path):
     from enoslib.infra.enos_g5k.client import reset_api
 
     with config_context(cache_dir=str(tmp_path / "cache"), display="noop"), \
-            G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3, users=USERS) as e:
+            G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3,
+                        users={u: secrets.token_urlsafe(12) for u in USERS}) as e:
         yield e
     reset_api()
 
@@ -101,7 +104,7 @@ def emu(tmp_path):
 def client_of(emu, user="alice"):
     from enoslib.infra.enos_g5k.client import G5kClient
 
-    return G5kClient(emu.uri, user, USERS[user], sleep=emu.advance, now=emu.clock.now)
+    return G5kClient(emu.uri, user, emu.users[user], sleep=emu.advance, now=emu.clock.now)
 
 
 def g5k(emu, name, cluster, nodes, walltime, **kwargs):

@@ -12,6 +12,7 @@ import shutil
 import time
 
 import pytest
+from latency_checks import report_problems
 
 import enoslib as en
 from enoslib.nodes import NamespaceLab
@@ -66,6 +67,17 @@ def rtt_errors(report):
             if report.measured.get(pair) is not None}
 
 
+def validated(netem):
+    """The latency report, measured again once if the machine's load made it look slow."""
+    for attempt in (1, 2):
+        report = netem.validate(count=10)
+        print("RTT errors (ms):", rtt_errors(report))
+        problems = report_problems(report)
+        if not problems:
+            return report
+    raise AssertionError(f"RTTs do not match after {attempt} measurements: {problems}")
+
+
 def iperf(client, server, seconds=2):
     """Mbit/s received, client -> server."""
     en.run_command("iperf3 -s -D -1", roles=[server])
@@ -85,10 +97,8 @@ def test_htb_delays_symmetric_redeploy_destroy(testbed):
             netem.deploy()
             assert netem.engines == {a1.alias: "nfqueue", a2.alias: "nfqueue", b1.alias: "nfqueue"}
             assert all(len(pids) == 1 for pids in daemons(roles.all()).values())
-        report = netem.validate(count=10)
-        print("RTT errors (ms):", rtt_errors(report))
+        report = validated(netem)
         assert report.expected[(a1.alias, a2.alias)] == 20.0 and report.expected[(b1.alias, a1.alias)] == 50.0
-        assert report.ok, report.to_dict()
         assert report.engines == {a1.alias: "nfqueue", a2.alias: "nfqueue", b1.alias: "nfqueue"}
     finally:
         netem.destroy()
@@ -120,10 +130,8 @@ def test_netem_symmetric_ingress(testbed):
         netem.deploy()
         rules = en.run_command("iptables-legacy -w -t mangle -S ENOS-NETEM-IN", roles=[a1])[0].stdout
         assert "-i eth0 -j NFQUEUE" in rules
-        report = netem.validate(count=10)
-        print("RTT errors (ms):", rtt_errors(report))
+        report = validated(netem)
         assert report.expected[(a1.alias, b1.alias)] == 12.0
-        assert report.ok, report.to_dict()
     finally:
         netem.destroy()
     assert_clean([a1, b1])

@@ -52,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="LOGIN:PASSWORD",
-        help="accepted credentials (repeatable; default alice:alice-password)",
+        help="accepted API credentials (repeatable; default: one user generated for this run)",
+    )
+    p.add_argument(
+        "--admin-password",
+        default=None,
+        help="secret of the /_emulator control endpoints (default: generated for this run)",
     )
     p.add_argument("--quota", type=int, default=None, help="max nodes per user")
     p.add_argument("--faults", default=None, help="initial fault knobs as a JSON object")
@@ -98,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         emu = G5kEmulator(
             sites,
             users=users or None,
+            admin_password=args.admin_password,
             backend=args.backend,
             speed=args.speed,
             port=args.port,
@@ -118,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = emu.write_client_config(args.config) if args.config else None
         print(f"Grid'5000 API emulator listening on {emu.uri}")
-        print(f"  credentials : {emu.username} / {emu.password}")
+        print(f"  user        : {emu.username}")
+        print(f"  password    : {emu.password}")
         kind = emu.backend.kind if emu.backend else "none"
         print(
             f"  sites       : {', '.join(emu.ref.sites)}   backend: {kind}   "
@@ -132,13 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config:
             print(f"  client YAML : {config}  (Grid5000.from_yaml({str(config)!r}); check gk._uri)")
         else:
-            print("  client YAML : rerun with --config ~/.python-grid5000.yaml to write one")
+            print("  client YAML : put this in ~/.python-grid5000.yaml (or use --config PATH):")
+            for key, value in emu.client_config().items():
+                print(f"                {key}: {json.dumps(value)}")
+        # the control endpoints have their own secret: API credentials cannot steer the emulator
+        control = f"{emu.admin_username}:{emu.admin_password}"
         print(
-            f"  faults      : curl -u {emu.username}:{emu.password} -X PUT "
+            f"  faults      : curl -u {control} -X PUT "
             f"{emu.admin_url}/faults -d '{{\"error_rate\": 0.1}}'"
         )
         print(
-            f"  clock       : curl -u {emu.username}:{emu.password} -X POST "
+            f"  clock       : curl -u {control} -X POST "
             f"{emu.admin_url}/clock -d '{{\"advance\": 3600}}'"
         )
         if args.ssh_config:

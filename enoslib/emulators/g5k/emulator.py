@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import ipaddress
 import os
+import secrets
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,7 +37,12 @@ from .storage import Storage
 
 __all__ = ["G5kEmulator"]
 
-DEFAULT_USERS = {"alice": "alice-password"}
+ADMIN_LOGIN = "emulator-admin"
+
+
+def _generated_users() -> dict[str, str]:
+    """One user with a fresh random password: every run has its own secret."""
+    return {f"user-{secrets.token_hex(3)}": secrets.token_urlsafe(16)}
 
 
 def _dataset(sites: Any, prefix: str, nodes_per_cluster: int | None) -> ReferenceData:
@@ -69,8 +75,14 @@ class G5kEmulator:
         sites: the reference data: ``None`` (three sites, eight clusters), a list
             of site names of that default, a ``{site: {cluster: n_nodes}}``
             mapping, a :class:`ReferenceData`, or a JSON snapshot (path or dict).
-        users: ``{login: password}`` accepted by HTTP Basic auth (default
-            ``alice``/``alice-password``); the first one is :attr:`username`.
+        users: ``{login: password}`` accepted by HTTP Basic auth on the API
+            (default: one user with a login and a password generated for this
+            run); the first one is :attr:`username`.
+        admin_password: the secret of the control endpoints (``/_emulator``:
+            faults, clock, node states), distinct from every API user's so a
+            script holding API credentials cannot steer the emulator (default:
+            generated for this run). The login is :attr:`admin_username`;
+            :meth:`control` uses both.
         backend: ``"address"`` (nothing created), ``"netns"`` (real SSH hosts,
             root only) or ``"auto"`` (netns when possible).
         speed: virtual seconds per real second; ``0`` freezes the clock so only
@@ -97,6 +109,7 @@ class G5kEmulator:
         sites: Any = None,
         *,
         users: Mapping[str, str] | None = None,
+        admin_password: str | None = None,
         backend: str | NodeBackend = "auto",
         speed: float = 1.0,
         start_time: float | None = None,
@@ -120,9 +133,14 @@ class G5kEmulator:
             raise ValueError(f"the emulator only listens on loopback addresses, not {host}")
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.ref = _dataset(sites, self.prefix, nodes_per_cluster)
-        self.users = dict(users or DEFAULT_USERS)
+        self.users = dict(users) if users is not None else _generated_users()
         if not self.users:
             raise ValueError("at least one user is needed")
+        if ADMIN_LOGIN in self.users:
+            raise ValueError(f"{ADMIN_LOGIN!r} is reserved for the control endpoints")
+        self.admin_password = admin_password or secrets.token_urlsafe(16)
+        if self.admin_password in self.users.values():
+            raise ValueError("admin_password must differ from every user's password")
         self.allow_anonymous = allow_anonymous
         self.clock = VirtualClock(start_time, speed)
         self.lock = threading.RLock()
@@ -232,6 +250,37 @@ class G5kEmulator:
     @property
     def password(self) -> str:
         return self.users[self.username]
+
+    @property
+    def admin_username(self) -> str:
+        """Login of the control endpoints (``/_emulator``); no API user has it."""
+        return ADMIN_LOGIN
+
+    @property
+    def admin_auth(self) -> tuple[str, str]:
+        """``(login, password)`` of the control endpoints, e.g. for ``requests``' ``auth=``."""
+        return ADMIN_LOGIN, self.admin_password
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        """Call a control endpoint over HTTP with the control credentials.
+
+        ``emu.control("POST", "/clock", {"advance": 60})`` is what another process
+        does with ``curl -u`` (see :attr:`admin_auth`); returns the decoded JSON
+        answer and raises :class:`urllib.error.HTTPError` on an error status.
+        """
+        import base64
+        import json
+        import urllib.request
+
+        token = base64.b64encode(f"{ADMIN_LOGIN}:{self.admin_password}".encode()).decode()
+        request = urllib.request.Request(
+            self.admin_url + "/" + path.lstrip("/"),
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Authorization": "Basic " + token, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback only
+            return json.loads(answer.read() or b"null")
 
     def client(self, username: str | None = None, password: str | None = None) -> Any:
         """A python-grid5000 ``Grid5000`` client pointed at this emulator."""

@@ -4,7 +4,8 @@ Per request: read the body, check HTTP Basic credentials (401 otherwise),
 apply fault injection (latency, TCP resets, 5xx, API down), route to
 :class:`~.api.Api`, answer JSON with ``Content-Type: application/json``.
 
-Admin endpoints (outside the prefix, same credentials, never faulted):
+Admin endpoints (outside the prefix, never faulted) accept only the control
+credentials (:attr:`G5kEmulator.admin_auth`), never an API user's:
 
 * ``GET|PUT /_emulator/faults`` -- read / change fault knobs (JSON object);
   ``DELETE`` clears them all
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import socket
 import struct
@@ -70,10 +72,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        user, auth_error = self._authenticate()
         if path == ADMIN or path.startswith(ADMIN + "/"):
-            if auth_error or user is None:
-                self._send(auth_error or error(401, "Authentication required"))
+            if not self._is_admin():
+                self._send(error(401, "The control endpoints need the control credentials"))
                 return
             self._send(self.server.admin(method, path[len(ADMIN) :], raw))
             return
@@ -97,6 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._send(error(fault.code, text))
             return
+        user, auth_error = self._authenticate()
         if auth_error:
             self._send(auth_error)
             return
@@ -117,19 +119,43 @@ class _Handler(BaseHTTPRequestHandler):
             response = error(500, f"Emulator internal error: {type(exc).__name__}: {exc}")
         self._send(response)
 
-    def _authenticate(self) -> tuple[str | None, ApiResponse | None]:
+    def _basic_credentials(self) -> tuple[str, str | None] | None:
+        """``(login, password)`` of the Basic header; None without one; password None if bad."""
         header = self.headers.get("Authorization")
         if not header:
-            return None, None
+            return None
         scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic":
+            return "", None
         try:
             login, _, password = base64.b64decode(token.strip()).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            login, password = "", None
-        users = self.server.emu.users
-        if scheme.lower() != "basic" or users.get(login) != password or password is None:
+            return "", None
+        return login, password
+
+    def _authenticate(self) -> tuple[str | None, ApiResponse | None]:
+        given = self._basic_credentials()
+        if given is None:
+            return None, None
+        login, password = given
+        expected = self.server.emu.users.get(login)
+        if (
+            password is None
+            or expected is None
+            or not hmac.compare_digest(expected.encode(), password.encode())
+        ):
             return None, error(401, "Invalid credentials")
         return login, None
+
+    def _is_admin(self) -> bool:
+        given = self._basic_credentials()
+        login, secret = self.server.emu.admin_auth
+        return (
+            given is not None
+            and given[0] == login
+            and given[1] is not None
+            and hmac.compare_digest(given[1].encode(), secret.encode())
+        )
 
     @staticmethod
     def _parse_body(raw: bytes, content_type: str) -> Any:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from enoslib._urls import strip_credentials
 from enoslib.errors import EnosConfigError, EnosMissingExtraError, EnosProviderError
 
 logger = logging.getLogger(__name__)
@@ -72,15 +73,15 @@ def _grid5000() -> Any:
 def validate_uri(uri: str) -> str:
     """``uri`` without its trailing slash; raises EnosConfigError when it is not an http(s) URL."""
     if not isinstance(uri, str) or not uri.strip():
-        raise EnosConfigError(f"invalid Grid'5000 API uri {uri!r}: empty", path="$.uri", rule="uri")
+        raise EnosConfigError(f"invalid Grid'5000 API uri {strip_credentials(uri)!r}: empty", path="$.uri", rule="uri")
     parsed = urllib.parse.urlparse(uri.strip())
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise EnosConfigError(
-            f"invalid Grid'5000 API uri {uri!r}: expected http(s)://host[:port]/prefix",
+            f"invalid Grid'5000 API uri {strip_credentials(uri)!r}: expected http(s)://host[:port]/prefix",
             path="$.uri", rule="uri",
         )
     if parsed.query or parsed.fragment:
-        raise EnosConfigError(f"invalid Grid'5000 API uri {uri!r}: no query or fragment allowed",
+        raise EnosConfigError(f"invalid Grid'5000 API uri {strip_credentials(uri)!r}: no query or fragment allowed",
                               path="$.uri", rule="uri")
     return uri.strip().rstrip("/")
 
@@ -176,7 +177,8 @@ class G5kClient:
     def _prepare(self) -> None:
         # the library must not retry on its own: this class decides (and counts) every request
         if self.gk._uri.rstrip("/") != self.uri:
-            raise EnosConfigError(f"the Grid'5000 client points at {self.gk._uri!r}, not {self.uri!r}",
+            raise EnosConfigError(f"the Grid'5000 client points at {strip_credentials(self.gk._uri)!r}, "
+                                  f"not {strip_credentials(self.uri)!r}",
                                   path="$.uri", rule="uri")
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
@@ -204,7 +206,7 @@ class G5kClient:
         return self.username or os.environ.get("USER") or "anonymous"
 
     def __repr__(self) -> str:
-        return f"G5kClient(uri={self.uri!r}, username={self.username!r})"
+        return f"G5kClient(uri={strip_credentials(self.uri)!r}, username={self.username!r})"
 
     __str__ = __repr__
 
@@ -284,7 +286,7 @@ class G5kClient:
         import requests
 
         g5k = _grid5000()
-        where = f"{method.upper()} {self.uri}{path}"
+        where = f"{method.upper()} {strip_credentials(self.uri)}{path}"
         if isinstance(exc, g5k.exceptions.Grid5000Error):
             status = exc.response_code
             text = exc.error_message if isinstance(exc.error_message, str) else repr(exc.error_message)
@@ -312,7 +314,7 @@ def _may_have_been_received(exc: BaseException) -> bool:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    text = strip_credentials(exc)  # transport errors may quote the URL
     return text if len(text) < 200 else text[:197] + "..."
 
 

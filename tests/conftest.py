@@ -1,0 +1,105 @@
+"""Suite-wide guard: only tests marked ``root`` may create labs (network namespaces, sshd).
+
+``pytest -m "not root"`` must be safe on a shared machine, so the marker cannot be allowed
+to drift. While a test that is not marked ``root`` runs (its setup included), and while
+any fixture that such a test uses is set up (a session fixture built by a root test first
+counts too), ``ENOSLIB_NO_LABS`` points at a report file: every lab constructor and sshd
+start then refuses (``LabError``) and records the attempt there, subprocesses included.
+A recorded attempt fails the test even if it caught the LabError.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from enoslib.nodes._lab import NO_LABS_ENV
+
+# fixtures (by definition site and name) requested by at least one test not marked root
+_USED_UNMARKED: set[tuple[str, str]] = set()
+
+
+def _key(fixturedef: pytest.FixtureDef) -> tuple[str, str]:
+    return fixturedef.baseid, fixturedef.argname
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if item.get_closest_marker("root") is None and info is not None:
+            for defs in info.name2fixturedefs.values():
+                _USED_UNMARKED.update(_key(d) for d in defs)
+
+
+@contextmanager
+def _labs_forbidden(report: Path) -> Iterator[None]:
+    previous = os.environ.get(NO_LABS_ENV)
+    os.environ[NO_LABS_ENV] = str(report)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(NO_LABS_ENV, None)
+        else:
+            os.environ[NO_LABS_ENV] = previous
+
+
+def _report_path(config: pytest.Config) -> Path:
+    path = getattr(config, "_enoslib_no_labs_report", None)
+    if path is None:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix="enoslib-no-labs-", suffix=".log")
+        os.close(fd)
+        path = Path(name)
+        config._enoslib_no_labs_report = path  # type: ignore[attr-defined]
+    return path
+
+
+def _take_report(path: Path) -> str:
+    text = path.read_text() if path.exists() else ""
+    path.write_text("")
+    return text.strip()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+    if _key(fixturedef) not in _USED_UNMARKED:
+        yield
+        return
+    with _labs_forbidden(_report_path(request.config)):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    if item.get_closest_marker("root") is not None:
+        yield
+        return
+    with _labs_forbidden(_report_path(item.config)):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    # attempts are only recorded where forbidden (a root test setting up a fixture that
+    # unmarked tests use too, included)
+    attempts = _take_report(_report_path(item.config))
+    if attempts and not report.failed:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} (or a fixture it shares with a test not marked root) created "
+            f"namespaces/sshd:\n{attempts}\nmark every test using it @pytest.mark.root"
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = getattr(config, "_enoslib_no_labs_report", None)
+    if path is not None:
+        path.unlink(missing_ok=True)
