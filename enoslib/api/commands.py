@@ -31,6 +31,14 @@ log = logging.getLogger("enoslib.api.commands")
 # process group); we kill our local ssh only if the host does not answer this long after
 _KILL_GRACE = 3.0
 _RETRIES = 2  # for handshakes dropped by a busy sshd (MaxStartups)
+# run_command's keyword arguments beyond its signature, as EnOSlib documents them: arguments
+# of Ansible's shell module, or task keywords (see enoslib.api._actions.TASK_KEYWORDS).
+# They ask for the Ansible engine; anything else is an error (a typo must not switch engines).
+SHELL_ARGUMENTS = frozenset(
+    {"creates", "removes", "executable", "stdin_add_newline", "strip_empty_ends", "asynch"}
+)
+# documented by EnOSlib, not provided here: refused by name rather than passed to Ansible
+_UNSUPPORTED = frozenset({"inventory_path", "ns", "cgroup", "cgroup_prefix"})
 
 
 def wrap(
@@ -184,9 +192,10 @@ def run_command(
         raise ValueError(f"engine must be 'auto', 'ssh' or 'ansible', not {engine!r}")
     timeout = timeout if timeout is not None else get_config().get("command_timeout")
     kwargs.pop("raw", None)  # EnOSlib's raw=True (no Python needed): the fast path never needs it
+    _check_kwargs(kwargs)
     task = task_name or command
     if engine == "ansible" or (engine == "auto" and (gather_facts or kwargs)):
-        from enoslib.api.actions import shell_with_ansible
+        from enoslib.api._actions import shell_with_ansible
 
         return shell_with_ansible(
             command,
@@ -201,6 +210,7 @@ def run_command(
             extra_vars=extra_vars,
             chdir=chdir,
             environment=environment,
+            stdin=stdin,
             **kwargs,
         )
     if kwargs:
@@ -225,6 +235,22 @@ def run_command(
     if not on_error_continue:
         results.raise_for_status()
     return results
+
+
+def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
+    from enoslib.api._actions import TASK_KEYWORDS
+
+    unsupported = sorted(set(kwargs) & _UNSUPPORTED)
+    if unsupported:
+        raise TypeError(f"run_command: {', '.join(unsupported)} not supported by this implementation")
+    unknown = sorted(set(kwargs) - SHELL_ARGUMENTS - TASK_KEYWORDS)
+    if unknown:
+        raise TypeError(
+            f"run_command() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+            "extra keyword arguments must be arguments of Ansible's shell module "
+            f"({', '.join(sorted(SHELL_ARGUMENTS - {'asynch'}))}) or task keywords "
+            "(register, when, become, loop, ...)"
+        )
 
 
 def run_scripts(

@@ -307,7 +307,8 @@ class G5kHost:
     def to_host(self, user: str = "root", extra: dict[str, Any] | None = None,
                 gateway: str | None = None, gateway_user: str | None = None) -> Host:
         """The generic :class:`~enoslib.objects.Host` (SSH through ``gateway`` when given)."""
-        variables: dict[str, Any] = {"g5k_fqdn": self.fqdn, "g5k_site": self.site, "g5k_cluster": self.cluster}
+        variables: dict[str, Any] = {"g5k_fqdn": self.fqdn, "g5k_site": self.site, "g5k_cluster": self.cluster,
+                                     "ansible_host_key_checking": False}  # reinstalled nodes: keys change
         for nic, net in [(self.primary_nic, self.primary_network), *self.secondary_nics]:
             variables.setdefault("g5k_networks", {})[net.id] = nic[1]
         if gateway:
