@@ -6,6 +6,11 @@
 ...     a.ansible.builtin.copy(src="conf.json", dest="/etc/app.json", become=True)
 >>> a.results.failed   # one Result per host and task
 
+Keyword arguments are the module's arguments (``name=``, ``delay=``, ``timeout=`` ...),
+except the task keywords no module takes (:data:`TASK_KEYWORDS`: ``register``, ``when``,
+``become``, ``loop`` ...). The task's name is ``task_name=`` (literal text, never templated);
+other task keywords go in ``task_kwargs={"retries": 3, "delay": 2, "until": ...}``.
+
 The recorded tasks run as ONE play on exit. When every task is a plain ``shell``,
 ``command`` or ``raw`` call with nothing for Ansible to evaluate (no ``when``, loops or
 ``{{ }}``), the play runs over the SSH fast path instead: same Results, no Python module
@@ -24,6 +29,7 @@ from enoslib.api.ansible import Literal, check, run_playbooks, run_plays
 from enoslib.api.commands import exec_commands, wrap
 from enoslib.api.hosts import RolesLike, as_roles, get_hosts
 from enoslib.api.results import Results
+from enoslib.api.templating import for_ansible
 
 # Task keywords recognised among a module call's keyword arguments: only names that no module
 # takes as an argument. Names that are both (``name``, ``delay``, ``timeout``, ``retries``,
@@ -85,7 +91,10 @@ class Task:
     def to_ansible(self) -> dict[str, Any]:
         args = dict(self.args)
         if self.free_form is not None:
-            args["_raw_params"] = self.free_form
+            command = self.free_form
+            if self.short_module in _FAST_MODULES:  # values reach a shell: quoted
+                command = for_ansible(command)
+            args["_raw_params"] = command
         return {**self.keywords, self.module: args}
 
     @property
@@ -362,9 +371,7 @@ def shell_with_ansible(
     """``run_command`` through Ansible's shell module (Jinja with facts, module options).
 
     ``kwargs`` are shell-module arguments and task keywords (split as for ``actions``);
-    ``{{ }}`` values are shell-quoted as on the ssh engine (:func:`for_ansible`)."""
-    from enoslib.api.templating import for_ansible
-
+    ``{{ }}`` values are shell-quoted as on the ssh engine (``Task.to_ansible``)."""
     a = actions(
         roles,
         pattern_hosts=pattern_hosts,
@@ -375,7 +382,6 @@ def shell_with_ansible(
         extra_vars=extra_vars,
         engine="ansible",
     )
-    command = for_ansible(command)
     options: dict[str, Any] = dict(kwargs)
     if chdir:
         options["chdir"] = chdir

@@ -3,7 +3,8 @@
 A command goes straight over each host's multiplexed SSH connection (``ssh host -- cmd``),
 all hosts at once, without Ansible: on warm connections 50 hosts answer in a few tens of
 milliseconds. Ansible is used only when asked for something only Ansible does
-(``gather_facts=True``, module arguments in ``**kwargs``, ``engine="ansible"``).
+(``gather_facts=True``, shell-module arguments or task keywords in ``**kwargs``,
+``engine="ansible"``).
 
 >>> results = en.run_command("hostname", roles=roles["server"])
 >>> en.run_command("iperf3 -s", roles=roles, pattern_hosts="server", background=True)
@@ -184,15 +185,25 @@ def run_command(
     :class:`~enoslib.errors.EnosFailedHostsError` (``err.results`` holds every host's
     result) unless ``on_error_continue``.
 
-    ``engine``: ``"auto"`` (fast path unless ``gather_facts`` or Ansible module arguments
-    in ``kwargs`` ask for Ansible), ``"ssh"``, or ``"ansible"`` (the ``shell`` module, where
-    ``{{ }}`` is Ansible's Jinja with facts).
+    ``stdin`` (text or bytes) is fed to the command, on either engine.
+
+    ``kwargs``, as EnOSlib documents them: arguments of Ansible's ``shell`` module
+    (``creates``, ``removes``, ``executable`` ...) or task keywords (``become``, ``when``,
+    ``register``, ``ignore_errors`` ...); they ask for Ansible. Any other name raises
+    TypeError before anything runs: a typo never changes the engine.
+
+    ``engine``: ``"auto"`` (fast path unless ``gather_facts`` or ``kwargs`` ask for
+    Ansible), ``"ssh"``, or ``"ansible"`` (the ``shell`` module, where ``{{ expression }}``
+    is Ansible's Jinja with facts, its value shell-quoted as on the ssh engine unless
+    ``| raw``). ``task_name`` is literal text on both engines.
     """
     if engine not in ("auto", "ssh", "ansible"):
         raise ValueError(f"engine must be 'auto', 'ssh' or 'ansible', not {engine!r}")
     timeout = timeout if timeout is not None else get_config().get("command_timeout")
     kwargs.pop("raw", None)  # EnOSlib's raw=True (no Python needed): the fast path never needs it
     _check_kwargs(kwargs)
+    if stdin is not None and background:
+        raise ValueError("run_command: a background command gets no stdin (it is detached)")
     task = task_name or command
     if engine == "ansible" or (engine == "auto" and (gather_facts or kwargs)):
         from enoslib.api._actions import shell_with_ansible

@@ -27,6 +27,7 @@ _TOKEN = re.compile(f"{_TRIPLE.pattern}|{_LOOKUP.pattern}")
 # for Ansible's engine: execo's triple, or any Jinja expression
 _EXPRESSION = re.compile(f"{_TRIPLE.pattern}|\\{{\\{{(.*?)\\}}\\}}", re.S)
 _RAW = re.compile(r"^(.*?)\|\s*raw\s*$", re.S)
+_QUOTED = re.compile(r"\|\s*quote\s*$")
 # execo's fields as Ansible inventory variables
 _ANSIBLE_FIELDS = {
     "host": "ansible_host",
@@ -100,9 +101,10 @@ def substitute(text: str, host: Host, extra_vars: Mapping[str, Any] | None = Non
 
 
 def for_ansible(command: str) -> str:
-    """``command`` for Ansible's shell module, quoting as :func:`substitute` does: every
-    ``{{ expression }}`` is shell-quoted by Jinja's ``quote`` filter (``| raw`` opts out),
-    ``{{{alias}}}`` and friends become the inventory variables. One pass."""
+    """``command`` for Ansible's shell/command modules, quoting as :func:`substitute` does:
+    every ``{{ expression }}`` is shell-quoted by Jinja's ``quote`` filter (``| raw`` opts
+    out, ``| quote`` is kept as is), ``{{{alias}}}`` and friends become the inventory
+    variables. One pass: apply it once."""
 
     def replace(m: re.Match[str]) -> str:
         if m.group(1):
@@ -113,6 +115,8 @@ def for_ansible(command: str) -> str:
         raw = _RAW.match(expression)
         if raw:
             return "{{ " + raw.group(1).strip() + " }}"
+        if _QUOTED.search(expression):  # quoted by its author already
+            return m.group(0)
         return "{{ (" + expression.strip() + ") | quote }}"
 
     return _EXPRESSION.sub(replace, command)

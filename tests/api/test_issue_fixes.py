@@ -108,6 +108,8 @@ def test_unknown_keyword_argument_is_refused_before_anything_runs() -> None:
         run_command("true", roles=ghost, become_usr="x")
     with pytest.raises(TypeError, match="ns"):
         run_command("true", roles=ghost, ns="x")
+    with pytest.raises(ValueError, match="stdin"):
+        run_command("cat", roles=ghost, stdin="x", background=True)
 
 
 # ------------------------------------------------------------------ ControlMaster directory
@@ -253,6 +255,10 @@ def test_no_injection_through_templates(lab, hosts, engine, tmp_path) -> None:
     r = run_command("echo {{{alias}}} {{ x }} {{ v }}", roles=nasty, engine=engine,
                     extra_vars={"v": evil + ";touch /tmp/inj-v"})[0]
     assert r.stdout == f"{{{{ x }}}} {evil} {evil};touch /tmp/inj-v"
+    if engine == "ansible":  # actions' shell through Ansible: quoted as well, never twice
+        with actions(roles=nasty, engine=engine, extra_vars={"v": evil}) as a:
+            a.shell("echo {{ v }} {{ x | quote }}")
+        assert a.results[0].stdout == f"{evil} {evil}"
     for name in ("x", "y", "z", "v"):
         _no_file(hosts[:1], f"/tmp/inj-{name}")
 
