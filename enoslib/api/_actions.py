@@ -157,7 +157,9 @@ class _Module:
             (keywords if key in TASK_KEYWORDS else args)[key] = value
         for key, value in (task_kwargs or {}).items():
             if key == "name":
-                raise TypeError(f"{self._name}(): give the task's name as task_name=, not in task_kwargs")
+                raise TypeError(
+                    f"{self._name}(): give the task's name as task_name=, not in task_kwargs"
+                )
             keywords[_KEYWORD_ALIASES.get(key, key)] = value
         text = free_form[0] if free_form else None
         keywords["name"] = Literal(task_name or text or self._name)

@@ -253,7 +253,9 @@ def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
 
     unsupported = sorted(set(kwargs) & _UNSUPPORTED)
     if unsupported:
-        raise TypeError(f"run_command: {', '.join(unsupported)} not supported by this implementation")
+        raise TypeError(
+            f"run_command: {', '.join(unsupported)} not supported by this implementation"
+        )
     unknown = sorted(set(kwargs) - SHELL_ARGUMENTS - TASK_KEYWORDS)
     if unknown:
         raise TypeError(

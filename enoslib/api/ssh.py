@@ -197,7 +197,8 @@ def _proxy_command(host: Host) -> list[str]:
     gateway = host.extra.get("gateway")
     if not gateway:
         return []
-    checking = host.extra.get("gateway_host_key_checking", host.extra.get("ansible_host_key_checking"))
+    extra = host.extra
+    checking = extra.get("gateway_host_key_checking", extra.get("ansible_host_key_checking"))
     gw = Host(
         str(gateway),
         user=host.extra.get("gateway_user"),
@@ -227,7 +228,9 @@ def connection(host: Host) -> Connection:
         own += ["-o", _opt("IdentityFile", os.path.expanduser(host.keyfile))]
     own += _host_key_options(host)
     proxy = _proxy_command(host)
-    path = _control_path(host.address, host.port, host.user, host.keyfile, user_args, own, proxy, common)
+    path = _control_path(
+        host.address, host.port, host.user, host.keyfile, user_args, own, proxy, common
+    )
     # the first value given for an option wins: the user's own arguments go first
     options = (
         *user_args,
