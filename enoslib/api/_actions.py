@@ -175,6 +175,8 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
     ``roles``/``pattern_hosts`` select hosts; ``run_as`` runs every task as that user;
     ``background`` starts every task detached; ``strategy`` is Ansible's (``linear``,
     ``free``); failures raise on exit unless ``on_error_continue``. Results: ``a.results``.
+    ``priors``: other actions whose tasks run first, in this play. Any other keyword
+    argument is an error (a typo must not be ignored).
     """
 
     def __init__(
@@ -189,8 +191,13 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         on_error_continue: bool = False,
         extra_vars: Mapping[str, Any] | None = None,
         engine: str = "auto",
-        **_: Any,
+        priors: Iterable["actions"] | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise TypeError(
+                f"actions() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}"
+            )
         if engine not in ("auto", "ssh", "ansible"):
             raise ValueError(f"engine must be 'auto', 'ssh' or 'ansible', not {engine!r}")
         self.roles = as_roles(roles)
@@ -202,7 +209,7 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         self.on_error_continue = on_error_continue
         self.extra_vars = dict(extra_vars or {})
         self.engine = engine
-        self.tasks: list[Task] = []
+        self.tasks: list[Task] = [t for prior in priors or () for t in prior.tasks]
         self.results = Results()
 
     def __getattr__(self, name: str) -> _Module:

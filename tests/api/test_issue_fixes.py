@@ -63,6 +63,12 @@ def test_task_keywords_are_explicit() -> None:
     assert (detached["async"], detached["poll"]) == (20, 0)
     with pytest.raises(TypeError, match="task_name"):
         a.shell("true", task_kwargs={"name": "x"})
+    with pytest.raises(TypeError, match="'pattern_host'"):
+        actions(roles=Host("10.0.0.1"), pattern_host="web")  # typo of pattern_hosts
+    prior = actions(roles=Host("10.0.0.1"))
+    prior.apt(name="htop")
+    assert [t["name"] for t in actions(roles=Host("10.0.0.1"), priors=[prior]).play()["tasks"]] == [
+        "apt"]
 
 
 # ------------------------------------------------------------------ no shadowed public name
