@@ -170,7 +170,8 @@ def main() -> int:
         lab.wait_ssh(timeout=60)
         print(f"{args.hosts} hosts up in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         hosts = [
-            Host(i.address, alias=i.name, user=i.user, port=i.port, keyfile=i.keyfile)
+            Host(i.address, alias=i.name, user=i.user, port=i.port, keyfile=i.keyfile,
+                 extra={"ansible_host_key_checking": False})  # lab nodes: new keys each run
             for i in infos
         ]
         ten = hosts[:10]

@@ -32,9 +32,10 @@ _DEFAULTS: dict[str, Any] = {
     "ansible_python_interpreter": None,
     # optional path to a user's ssh_config to honour (None: ~/.ssh/config as ssh does)
     "ssh_config_file": None,
-    # StrictHostKeyChecking for enoslib's ssh connections ("no" also skips known_hosts,
-    # testbed hosts being reinstalled often); None: leave it to ~/.ssh/config
-    "ssh_strict_host_key_checking": "no",
+    # StrictHostKeyChecking for every enoslib ssh connection ("no" also skips known_hosts);
+    # None: per host (providers mark reinstalled nodes with ansible_host_key_checking=False),
+    # other hosts checked by ssh against the user's known_hosts
+    "ssh_strict_host_key_checking": None,
 }
 
 _config: dict[str, Any] = dict(_DEFAULTS)

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 from enoslib._lazy import lazy
 
 _NAMES = {
-    "actions": "actions",
-    "gather_facts": "actions",
-    "run_ansible": "actions",
-    "run_play": "actions",
+    "actions": "_actions",
+    "gather_facts": "_actions",
+    "run_ansible": "_actions",
+    "run_play": "_actions",
     "ensure_python": "commands",
     "run": "commands",
     "run_command": "commands",
@@ -52,7 +52,7 @@ __getattr__, __dir__ = lazy(__name__, globals(), {n: f"enoslib.api.{m}" for n, m
 
 
 if TYPE_CHECKING:
-    from enoslib.api.actions import actions, gather_facts, run_ansible, run_play
+    from enoslib.api._actions import actions, gather_facts, run_ansible, run_play
     from enoslib.api.commands import ensure_python, run, run_command, run_scripts, wait_for
     from enoslib.api.facts import generate_inventory, sync_info
     from enoslib.api.files import broadcast, get, put

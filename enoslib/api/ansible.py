@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping
 
 from enoslib.api.hosts import RolesLike, as_roles
 from enoslib.api.results import Result, Results
-from enoslib.api.ssh import ansible_ssh_args
+from enoslib.api.ssh import ansible_ssh_args, host_key_checking
 from enoslib.config import cache_dir, get_config
 
 log = logging.getLogger("enoslib.api.ansible")
@@ -45,7 +45,6 @@ def _prepare_environment() -> None:
     defaults = {
         "ANSIBLE_LOCAL_TEMP": str(cache_dir("ansible", "tmp")),
         "ANSIBLE_PIPELINING": "True",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
         "ANSIBLE_SYSTEM_WARNINGS": "False",
@@ -75,9 +74,22 @@ def forks_for(n_hosts: int) -> int:
     return int(configured) if configured else max(1, min(n_hosts, FORKS_CAP))
 
 
+class Literal(str):
+    """Text Ansible must show as is, never render as a template (task names we are given):
+    :func:`trusted` leaves it untrusted, or marks it unsafe on older ansible-core."""
+
+
 def trusted(value: Any) -> Any:
     """Mark strings of a play written by the user as templates Ansible may render
     (ansible-core >= 2.19 renders only trusted templates; host data stays untrusted)."""
+    if isinstance(value, Literal):
+        try:
+            from ansible.template import trust_as_template  # noqa: F401
+        except ImportError:  # older ansible-core renders every string except "unsafe" ones
+            from ansible.utils.unsafe_proxy import AnsibleUnsafeText
+
+            return AnsibleUnsafeText(value)
+        return str(value)
     try:
         from ansible.template import trust_as_template
     except ImportError:  # older ansible-core renders every string
@@ -95,6 +107,8 @@ def _host_vars(host: Any) -> dict[str, Any]:
     variables = host.ansible_vars()
     variables.setdefault("ansible_connection", "ssh")
     variables["ansible_ssh_args"] = ansible_ssh_args(host)
+    # our ssh args carry the host key policy; Ansible must not add StrictHostKeyChecking=no
+    variables["ansible_host_key_checking"] = host_key_checking(host) != "no"
     # our ssh args already carry the user's common/extra args and the jump host
     variables.pop("ansible_ssh_common_args", None)
     variables.pop("ansible_ssh_extra_args", None)

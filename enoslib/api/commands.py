@@ -3,7 +3,8 @@
 A command goes straight over each host's multiplexed SSH connection (``ssh host -- cmd``),
 all hosts at once, without Ansible: on warm connections 50 hosts answer in a few tens of
 milliseconds. Ansible is used only when asked for something only Ansible does
-(``gather_facts=True``, module arguments in ``**kwargs``, ``engine="ansible"``).
+(``gather_facts=True``, shell-module arguments or task keywords in ``**kwargs``,
+``engine="ansible"``).
 
 >>> results = en.run_command("hostname", roles=roles["server"])
 >>> en.run_command("iperf3 -s", roles=roles, pattern_hosts="server", background=True)
@@ -31,6 +32,14 @@ log = logging.getLogger("enoslib.api.commands")
 # process group); we kill our local ssh only if the host does not answer this long after
 _KILL_GRACE = 3.0
 _RETRIES = 2  # for handshakes dropped by a busy sshd (MaxStartups)
+# run_command's keyword arguments beyond its signature, as EnOSlib documents them: arguments
+# of Ansible's shell module, or task keywords (see enoslib.api._actions.TASK_KEYWORDS).
+# They ask for the Ansible engine; anything else is an error (a typo must not switch engines).
+SHELL_ARGUMENTS = frozenset(
+    {"creates", "removes", "executable", "stdin_add_newline", "strip_empty_ends", "asynch"}
+)
+# documented by EnOSlib, not provided here: refused by name rather than passed to Ansible
+_UNSUPPORTED = frozenset({"inventory_path", "ns", "cgroup", "cgroup_prefix"})
 
 
 def wrap(
@@ -176,17 +185,28 @@ def run_command(
     :class:`~enoslib.errors.EnosFailedHostsError` (``err.results`` holds every host's
     result) unless ``on_error_continue``.
 
-    ``engine``: ``"auto"`` (fast path unless ``gather_facts`` or Ansible module arguments
-    in ``kwargs`` ask for Ansible), ``"ssh"``, or ``"ansible"`` (the ``shell`` module, where
-    ``{{ }}`` is Ansible's Jinja with facts).
+    ``stdin`` (text or bytes) is fed to the command, on either engine.
+
+    ``kwargs``, as EnOSlib documents them: arguments of Ansible's ``shell`` module
+    (``creates``, ``removes``, ``executable`` ...) or task keywords (``become``, ``when``,
+    ``register``, ``ignore_errors`` ...); they ask for Ansible. Any other name raises
+    TypeError before anything runs: a typo never changes the engine.
+
+    ``engine``: ``"auto"`` (fast path unless ``gather_facts`` or ``kwargs`` ask for
+    Ansible), ``"ssh"``, or ``"ansible"`` (the ``shell`` module, where ``{{ expression }}``
+    is Ansible's Jinja with facts, its value shell-quoted as on the ssh engine unless
+    ``| raw``). ``task_name`` is literal text on both engines.
     """
     if engine not in ("auto", "ssh", "ansible"):
         raise ValueError(f"engine must be 'auto', 'ssh' or 'ansible', not {engine!r}")
     timeout = timeout if timeout is not None else get_config().get("command_timeout")
     kwargs.pop("raw", None)  # EnOSlib's raw=True (no Python needed): the fast path never needs it
+    _check_kwargs(kwargs)
+    if stdin is not None and background:
+        raise ValueError("run_command: a background command gets no stdin (it is detached)")
     task = task_name or command
     if engine == "ansible" or (engine == "auto" and (gather_facts or kwargs)):
-        from enoslib.api.actions import shell_with_ansible
+        from enoslib.api._actions import shell_with_ansible
 
         return shell_with_ansible(
             command,
@@ -201,6 +221,7 @@ def run_command(
             extra_vars=extra_vars,
             chdir=chdir,
             environment=environment,
+            stdin=stdin,
             **kwargs,
         )
     if kwargs:
@@ -225,6 +246,24 @@ def run_command(
     if not on_error_continue:
         results.raise_for_status()
     return results
+
+
+def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
+    from enoslib.api._actions import TASK_KEYWORDS
+
+    unsupported = sorted(set(kwargs) & _UNSUPPORTED)
+    if unsupported:
+        raise TypeError(
+            f"run_command: {', '.join(unsupported)} not supported by this implementation"
+        )
+    unknown = sorted(set(kwargs) - SHELL_ARGUMENTS - TASK_KEYWORDS)
+    if unknown:
+        raise TypeError(
+            f"run_command() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+            "extra keyword arguments must be arguments of Ansible's shell module "
+            f"({', '.join(sorted(SHELL_ARGUMENTS - {'asynch'}))}) or task keywords "
+            "(register, when, become, loop, ...)"
+        )
 
 
 def run_scripts(

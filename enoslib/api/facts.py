@@ -139,7 +139,7 @@ def sync_info(
         if res.status != "unreachable":
             fallback.append(h)
     if fallback:  # no iproute2 JSON there: ask Ansible
-        from enoslib.api.actions import gather_facts
+        from enoslib.api._actions import gather_facts
 
         facts = gather_facts(fallback, gather_subset=["network"], on_error_continue=True)
         for h in fallback:

@@ -14,6 +14,12 @@ Per-host connection extras (in ``Host.extra``):
   handshake with the gateway, not N.
 - ``ansible_ssh_common_args`` / ``ansible_ssh_extra_args``: extra ssh arguments (a string,
   split like a shell would), used by the fast path as by Ansible.
+- ``ansible_host_key_checking``: ``False`` for hosts whose keys change by design (nodes a
+  provider creates or reinstalls: Local, emulators, Grid'5000): ``StrictHostKeyChecking=no``
+  with ``UserKnownHostsFile=/dev/null``, logged once. Other hosts (Static, plain ``Host``)
+  are checked against the user's known_hosts as ``ssh`` would. The config setting
+  ``ssh_strict_host_key_checking``, when set, applies to every host. A gateway follows its
+  host unless ``gateway_host_key_checking`` says otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import os
 import re
 import shlex
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +77,26 @@ def is_transient(rc: int | None, stdout: str, stderr: str) -> bool:
 def _socket_dir_for(base: str) -> Path:
     d = cache_dir("cm")
     if len(str(d)) + 18 > _MAX_SOCKET_PATH:  # long home dirs: fall back to a short private dir
-        d = Path(tempfile.gettempdir()) / f"enoslib-{os.getuid()}"
-        d.mkdir(mode=0o700, exist_ok=True)
+        d = private_dir(Path(tempfile.gettempdir()) / f"enoslib-{os.getuid()}")
     return d
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only the user can use (mode 0700), created if missing; one
+    that exists with another owner, group/other access or as a symlink is refused (in a
+    shared ``$TMPDIR`` anyone could have made it, to read or hijack our sockets)."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise PermissionError(
+            f"refusing ssh control directory {path}: it must be a directory owned by uid "
+            f"{os.getuid()} with mode 0700 (found uid {st.st_uid}, mode "
+            f"{stat.filemode(st.st_mode)}); remove it or set enoslib's cache_dir to a shorter path"
+        )
+    return path
 
 
 def _socket_dir() -> Path:
@@ -114,14 +138,44 @@ def _common_options() -> list[str]:
     opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(cfg['ssh_connect_timeout'])}"]
     opts += ["-o", "ControlMaster=auto", "-o", _opt("ControlPersist", cfg["ssh_control_persist"])]
     opts += ["-o", "ServerAliveInterval=15", "-o", "LogLevel=ERROR"]
-    checking = cfg.get("ssh_strict_host_key_checking", "no")
-    if checking is not None:
-        opts += ["-o", f"StrictHostKeyChecking={checking}"]
-        if checking == "no":  # testbed hosts are reinstalled often: don't pollute known_hosts
-            opts += ["-o", "UserKnownHostsFile=/dev/null"]
     if cfg.get("ssh_config_file"):
         opts = ["-F", os.path.expanduser(cfg["ssh_config_file"]), *opts]
     return opts
+
+
+_FALSE = {"false", "no", "off", "0", "n"}
+_warned_unchecked = False
+
+
+def host_key_checking(host: Host) -> str | None:
+    """``StrictHostKeyChecking`` for ``host``: the config's ``ssh_strict_host_key_checking``
+    when set, ``"no"`` when the host's ``ansible_host_key_checking`` is false, else None
+    (ssh's own configuration and the user's known_hosts decide)."""
+    checking = get_config().get("ssh_strict_host_key_checking")
+    if checking is not None:
+        return str(checking)
+    flag = host.extra.get("ansible_host_key_checking")
+    if flag is not None and (flag is False or str(flag).strip().lower() in _FALSE):
+        return "no"
+    return None
+
+
+def _host_key_options(host: Host) -> list[str]:
+    global _warned_unchecked
+    checking = host_key_checking(host)
+    if checking is None:
+        return []
+    if checking != "no":
+        return ["-o", f"StrictHostKeyChecking={checking}"]
+    if not _warned_unchecked:
+        _warned_unchecked = True
+        log.info(
+            "host keys not checked for hosts reinstalled by design (e.g. %s): "
+            "StrictHostKeyChecking=no, UserKnownHostsFile=/dev/null",
+            host.alias,
+        )
+    # their keys change at each deployment: keep them out of known_hosts
+    return ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
 
 
 def _control_path(*identity: object) -> str:
@@ -143,11 +197,14 @@ def _proxy_command(host: Host) -> list[str]:
     gateway = host.extra.get("gateway")
     if not gateway:
         return []
+    extra = host.extra
+    checking = extra.get("gateway_host_key_checking", extra.get("ansible_host_key_checking"))
     gw = Host(
         str(gateway),
         user=host.extra.get("gateway_user"),
         port=host.extra.get("gateway_port"),
         keyfile=host.keyfile,
+        extra=None if checking is None else {"ansible_host_key_checking": checking},
     )
     gw_conn = connection(gw)
     argv = ["ssh", *gw_conn.options, "-W", "%h:%p", gw_conn.destination]
@@ -169,8 +226,11 @@ def connection(host: Host) -> Connection:
         own += ["-o", f"Port={host.port}"]
     if host.keyfile:
         own += ["-o", _opt("IdentityFile", os.path.expanduser(host.keyfile))]
+    own += _host_key_options(host)
     proxy = _proxy_command(host)
-    path = _control_path(host.address, host.port, host.user, host.keyfile, user_args, proxy, common)
+    path = _control_path(
+        host.address, host.port, host.user, host.keyfile, user_args, own, proxy, common
+    )
     # the first value given for an option wins: the user's own arguments go first
     options = (
         *user_args,

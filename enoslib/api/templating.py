@@ -21,6 +21,21 @@ from enoslib.objects import Host
 
 _TRIPLE = re.compile(r"\{\{\{\s*(host|address|alias|user|port)\s*\}\}\}")
 _LOOKUP = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*(\|\s*raw\s*)?\}\}")
+# both in ONE pass (a triple tried first at each position): substituted values are never
+# scanned again, so data that looks like a template stays data
+_TOKEN = re.compile(f"{_TRIPLE.pattern}|{_LOOKUP.pattern}")
+# for Ansible's engine: execo's triple, or any Jinja expression
+_EXPRESSION = re.compile(f"{_TRIPLE.pattern}|\\{{\\{{(.*?)\\}}\\}}", re.S)
+_RAW = re.compile(r"^(.*?)\|\s*raw\s*$", re.S)
+_QUOTED = re.compile(r"\|\s*quote\s*$")
+# execo's fields as Ansible inventory variables
+_ANSIBLE_FIELDS = {
+    "host": "ansible_host",
+    "address": "ansible_host",
+    "alias": "inventory_hostname",
+    "user": "ansible_user",
+    "port": "ansible_port",
+}
 
 
 class UndefinedVariable(KeyError):
@@ -73,12 +88,35 @@ def substitute(text: str, host: Host, extra_vars: Mapping[str, Any] | None = Non
         "user": host.user or "",
         "port": "" if host.port is None else str(host.port),
     }
-    text = _TRIPLE.sub(lambda m: shlex.quote(fields[m.group(1)]), text)
     # extra_vars win over host variables, as in Ansible
     variables = {**host.extra, **(extra_vars or {}), "inventory_hostname": host.alias}
 
     def replace(m: re.Match[str]) -> str:
-        value = _text(_lookup(variables, m.group(1), host.alias))
-        return value if m.group(2) else shlex.quote(value)
+        if m.group(1):
+            return shlex.quote(fields[m.group(1)])
+        value = _text(_lookup(variables, m.group(2), host.alias))
+        return value if m.group(3) else shlex.quote(value)
 
-    return _LOOKUP.sub(replace, text)
+    return _TOKEN.sub(replace, text)
+
+
+def for_ansible(command: str) -> str:
+    """``command`` for Ansible's shell/command modules, quoting as :func:`substitute` does:
+    every ``{{ expression }}`` is shell-quoted by Jinja's ``quote`` filter (``| raw`` opts
+    out, ``| quote`` is kept as is), ``{{{alias}}}`` and friends become the inventory
+    variables. One pass: apply it once."""
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group(1):
+            return "{{ " + _ANSIBLE_FIELDS[m.group(1)] + " | quote }}"
+        expression = m.group(2)
+        if not expression.strip():
+            return m.group(0)
+        raw = _RAW.match(expression)
+        if raw:
+            return "{{ " + raw.group(1).strip() + " }}"
+        if _QUOTED.search(expression):  # quoted by its author already
+            return m.group(0)
+        return "{{ (" + expression.strip() + ") | quote }}"
+
+    return _EXPRESSION.sub(replace, command)

@@ -90,6 +90,7 @@ def deploy(deployment: Deployment, check_deployed_command: bool | str | None = T
 
     def ssh_check(nodes: Iterable[str]) -> set[str]:
         jump = {} if remote.inside_g5k() else {"gateway": "access.grid5000.fr", "gateway_user": c.login}
+        jump["ansible_host_key_checking"] = False  # just deployed: new host keys
         jump.update(params.get("extra", {}))
         hosts = {Host(get_kavlan_host_name(n, vlan) if vlan else n, user=params["user"],
                       port=params.get("port"), keyfile=params.get("keyfile"), extra=jump): n for n in nodes}

@@ -226,7 +226,7 @@ def get_oar_job_nodes(oar_job_id: Any = None, frontend: str | None = None, front
                       timeout: Any = False, *, client: Any = None) -> list[Host]:
     """The job's nodes (waits for the job to start), sorted."""
     job = _running_job(as_client(client), oar_job_id, frontend, timeout)
-    return [Host(n) for n in sorted(_oar.job_nodes(job))]
+    return [Host(n, extra={"ansible_host_key_checking": False}) for n in sorted(_oar.job_nodes(job))]  # reinstalled nodes
 
 
 def get_oar_job_kavlan(oar_job_id: Any = None, frontend: str | None = None, frontend_connection_params: Any = None,

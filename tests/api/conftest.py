@@ -41,9 +41,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             close_connections(_hosts(lab))
 
 
+# lab nodes get new host keys each run: what the Local provider marks its hosts with
+DISPOSABLE = {"ansible_host_key_checking": False}
+
+
 def _hosts(lab: object) -> list[Host]:
     return [
-        Host(i.address, alias=i.name, user=i.user, port=i.port, keyfile=i.keyfile)
+        Host(i.address, alias=i.name, user=i.user, port=i.port, keyfile=i.keyfile, extra=DISPOSABLE)
         for i in lab.nodes.values()  # type: ignore[attr-defined]
     ]
 
@@ -56,7 +60,7 @@ def hosts(lab: object) -> list[Host]:
 @pytest.fixture(scope="session")
 def ghost(lab: object) -> Host:
     """Nobody has this address: ssh times out."""
-    return Host("10.77.0.250", alias="ghost", user="root", keyfile=lab.keyfile)  # type: ignore[attr-defined]
+    return Host("10.77.0.250", alias="ghost", user="root", keyfile=lab.keyfile, extra=DISPOSABLE)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

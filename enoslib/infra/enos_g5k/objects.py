@@ -670,7 +670,8 @@ class G5kHost:
     def to_host(self, user: str = "root", extra: dict[str, Any] | None = None,
                 gateway: str | None = None, gateway_user: str | None = None, address: str = "") -> Host:
         """The generic :class:`~enoslib.objects.Host` (SSH through ``gateway`` when given)."""
-        variables: dict[str, Any] = {"g5k_fqdn": self.fqdn, "g5k_site": self.site, "g5k_cluster": self.cluster}
+        variables: dict[str, Any] = {"g5k_fqdn": self.fqdn, "g5k_site": self.site, "g5k_cluster": self.cluster,
+                                     "ansible_host_key_checking": False}  # reinstalled nodes: keys change
         if self._adapters is not None:  # NIC names only when known: building a Host costs no request
             for nic, net in [(self.primary_nic, self.primary_network), *self._secondary_pairs()]:
                 variables.setdefault("g5k_networks", {})[net.id] = nic[1]

@@ -115,7 +115,7 @@ class Local(ImmediateProvider):
                 user=info.user,
                 keyfile=info.keyfile,
                 port=info.port,
-                extra={"ansible_python_interpreter": "/usr/bin/python3"},
+                extra={"ansible_python_interpreter": "/usr/bin/python3", "ansible_host_key_checking": False},
                 net_devices=devices,
             )
             roles.add_one(host, h["roles"])

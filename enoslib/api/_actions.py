@@ -6,6 +6,11 @@
 ...     a.ansible.builtin.copy(src="conf.json", dest="/etc/app.json", become=True)
 >>> a.results.failed   # one Result per host and task
 
+Keyword arguments are the module's arguments (``name=``, ``delay=``, ``timeout=`` ...),
+except the task keywords no module takes (:data:`TASK_KEYWORDS`: ``register``, ``when``,
+``become``, ``loop`` ...). The task's name is ``task_name=`` (literal text, never templated);
+other task keywords go in ``task_kwargs={"retries": 3, "delay": 2, "until": ...}``.
+
 The recorded tasks run as ONE play on exit. When every task is a plain ``shell``,
 ``command`` or ``raw`` call with nothing for Ansible to evaluate (no ``when``, loops or
 ``{{ }}``), the play runs over the SSH fast path instead: same Results, no Python module
@@ -14,36 +19,38 @@ shipped to the hosts. ``engine="ansible"`` forces Ansible.
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from enoslib.api.ansible import check, run_playbooks, run_plays
+from enoslib.api.ansible import Literal, check, run_playbooks, run_plays
 from enoslib.api.commands import exec_commands, wrap
 from enoslib.api.hosts import RolesLike, as_roles, get_hosts
 from enoslib.api.results import Results
+from enoslib.api.templating import for_ansible
 
-# task keywords (everything else given to a module call is a module argument)
+# Task keywords recognised among a module call's keyword arguments: only names that no module
+# takes as an argument. Names that are both (``name``, ``delay``, ``timeout``, ``retries``,
+# ``tags``, ``args`` ...: ``apt(name=)``, ``wait_for(delay=, timeout=)``) are module arguments;
+# as task keywords they go in ``task_kwargs={...}``, and the task's name is ``task_name=``.
 TASK_KEYWORDS = frozenset(
     {
-        "name",
         "register",
         "when",
         "become",
         "become_user",
         "become_method",
         "become_flags",
+        "become_exe",
         "ignore_errors",
         "ignore_unreachable",
         "loop",
         "loop_control",
         "until",
-        "retries",
-        "delay",
         "changed_when",
         "failed_when",
-        "tags",
         "environment",
         "vars",
         "delegate_to",
@@ -51,24 +58,24 @@ TASK_KEYWORDS = frozenset(
         "run_once",
         "notify",
         "no_log",
-        "timeout",
         "async",
         "poll",
-        "args",
         "check_mode",
-        "diff",
         "any_errors_fatal",
         "throttle",
         "module_defaults",
-        "collections",
-        "local_action",
         "with_items",
         "with_dict",
         "with_list",
         "with_fileglob",
         "with_sequence",
+        "with_together",
+        "with_nested",
+        "with_subelements",
     }
 )
+# EnOSlib's spelling of ``async`` (a Python keyword)
+_KEYWORD_ALIASES = {"asynch": "async"}
 _FAST_MODULES = {"shell", "command", "raw"}
 _FAST_KEYWORDS = {"name", "register", "become", "become_user", "ignore_errors"}
 _BACKGROUND_SECONDS = 365 * 24 * 3600  # "async" for background tasks: as long as it takes
@@ -84,7 +91,10 @@ class Task:
     def to_ansible(self) -> dict[str, Any]:
         args = dict(self.args)
         if self.free_form is not None:
-            args["_raw_params"] = self.free_form
+            command = self.free_form
+            if self.short_module in _FAST_MODULES:  # values reach a shell: quoted
+                command = for_ansible(command)
+            args["_raw_params"] = command
         return {**self.keywords, self.module: args}
 
     @property
@@ -101,7 +111,9 @@ class Task:
             and set(self.keywords) <= _FAST_KEYWORDS
             and not any(
                 "{{" in str(v) or "{%" in str(v)
+                # the name is literal text: it needs no template engine
                 for v in (self.free_form, *self.args.values(), *self.keywords.values())
+                if not isinstance(v, Literal)
             )
             # the command module expands $VARS and ~ in its words itself (not via a shell)
             and not (
@@ -123,16 +135,34 @@ class _Module:
         return _Module(self._owner, f"{self._name}.{part}")
 
     def __call__(
-        self, *free_form: str, task_name: str | None = None, background: bool = False, **kwargs: Any
+        self,
+        *free_form: str,
+        task_name: str | None = None,
+        background: bool = False,
+        task_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> "actions":
+        """Record one task: ``kwargs`` are the module's arguments, except the unambiguous
+        task keywords of :data:`TASK_KEYWORDS` (``register``, ``when``, ``become``, ``loop``
+        ...); ``task_kwargs`` gives any task keyword explicitly (``{"retries": 3}``),
+        ``task_name`` the task's name (literal text, never templated)."""
         if len(free_form) > 1:
             raise TypeError(
                 f"{self._name}() takes at most one positional argument (the free-form command)"
             )
-        keywords = {k: v for k, v in kwargs.items() if k in TASK_KEYWORDS}
-        args = {k: v for k, v in kwargs.items() if k not in TASK_KEYWORDS}
+        keywords: dict[str, Any] = {}
+        args: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            key = _KEYWORD_ALIASES.get(key, key)
+            (keywords if key in TASK_KEYWORDS else args)[key] = value
+        for key, value in (task_kwargs or {}).items():
+            if key == "name":
+                raise TypeError(
+                    f"{self._name}(): give the task's name as task_name=, not in task_kwargs"
+                )
+            keywords[_KEYWORD_ALIASES.get(key, key)] = value
         text = free_form[0] if free_form else None
-        keywords["name"] = task_name or keywords.get("name") or text or self._name
+        keywords["name"] = Literal(task_name or text or self._name)
         if background or self._owner.background:
             keywords.update({"async": _BACKGROUND_SECONDS, "poll": 0})
         self._owner.tasks.append(Task(self._name, text, args, keywords))
@@ -145,6 +175,8 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
     ``roles``/``pattern_hosts`` select hosts; ``run_as`` runs every task as that user;
     ``background`` starts every task detached; ``strategy`` is Ansible's (``linear``,
     ``free``); failures raise on exit unless ``on_error_continue``. Results: ``a.results``.
+    ``priors``: other actions whose tasks run first, in this play. Any other keyword
+    argument is an error (a typo must not be ignored).
     """
 
     def __init__(
@@ -159,8 +191,13 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         on_error_continue: bool = False,
         extra_vars: Mapping[str, Any] | None = None,
         engine: str = "auto",
-        **_: Any,
+        priors: Iterable["actions"] | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise TypeError(
+                f"actions() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}"
+            )
         if engine not in ("auto", "ssh", "ansible"):
             raise ValueError(f"engine must be 'auto', 'ssh' or 'ansible', not {engine!r}")
         self.roles = as_roles(roles)
@@ -172,7 +209,7 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         self.on_error_continue = on_error_continue
         self.extra_vars = dict(extra_vars or {})
         self.engine = engine
-        self.tasks: list[Task] = []
+        self.tasks: list[Task] = [t for prior in priors or () for t in prior.tasks]
         self.results = Results()
 
     def __getattr__(self, name: str) -> _Module:
@@ -337,11 +374,13 @@ def shell_with_ansible(
     extra_vars: Mapping[str, Any] | None = None,
     chdir: str | None = None,
     environment: Mapping[str, Any] | None = None,
+    stdin: str | bytes | None = None,
     **kwargs: Any,
 ) -> Results:
-    """``run_command`` through Ansible's shell module (Jinja with facts, module options)."""
-    from enoslib.api.templating import _TRIPLE
+    """``run_command`` through Ansible's shell module (Jinja with facts, module options).
 
+    ``kwargs`` are shell-module arguments and task keywords (split as for ``actions``);
+    ``{{ }}`` values are shell-quoted as on the ssh engine (``Task.to_ansible``)."""
     a = actions(
         roles,
         pattern_hosts=pattern_hosts,
@@ -352,22 +391,15 @@ def shell_with_ansible(
         extra_vars=extra_vars,
         engine="ansible",
     )
-    # execo's {{{host}}} is ours, Ansible does not know it: map it to inventory variables
-    names = {
-        "host": "ansible_host",
-        "address": "ansible_host",
-        "alias": "inventory_hostname",
-        "user": "ansible_user",
-        "port": "ansible_port",
-    }
-    command = _TRIPLE.sub(lambda m: "{{ " + names[m.group(1)] + " | quote }}", command)
     options: dict[str, Any] = dict(kwargs)
     if chdir:
         options["chdir"] = chdir
     if environment:
         options["environment"] = dict(environment)
-    if timeout:
-        options["timeout"] = int(timeout)
-    a.shell(command, task_name=task_name, **options)
+    task_kwargs = {"timeout": max(1, math.ceil(timeout))} if timeout else None
+    if stdin is not None:
+        options["stdin"] = stdin.decode() if isinstance(stdin, bytes) else stdin
+        options.setdefault("stdin_add_newline", False)  # the bytes given, as on the ssh engine
+    a.shell(command, task_name=task_name, task_kwargs=task_kwargs, **options)
     a._execute()
     return check(a.results, on_error_continue)
