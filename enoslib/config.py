@@ -35,6 +35,15 @@ _DEFAULTS: dict[str, Any] = {
     # StrictHostKeyChecking for enoslib's ssh connections ("no" also skips known_hosts,
     # testbed hosts being reinstalled often); None: leave it to ~/.ssh/config
     "ssh_strict_host_key_checking": "no",
+    # Grid'5000 API patience (seconds): per request (connect, read), per call with its retries,
+    # and how long destroy keeps trying to delete jobs before recording what is left
+    "g5k_connect_timeout": 10,
+    "g5k_read_timeout": 30,
+    "g5k_api_deadline": 120,
+    "g5k_release_deadline": 600,
+    # first and longest sleep between two tries of a failed Grid'5000 API request
+    "g5k_backoff": 1.0,
+    "g5k_max_backoff": 30.0,
 }
 
 _config: dict[str, Any] = dict(_DEFAULTS)

@@ -185,14 +185,21 @@ def run_parallel(tasks: Sequence[Callable[[], Any]], cancelled: threading.Event 
     in flight whose outcome (a job created or not) would be unknown."""
     if not tasks:
         return []
+    from enoslib._signals import sigint_deferred
+
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(tasks)))
-    futures = [pool.submit(t) for t in tasks]
+    futures = []
     try:
+        # starting the threads is inside the try: under load a Ctrl-C often lands while
+        # ``submit`` waits for a new thread to start, with earlier tasks already posting
+        for t in tasks:
+            futures.append(pool.submit(t))
         concurrent.futures.wait(futures)
     except BaseException:
         if cancelled is not None:
             cancelled.set()
-        pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests end and get recorded
+        with sigint_deferred():  # in-flight requests end and get recorded, even on a 2nd Ctrl-C
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     for f in futures:
