@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -343,7 +343,7 @@ class G5kClient:
                 return G5kApiError(f"the Grid'5000 API is unreachable: {where}: cannot resolve the host name "
                                    f"{host!r} ({dns}); check the uri of your API configuration and this "
                                    "machine's network/DNS", status=None, method=method, path=path, unreachable=True)
-            if isinstance(exc, requests.exceptions.ReadTimeout):
+            if _read_timed_out(exc):
                 return G5kApiError(f"{where}: no answer within {_read_timeout(self.gk.timeout):g}s "
                                    f"(the API at {host} accepts connections but does not answer)",
                                    status=None, method=method, path=path)
@@ -352,24 +352,36 @@ class G5kClient:
         return None
 
 
-def _dns_failure(exc: BaseException) -> str | None:
-    """The resolver's message when ``exc`` comes from a host name that does not resolve."""
-    import socket
-
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (requests and urllib3 nest them in several ways)."""
     seen: set[int] = set()
     todo: list[Any] = [exc]
     while todo:
         cur = todo.pop()
-        if cur is None or id(cur) in seen:
+        if not isinstance(cur, BaseException) or id(cur) in seen:
             continue
         seen.add(id(cur))
+        yield cur
+        todo.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
+
+
+def _dns_failure(exc: BaseException) -> str | None:
+    """The resolver's message when ``exc`` comes from a host name that does not resolve."""
+    import socket
+
+    for cur in _causes(exc):
         if isinstance(cur, socket.gaierror):
             return str(cur.strerror or cur)
         if type(cur).__name__ == "NameResolutionError":
             return _short(cur)
-        if isinstance(cur, BaseException):
-            todo.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
     return None
+
+
+def _read_timed_out(exc: BaseException) -> bool:
+    import requests
+
+    return any(isinstance(cur, requests.exceptions.ReadTimeout) or type(cur).__name__ == "ReadTimeoutError"
+               for cur in _causes(exc))
 
 
 def _read_timeout(timeout: Any) -> float:
