@@ -24,6 +24,25 @@ def active_jobs(emu, user=None):
     return found
 
 
+def random_conf(rng, key, name):
+    deploy = rng.random() < 0.5
+    settings = {"job_name": name}
+    if deploy:
+        settings.update(job_type=["deploy"], env_name="debian12-min", key=key, wait_ssh=False, dhcp=False,
+                        deploy_tries=rng.randint(1, 3))
+    conf = basic_conf(**settings)
+    sites = rng.sample([("paravance", "rennes"), ("grisou", "nancy"), ("nova", "lyon")], rng.randint(1, 3))
+    for cluster, site in sites:
+        nodes = rng.randint(1, 3)
+        conf.add_machine(roles=[cluster], cluster=cluster, nodes=nodes, min=rng.randint(0, nodes))
+        if deploy and rng.random() < 0.4:
+            conf.add_network(type="kavlan", roles=[f"v-{site}"], site=site)
+            conf.machines[-1].primary_network = conf.networks[-1].id
+        if rng.random() < 0.3:
+            conf.add_network(type="slash_22", roles=[f"ips-{site}"], site=site)
+    return conf
+
+
 def basic_conf(**settings):
     from enoslib.infra.enos_g5k import G5kConf
 

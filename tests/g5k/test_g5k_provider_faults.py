@@ -8,38 +8,12 @@ import random
 import threading
 
 import pytest
-from g5k_helpers import active_jobs, basic_conf, make_client
+from g5k_helpers import active_jobs, basic_conf, make_client, random_conf
 
 from enoslib.errors import EnosError
 from enoslib.infra.enos_g5k import G5k
 
 TRIALS = 100
-
-
-def random_conf(rng, key, name):
-    deploy = rng.random() < 0.5
-    settings = {"job_name": name}
-    if deploy:
-        settings.update(job_type=["deploy"], env_name="debian12-min", key=key, wait_ssh=False, dhcp=False,
-                        deploy_tries=rng.randint(1, 3))
-    conf = basic_conf(**settings)
-    sites = rng.sample([("paravance", "rennes"), ("grisou", "nancy"), ("nova", "lyon")], rng.randint(1, 3))
-    for cluster, site in sites:
-        nodes = rng.randint(1, 3)
-        conf.add_machine(roles=[cluster], cluster=cluster, nodes=nodes, min=rng.randint(0, nodes))
-        if deploy and rng.random() < 0.4:
-            conf.add_network(type="kavlan", roles=[f"v-{site}"], site=site)
-            conf.machines[-1].primary_network = conf.networks[-1].id
-        if rng.random() < 0.3:
-            conf.add_network(type="slash_22", roles=[f"ips-{site}"], site=site)
-    return conf
-
-
-@pytest.fixture
-def key(tmp_path):
-    path = tmp_path / "id.pub"
-    path.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0xkQ test\n")
-    return str(path)
 
 
 @pytest.mark.parametrize("seed", range(TRIALS))
