@@ -91,3 +91,25 @@ def test_api_down_then_back(emu, key):
     assert len(roles["a"]) == 1
     provider.destroy()
     assert active_jobs(emu) == []
+
+
+def test_ctrl_c_while_threads_start_still_waits_for_the_submissions_in_flight():
+    """The window behind the jobs left ``waiting`` by Ctrl-C under load: the interrupt lands
+    while the main thread is still starting worker threads (slow on a loaded machine) and an
+    earlier worker is already submitting. Every started task must end before Ctrl-C goes on,
+    or the job it creates is never recorded nor released."""
+    import time
+
+    from enoslib.infra.enos_g5k import oar
+
+    done = threading.Event()
+
+    def first():  # the first submission: Ctrl-C arrives while it is in flight
+        _thread.interrupt_main()
+        time.sleep(0.3)
+        done.set()
+
+    cancelled = threading.Event()
+    with pytest.raises(KeyboardInterrupt):
+        oar.run_parallel([first] + [lambda: time.sleep(0.01)] * 15, cancelled)
+    assert done.is_set() and cancelled.is_set()

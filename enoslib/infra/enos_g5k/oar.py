@@ -190,10 +190,12 @@ def run_parallel(tasks: Sequence[Callable[[], Any]], cancelled: threading.Event 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(tasks)))
     futures = []
     try:
-        # starting the threads is inside the try: under load a Ctrl-C often lands while
-        # ``submit`` waits for a new thread to start, with earlier tasks already posting
-        for t in tasks:
-            futures.append(pool.submit(t))
+        # Ctrl-C is held while the threads start: landing inside ``pool.submit`` (a thread
+        # start waits for the new thread, long on a loaded machine) it would leave a started
+        # thread unknown to ``shutdown``, posting a job nobody records
+        with sigint_deferred("starting the requests; Ctrl-C takes effect once they are sent"):
+            for t in tasks:
+                futures.append(pool.submit(t))
         concurrent.futures.wait(futures)
     except BaseException:
         if cancelled is not None:
