@@ -12,7 +12,7 @@ logger = logging.getLogger("enoslib")
 
 
 @contextlib.contextmanager
-def sigint_deferred() -> Iterator[None]:
+def sigint_deferred(message: str = "releasing resources, please wait (Ctrl-C is deferred)") -> Iterator[None]:
     """Let a teardown finish even if Ctrl-C is pressed again; raise KeyboardInterrupt after.
 
     A second Ctrl-C in the middle of a release would otherwise leave half the resources
@@ -25,7 +25,7 @@ def sigint_deferred() -> Iterator[None]:
 
     def remember(signum: int, frame: Any) -> None:
         received.append(signum)
-        logger.warning("releasing resources, please wait (Ctrl-C is deferred)")
+        logger.warning(message)
 
     try:
         previous = signal.signal(signal.SIGINT, remember)

@@ -1,4 +1,5 @@
-"""The ``enos`` command: ``enos check``, ``enos schema NAME``, ``enos emulate TESTBED``.
+"""The ``enos`` command: ``enos check``, ``enos schema NAME``, ``enos emulate TESTBED``,
+``enos destroy NAME``.
 
 ``enoslib.check()`` is the same status table as ``enos check``, as a function (EnOSlib's).
 """
@@ -146,6 +147,26 @@ def emulate(args: argparse.Namespace) -> int:
     return int(module.main(args.rest) or 0)
 
 
+def destroy(args: argparse.Namespace) -> int:
+    """Delete every Grid'5000 job named NAME (and those a failed destroy recorded)."""
+    from enoslib.errors import EnosError
+    from enoslib.infra.enos_g5k.client import G5kClient, as_client
+    from enoslib.infra.enos_g5k.provider import pending_releases, release_by_name
+
+    try:
+        client = G5kClient.from_file(args.g5k_conf) if args.g5k_conf else as_client()
+        release_by_name(args.name, client)
+    except (EnosError, OSError) as exc:
+        print(f"enos destroy: {exc}", file=sys.stderr)
+        return 1
+    print(f"enos destroy: no job named {args.name!r} left at {client.uri} for {client.login}")
+    others = [r for r in pending_releases() if r.get("job_name") == args.name]
+    for record in others:  # recorded for another API or login: their credentials are needed
+        print(f"enos destroy: still recorded for {record.get('uri')} ({record.get('login')}): "
+              f"{record.get('path')}; run with --g5k-conf for that API", file=sys.stderr)
+    return 1 if others else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="enos", description="enoslib command-line tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("testbed", help="testbed to emulate (g5k)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for the emulator (see --help)")
     p.set_defaults(func=emulate)
+    p = sub.add_parser("destroy", help="delete the Grid'5000 jobs named NAME (finishes a failed destroy)")
+    p.add_argument("name", help="the job_name of the configuration")
+    p.add_argument("--g5k-conf", default=None, help="python-grid5000 YAML (default ~/.python-grid5000.yaml)")
+    p.set_defaults(func=destroy)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -36,6 +36,15 @@ _DEFAULTS: dict[str, Any] = {
     # None: per host (providers mark reinstalled nodes with ansible_host_key_checking=False),
     # other hosts checked by ssh against the user's known_hosts
     "ssh_strict_host_key_checking": None,
+    # Grid'5000 API patience (seconds): per request (connect, read), per call with its retries,
+    # and how long destroy keeps trying to delete jobs before recording what is left
+    "g5k_connect_timeout": 10,
+    "g5k_read_timeout": 30,
+    "g5k_api_deadline": 120,
+    "g5k_release_deadline": 600,
+    # first and longest sleep between two tries of a failed Grid'5000 API request
+    "g5k_backoff": 1.0,
+    "g5k_max_backoff": 30.0,
 }
 
 _config: dict[str, Any] = dict(_DEFAULTS)

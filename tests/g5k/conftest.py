@@ -14,3 +14,11 @@ from g5k_helpers import emu, make_client, private_cache  # noqa: F401 - fixtures
 @pytest.fixture
 def client(emu):
     return make_client(emu)
+
+
+@pytest.fixture
+def key(tmp_path):
+    """A public key file for deploying configurations (never used to log in)."""
+    path = tmp_path / "id.pub"
+    path.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0xkQ test\n")
+    return str(path)

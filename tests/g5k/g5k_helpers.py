@@ -44,6 +44,25 @@ def active_jobs(emu, user=None):
     return found
 
 
+def random_conf(rng, key, name):
+    deploy = rng.random() < 0.5
+    settings = {"job_name": name}
+    if deploy:
+        settings.update(job_type=["deploy"], env_name="debian12-min", key=key, wait_ssh=False, dhcp=False,
+                        deploy_tries=rng.randint(1, 3))
+    conf = basic_conf(**settings)
+    sites = rng.sample([("paravance", "rennes"), ("grisou", "nancy"), ("nova", "lyon")], rng.randint(1, 3))
+    for cluster, site in sites:
+        nodes = rng.randint(1, 3)
+        conf.add_machine(roles=[cluster], cluster=cluster, nodes=nodes, min=rng.randint(0, nodes))
+        if deploy and rng.random() < 0.4:
+            conf.add_network(type="kavlan", roles=[f"v-{site}"], site=site)
+            conf.machines[-1].primary_network = conf.networks[-1].id
+        if rng.random() < 0.3:
+            conf.add_network(type="slash_22", roles=[f"ips-{site}"], site=site)
+    return conf
+
+
 def basic_conf(**settings):
     from enoslib.infra.enos_g5k import G5kConf
 
@@ -51,3 +70,77 @@ def basic_conf(**settings):
     settings.setdefault("walltime", "1:00:00")
     settings.setdefault("root_access", False)
     return G5kConf.from_settings(**settings)
+
+
+class StallingProxy:
+    """A TCP forwarder to the emulator that, while stalled, accepts requests and never answers
+    them (nor forwards them: a stalled request is never processed later), like an API behind
+    a hung load balancer. ``stall_for(seconds)`` (real seconds) or ``stalled = True``."""
+
+    def __init__(self, emu):
+        import socket
+        import threading
+        import time
+        from urllib.parse import urlsplit
+
+        self._time = time
+        target = urlsplit(emu.uri)
+        self._target = (target.hostname, target.port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.uri = f"http://127.0.0.1:{self._listener.getsockname()[1]}{target.path}"
+        self.stalled = False
+        self._until = 0.0
+        self._closed = False
+        self._sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stall_for(self, seconds):
+        self._until = self._time.monotonic() + seconds
+
+    def is_stalled(self):
+        return self.stalled or self._time.monotonic() < self._until
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while not self._closed:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._target)
+            except OSError:
+                conn.close()
+                continue
+            self._sockets += [conn, upstream]
+            threading.Thread(target=self._pipe, args=(conn, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, conn, False), daemon=True).start()
+
+    def _pipe(self, src, dst, requests):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if requests and self.is_stalled():
+                    continue  # swallowed: no answer will ever come for it
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self._closed = True
+        self._listener.close()
+        for s in self._sockets:
+            try:
+                s.close()
+            except OSError:
+                pass

@@ -16,13 +16,6 @@ from enoslib.infra.enos_g5k.oar import to_oar_date
 from enoslib.infra.slots import Interval
 
 
-@pytest.fixture
-def key(tmp_path):
-    path = tmp_path / "id.pub"
-    path.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0xkQ test@enoslib\n")
-    return str(path)
-
-
 def deploy_conf(key, **settings):
     settings.setdefault("job_type", ["deploy"])
     settings.setdefault("env_name", "debian12-min")

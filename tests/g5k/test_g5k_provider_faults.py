@@ -8,38 +8,12 @@ import random
 import threading
 
 import pytest
-from g5k_helpers import active_jobs, basic_conf, make_client
+from g5k_helpers import active_jobs, basic_conf, make_client, random_conf
 
 from enoslib.errors import EnosError
 from enoslib.infra.enos_g5k import G5k
 
 TRIALS = 100
-
-
-def random_conf(rng, key, name):
-    deploy = rng.random() < 0.5
-    settings = {"job_name": name}
-    if deploy:
-        settings.update(job_type=["deploy"], env_name="debian12-min", key=key, wait_ssh=False, dhcp=False,
-                        deploy_tries=rng.randint(1, 3))
-    conf = basic_conf(**settings)
-    sites = rng.sample([("paravance", "rennes"), ("grisou", "nancy"), ("nova", "lyon")], rng.randint(1, 3))
-    for cluster, site in sites:
-        nodes = rng.randint(1, 3)
-        conf.add_machine(roles=[cluster], cluster=cluster, nodes=nodes, min=rng.randint(0, nodes))
-        if deploy and rng.random() < 0.4:
-            conf.add_network(type="kavlan", roles=[f"v-{site}"], site=site)
-            conf.machines[-1].primary_network = conf.networks[-1].id
-        if rng.random() < 0.3:
-            conf.add_network(type="slash_22", roles=[f"ips-{site}"], site=site)
-    return conf
-
-
-@pytest.fixture
-def key(tmp_path):
-    path = tmp_path / "id.pub"
-    path.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0xkQ test\n")
-    return str(path)
 
 
 @pytest.mark.parametrize("seed", range(TRIALS))
@@ -117,3 +91,25 @@ def test_api_down_then_back(emu, key):
     assert len(roles["a"]) == 1
     provider.destroy()
     assert active_jobs(emu) == []
+
+
+def test_ctrl_c_while_threads_start_still_waits_for_the_submissions_in_flight():
+    """The window behind the jobs left ``waiting`` by Ctrl-C under load: the interrupt lands
+    while the main thread is still starting worker threads (slow on a loaded machine) and an
+    earlier worker is already submitting. Every started task must end before Ctrl-C goes on,
+    or the job it creates is never recorded nor released."""
+    import time
+
+    from enoslib.infra.enos_g5k import oar
+
+    done = threading.Event()
+
+    def first():  # the first submission: Ctrl-C arrives while it is in flight
+        _thread.interrupt_main()
+        time.sleep(0.3)
+        done.set()
+
+    cancelled = threading.Event()
+    with pytest.raises(KeyboardInterrupt):
+        oar.run_parallel([first] + [lambda: time.sleep(0.01)] * 15, cancelled)
+    assert done.is_set() and cancelled.is_set()

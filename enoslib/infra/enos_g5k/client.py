@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +51,44 @@ class G5kApiError(EnosProviderError):
     default_message = "Grid'5000 API error"
 
     def __init__(self, message: str, *, status: int | None = None, method: str = "", path: str = "",
-                 body: str = "") -> None:
+                 body: str = "", unreachable: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.method = method
         self.path = path
         self.body = body
+        # the API's host name does not resolve: retrying does not help (DNS is not transient)
+        self.unreachable = unreachable
 
     @property
     def transient(self) -> bool:
-        return self.status is None or self.status in TRANSIENT_STATUS
+        return not self.unreachable and (self.status is None or self.status in TRANSIENT_STATUS)
+
+
+def api_settings() -> dict[str, float]:
+    """The patience settings of the Grid'5000 client, from :func:`enoslib.config.get_config`
+    (``g5k_connect_timeout``, ``g5k_read_timeout``: seconds per request; ``g5k_api_deadline``:
+    seconds one API call may take, retries included; ``g5k_release_deadline``: seconds
+    ``destroy`` keeps trying to delete the jobs; ``g5k_backoff``/``g5k_max_backoff``: first and
+    longest sleep between tries)."""
+    from enoslib.config import get_config
+
+    conf = get_config()
+    return {key: float(conf[key]) for key in ("g5k_connect_timeout", "g5k_read_timeout", "g5k_api_deadline",
+                                              "g5k_release_deadline", "g5k_backoff", "g5k_max_backoff")}
+
+
+class Stopwatch:
+    """Seconds elapsed since it was made, by the client's clock and by the real one (the larger):
+    with a virtual clock that only sleeps move, time lost in request timeouts still counts."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._start = now()
+        self._real = time.monotonic()
+
+    def elapsed(self) -> float:
+        return max(self._now() - self._start, time.monotonic() - self._real)
 
 
 def _grid5000() -> Any:
@@ -129,29 +157,38 @@ class G5kClient:
         password: str | None = None,
         *,
         verify_ssl: Any = None,
-        timeout: float | None = 30.0,
+        timeout: float | tuple[float, float] | None = None,
         retries: int = 5,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
+        backoff: float | None = None,
+        max_backoff: float | None = None,
+        deadline: float | None = None,
         sleep: Callable[[float], Any] | None = None,
         now: Callable[[], float] | None = None,
         **extra: Any,
     ) -> None:
         uri = validate_uri(uri if uri is not None else DEFAULT_URI)
         gk = _grid5000().Grid5000(uri=uri, username=username, password=password,
-                                  verify_ssl=verify_ssl, timeout=timeout, **extra)
+                                  verify_ssl=verify_ssl, **extra)
         self._setup(gk, uri, username, retries=retries, backoff=backoff, max_backoff=max_backoff,
-                    sleep=sleep, now=now)
+                    deadline=deadline, timeout=timeout, sleep=sleep, now=now)
 
-    def _setup(self, gk: Any, uri: str, username: str | None, *, retries: int = 5, backoff: float = 1.0,
-               max_backoff: float = 30.0, sleep: Callable[[float], Any] | None = None,
+    def _setup(self, gk: Any, uri: str, username: str | None, *, retries: int = 5, backoff: float | None = None,
+               max_backoff: float | None = None, deadline: float | None = None,
+               timeout: float | tuple[float, float] | None = None, sleep: Callable[[float], Any] | None = None,
                now: Callable[[], float] | None = None) -> None:
-        """The state every client has, however it was built."""
+        """The state every client has, however it was built. Unset patience settings come from
+        :func:`api_settings` (``enoslib.config``)."""
+        settings = api_settings()
         self.uri = uri
         self.username = username
         self.retries = int(retries)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
+        self.backoff = float(settings["g5k_backoff"] if backoff is None else backoff)
+        self.max_backoff = float(settings["g5k_max_backoff"] if max_backoff is None else max_backoff)
+        # seconds one call may take, retries and timeouts included: a stalled API fails in bounded time
+        self.deadline = float(settings["g5k_api_deadline"] if deadline is None else deadline)
+        if timeout is None:
+            timeout = getattr(gk, "timeout", None) or (settings["g5k_connect_timeout"], settings["g5k_read_timeout"])
+        gk.timeout = timeout  # (connect, read) seconds of every request
         self.sleep: Callable[[float], Any] = sleep or time.sleep
         self.now: Callable[[], float] = now or time.time
         self.requests: Counter[str] = Counter()
@@ -252,6 +289,7 @@ class G5kClient:
     def _call(self, method: str, path: str, send: Callable[[], Any], *,
               reconcile: Callable[[], Any] | None = None, idempotent: bool = True) -> Any:
         attempt = 0
+        watch = Stopwatch(self.now)
         while True:
             try:
                 return send()
@@ -260,7 +298,10 @@ class G5kClient:
                 if error is None:
                     raise
                 sent = _may_have_been_received(exc)
-                retry = error.transient and attempt < self.retries
+                delay = self._delay(attempt)
+                elapsed = watch.elapsed()
+                late = elapsed + delay > self.deadline
+                retry = error.transient and attempt < self.retries and not late
                 if retry and not idempotent and sent:
                     if reconcile is None:
                         retry = False
@@ -271,13 +312,15 @@ class G5kClient:
                                         method.upper(), path)
                             return found
                 if not retry:
-                    if attempt and error.transient:
-                        error.message = f"{error.message} (after {attempt + 1} attempts)"
+                    if error.transient and (attempt or late):
+                        why = (f"gave up after {elapsed:.0f}s (g5k_api_deadline={self.deadline:g}s)" if late
+                               else f"after {attempt + 1} attempts")
+                        error.message = f"{error.message} ({why})"
                         error.args = (error.message,)
                     raise error from exc
-                delay = self._delay(attempt)
-                logger.warning("%s %s failed (%s); retry %d/%d in %.1fs", method.upper(), path,
-                               error.message, attempt + 1, self.retries, delay)
+                logger.warning("%s %s failed (%s); retry %d/%d in %.1fs (giving up in %.0fs)", method.upper(),
+                               path, error.message, attempt + 1, self.retries, delay,
+                               max(0.0, self.deadline - elapsed))
                 attempt += 1
                 self.sleep(delay)
 
@@ -296,9 +339,56 @@ class G5kClient:
                                body=text)
         if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                             requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)):
+            host = urllib.parse.urlparse(self.uri).hostname
+            dns = _dns_failure(exc)
+            if dns is not None:
+                return G5kApiError(f"the Grid'5000 API is unreachable: {where}: cannot resolve the host name "
+                                   f"{host!r} ({dns}); check the uri of your API configuration and this "
+                                   "machine's network/DNS", status=None, method=method, path=path, unreachable=True)
+            if _read_timed_out(exc):
+                return G5kApiError(f"{where}: no answer within {_read_timeout(self.gk.timeout):g}s "
+                                   f"(the API at {host} accepts connections but does not answer)",
+                                   status=None, method=method, path=path)
             return G5kApiError(f"{where}: {type(exc).__name__}: {_short(exc)}", status=None,
                                method=method, path=path)
         return None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (requests and urllib3 nest them in several ways)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        cur = todo.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        yield cur
+        todo.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
+
+
+def _dns_failure(exc: BaseException) -> str | None:
+    """The resolver's message when ``exc`` comes from a host name that does not resolve."""
+    import socket
+
+    for cur in _causes(exc):
+        if isinstance(cur, socket.gaierror):
+            return str(cur.strerror or cur)
+        if type(cur).__name__ == "NameResolutionError":
+            return _short(cur)
+    return None
+
+
+def _read_timed_out(exc: BaseException) -> bool:
+    import requests
+
+    return any(isinstance(cur, requests.exceptions.ReadTimeout) or type(cur).__name__ == "ReadTimeoutError"
+               for cur in _causes(exc))
+
+
+def _read_timeout(timeout: Any) -> float:
+    value = timeout[1] if isinstance(timeout, (tuple, list)) else timeout
+    return float("inf") if value is None else float(value)
 
 
 def _may_have_been_received(exc: BaseException) -> bool:

@@ -185,14 +185,23 @@ def run_parallel(tasks: Sequence[Callable[[], Any]], cancelled: threading.Event 
     in flight whose outcome (a job created or not) would be unknown."""
     if not tasks:
         return []
+    from enoslib._signals import sigint_deferred
+
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(tasks)))
-    futures = [pool.submit(t) for t in tasks]
+    futures = []
     try:
+        # Ctrl-C is held while the threads start: landing inside ``pool.submit`` (a thread
+        # start waits for the new thread, long on a loaded machine) it would leave a started
+        # thread unknown to ``shutdown``, posting a job nobody records
+        with sigint_deferred("starting the requests; Ctrl-C takes effect once they are sent"):
+            for t in tasks:
+                futures.append(pool.submit(t))
         concurrent.futures.wait(futures)
     except BaseException:
         if cancelled is not None:
             cancelled.set()
-        pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests end and get recorded
+        with sigint_deferred():  # in-flight requests end and get recorded, even on a 2nd Ctrl-C
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     for f in futures:

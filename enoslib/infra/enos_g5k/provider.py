@@ -15,20 +15,35 @@ rounds, honouring ``min``); and makes the nodes usable as root.
 Every job is recorded the moment OAR acknowledges it: a failure or Ctrl-C while reserving
 releases exactly those, and ``destroy`` deletes them by id and, as a fallback, every job of
 that name on every site.
+
+Two runs of the same configuration started at the same moment do not make two reservations:
+on one machine a per-name file lock serialises reserve-or-reload; across machines, the job
+list of each site is read again right after submitting and the younger of two jobs of the same
+name is cancelled (both runs then use the older one).
+
+``destroy`` keeps trying while the API fails (``g5k_release_deadline`` seconds, see
+:func:`enoslib.infra.enos_g5k.client.api_settings`), then writes what it could not release to
+a local record (``<cache_dir>/g5k/pending-release/``) that the next ``init`` or ``destroy`` of
+the same name, or ``enos destroy NAME``, finishes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+import os
 import threading
+import time
+from pathlib import Path
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from enoslib.errors import EnosConfigError, EnosProviderError
 from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
 from enoslib.infra.enos_g5k import kadeploy, mapping, oar, planning, remote
-from enoslib.infra.enos_g5k.client import G5kClient, as_client
+from enoslib.infra.enos_g5k.client import G5kClient, Stopwatch, api_settings, as_client
 from enoslib.infra.enos_g5k.configuration import KAVLAN_TYPES, G5kConf
 from enoslib.infra.enos_g5k.g5k_api_utils import put_nics_in_vlan
 from enoslib.infra.enos_g5k.mapping import NotEnoughNodesError
@@ -55,9 +70,16 @@ class G5k(Provider):
     provider_conf: G5kConf
 
     def __init__(self, provider_conf: G5kConf | dict[str, Any], name: str | None = None, *,
-                 client: Any = None, check_enough: Callable[[set[str], set[str]], bool] | None = None) -> None:
+                 client: Any = None, check_enough: Callable[[set[str], set[str]], bool] | None = None,
+                 state_dir: str | os.PathLike[str] | None = None) -> None:
         super().__init__(provider_conf, name)
         self._client_spec = client
+        # where the per-name lock and the record of unreleased jobs live (default <cache_dir>/g5k):
+        # runs sharing it never reserve twice the same name
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        # whether a submission may have reached OAR since the last release (None: unknown, this
+        # provider never reserved): only then must destroy look the jobs up by name
+        self._posted: bool | None = None
         self._client: G5kClient | None = None
         self._reference: Reference | None = None
         self.check_enough = check_enough
@@ -171,6 +193,8 @@ class G5k(Provider):
     def reserve(self) -> list[dict[str, Any]]:
         """Reload this reservation's jobs (by id, or by name), submit the missing ones."""
         self._cancel.clear()
+        if self._posted is None:
+            self._posted = False
         try:
             conf = self.provider_conf
             if conf.oargrid_jobids:
@@ -178,28 +202,61 @@ class G5k(Provider):
                     self._record(oar.get_job(self.client, str(site), uid))
                 return list(self.jobs)
             specs = self.job_specs()
-            with self._jobs_lock:
-                self.jobs.clear()  # what is alive now is found again below; the rest is gone
-            found = oar.find_jobs_everywhere(self.client, [s.site for s in specs], conf.job_name, self.client.login)
-            for job in found:  # all checked before any is recorded: a mismatch releases nothing
-                self._check_reloaded(job)
-            for job in found:
-                self._record(job)
-            have = {j["site"] for j in found}
-            for site in sorted(have):
-                same = [j["uid"] for j in found if j["site"] == site]
-                if len(same) > 1:
-                    logger.warning("%s: %d jobs named %r (%s); using all of them", site, len(same),
-                                   conf.job_name, ", ".join(map(str, same)))
-            todo = [s for s in specs if s.site not in have]
-            if found:
-                logger.info("reloading job(s) %s", ", ".join(f"{j['site']}:{j['uid']}" for j in found))
-            oar.submit_all(self.client, todo, user=self.client.login, on_submitted=self._record,
-                           cancelled=self._cancel)
-            return list(self.jobs)
+            with name_lock(self._state_dir(), self._key()):
+                self._finish_pending_release()
+                return self._reserve(specs)
         except BaseException:
             self._release_on_failure()
             raise
+
+    def _reserve(self, specs: list[oar.JobSpec]) -> list[dict[str, Any]]:
+        """Reserve-or-reload; the caller holds the per-name lock."""
+        conf = self.provider_conf
+        with self._jobs_lock:
+            self.jobs.clear()  # what is alive now is found again below; the rest is gone
+        found = oar.find_jobs_everywhere(self.client, [s.site for s in specs], conf.job_name, self.client.login)
+        try:
+            for job in found:  # all checked before any is recorded: a mismatch releases nothing
+                self._check_reloaded(job)
+        except EnosProviderError:
+            self._posted = None  # jobs of this name exist that we do not hold: destroy looks them up
+            raise
+        for job in found:
+            self._record(job)
+        have = {j["site"] for j in found}
+        for site in sorted(have):
+            same = [j["uid"] for j in found if j["site"] == site]
+            if len(same) > 1:
+                logger.warning("%s: %d jobs named %r (%s); using all of them", site, len(same),
+                               conf.job_name, ", ".join(map(str, same)))
+        todo = [s for s in specs if s.site not in have]
+        if found:
+            logger.info("reloading job(s) %s", ", ".join(f"{j['site']}:{j['uid']}" for j in found))
+        if todo:
+            self._posted = True
+            submitted = oar.submit_all(self.client, todo, user=self.client.login, on_submitted=self._record,
+                                       cancelled=self._cancel)
+            for job in submitted:
+                self._drop_if_duplicate(job)
+        return list(self.jobs)
+
+    def _drop_if_duplicate(self, job: dict[str, Any]) -> None:
+        """Another run (another machine: the file lock covers this one) may have submitted the
+        same name on the same site meanwhile: the younger job is cancelled, both runs use the
+        older one."""
+        site, uid = job["site"], int(job["uid"])
+        same = oar.find_jobs(self.client, site, self.provider_conf.job_name, self.client.login)
+        older = [j for j in same if int(j["uid"]) < uid]
+        if not older:
+            return
+        keep = older[0]
+        self._check_reloaded(keep)
+        oar.delete_job(self.client, site, uid)
+        with self._jobs_lock:
+            self.jobs = [j for j in self.jobs if (j["site"], int(j["uid"])) != (site, uid)]
+        self._record(keep)
+        logger.warning("%s: job %s duplicated job %s named %r (another run started at the same time): "
+                       "cancelled it, using %s", site, uid, keep["uid"], self.provider_conf.job_name, keep["uid"])
 
     def wait(self, timeout: float | None = None) -> list[dict[str, Any]]:
         """Wait until every job runs; the jobs."""
@@ -211,7 +268,7 @@ class G5k(Provider):
         return jobs
 
     def _release_on_failure(self) -> None:
-        if self.jobs:
+        if self.jobs or self._posted:
             logger.warning("reservation failed: releasing %s", ", ".join(f"{s}:{u}" for s, u in self.job_ids))
             from enoslib._signals import sigint_deferred
 
@@ -231,7 +288,10 @@ class G5k(Provider):
 
     def destroy(self, wait: bool = False, **kwargs: Any) -> None:
         """Delete the jobs of this reservation by id, then every job named ``job_name`` of this
-        user on every site (jobs whose submission answer was lost). Safe to call twice."""
+        user on every site (jobs whose submission answer was lost), retrying while the API
+        fails; what is left after ``g5k_release_deadline`` seconds is recorded for the next
+        ``init``/``destroy`` of that name (or ``enos destroy NAME``). Safe to call twice: once
+        released, nothing more is asked to the API."""
         self._cancel.set()
         try:
             client = self.client
@@ -240,46 +300,65 @@ class G5k(Provider):
                 raise
             logger.warning("nothing to release (no API connection: %s)", exc)
             return
-        deleted: list[str] = []
-        errors: list[str] = []
-
-        def delete(site: str, uid: Any) -> None:
-            try:
-                if oar.delete_job(client, site, uid):
-                    deleted.append(f"{site}:{uid}")
-            except EnosProviderError as exc:  # keep going: the other jobs must go too
-                errors.append(f"{site}:{uid}: {exc}")
-
-        recorded = self.job_ids
-        for site, uid in recorded:
-            delete(site, uid)
-        if not self.provider_conf.oargrid_jobids:
-            try:
-                sites = self.reference.sites()
-            except EnosProviderError as exc:
-                logger.warning("could not list the sites to delete jobs by name: %s", exc)
-                sites = sorted({s for s, _ in recorded} | {s.site for s in self._known_specs()})
-            try:
-                found = oar.find_jobs_everywhere(client, sites, self.provider_conf.job_name, client.login)
-            except EnosProviderError as exc:
-                errors.append(f"looking up jobs named {self.provider_conf.job_name!r}: {exc}")
-                found = []
-            for job in found:
-                if (job["site"], int(job["uid"])) not in set(recorded):
-                    delete(job["site"], job["uid"])
-        if deleted:
-            logger.info("deleted job(s) %s", ", ".join(deleted))
-        if errors:
-            raise EnosProviderError("some jobs may still be alive: " + "; ".join(errors))
+        conf = self.provider_conf
+        pending = read_pending(self._state_dir(), self._key())
+        ids = sorted(set(self.job_ids) | {(s, int(u)) for s, u in (pending or {}).get("jobs", [])})
+        by_name = not conf.oargrid_jobids and (self._posted is not False or bool(pending and pending["by_name"]))
+        if not ids and not by_name:
+            logger.debug("%s: nothing to release", conf.job_name)
+            return
+        left, lookup_left, errors = release_jobs(client, conf.job_name, ids, by_name=by_name,
+                                                 sites=lambda: self._all_sites(ids))
+        if left or lookup_left:
+            path = write_pending(self._state_dir(), self._key(), client, conf.job_name, left, lookup_left, errors)
+            raise EnosProviderError(
+                f"could not release the Grid'5000 job(s) named {conf.job_name!r} ({_what_is_left(left, lookup_left)}): "
+                f"{'; '.join(errors[-3:])}. Recorded in {path}: the next init or destroy of "
+                f"{conf.job_name!r}, or `enos destroy {conf.job_name}`, finishes the release")
+        remove_pending(self._state_dir(), self._key())
         with self._jobs_lock:
             self.jobs.clear()
+        self._posted = False
         self.hosts, self.networks, self.deployed, self.undeployed = [], [], [], []
 
-    def _known_specs(self) -> list[oar.JobSpec]:
+    def _all_sites(self, ids: Sequence[tuple[str, int]]) -> list[str]:
         try:
-            return self.job_specs()
-        except Exception:  # noqa: BLE001 - only a hint of where to look
-            return []
+            return self.reference.sites()
+        except EnosProviderError as exc:
+            logger.warning("could not list the sites to delete jobs by name: %s", exc)
+            conf = self.provider_conf  # what is known without asking the API again
+            named = [m.get("site") for m in conf.machine_specs()] + [n.get("site") for n in conf.network_specs()]
+            return sorted({s for s, _ in ids} | set(self._cluster_site.values()) | {s for s in named if s})
+
+    # -- local state: the per-name lock, the record of jobs left to release ------------------
+    def _state_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        from enoslib.config import cache_dir
+
+        return cache_dir("g5k")
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.client.uri, self.client.login, self.provider_conf.job_name)
+
+    def _finish_pending_release(self) -> None:
+        """A previous destroy of this name could not finish: finish it before reserving."""
+        pending = read_pending(self._state_dir(), self._key())
+        if pending is None:
+            return
+        logger.warning("a previous destroy of %r left job(s) to release: finishing it first",
+                       self.provider_conf.job_name)
+        ids = [(s, int(u)) for s, u in pending.get("jobs", [])]
+        left, lookup_left, errors = release_jobs(self.client, self.provider_conf.job_name, ids,
+                                                 by_name=bool(pending.get("by_name")),
+                                                 sites=lambda: self._all_sites(ids))
+        if left or lookup_left:
+            path = write_pending(self._state_dir(), self._key(), self.client, self.provider_conf.job_name,
+                                 left, lookup_left, errors)
+            raise EnosProviderError(
+                f"the job(s) of a previous run named {self.provider_conf.job_name!r} could not be released yet "
+                f"({_what_is_left(left, lookup_left)}: {'; '.join(errors[-3:])}); not reserving. Record: {path}")
+        remove_pending(self._state_dir(), self._key())
 
     def is_created(self) -> bool:
         conf = self.provider_conf
@@ -445,6 +524,155 @@ class G5k(Provider):
         jump = self._jump()
         return G5kTunnel(address, port, local_port=local_port, gateway=jump.get("gateway"),
                          user=jump.get("gateway_user")).open()
+
+
+# -- releasing jobs, even through API failures ------------------------------------------------
+def release_jobs(client: G5kClient, job_name: str, ids: Sequence[tuple[str, int]], *, by_name: bool,
+                 sites: Callable[[], Sequence[str]], deadline: float | None = None
+                 ) -> tuple[list[tuple[str, int]], bool, list[str]]:
+    """Delete the jobs ``ids`` and, when ``by_name``, every job named ``job_name`` of the
+    client's user on ``sites()``. Rounds are retried with backoff while the API fails, for
+    ``deadline`` seconds (default ``g5k_release_deadline``), with a progress line per round.
+    Returns (jobs not deleted, whether the lookup by name is still to do, the errors)."""
+    settings = api_settings()
+    deadline = settings["g5k_release_deadline"] if deadline is None else deadline
+    watch = Stopwatch(client.now)
+    todo = {(s, int(u)) for s, u in ids}
+    delay = client.backoff
+    errors: list[str] = []
+    deleted: list[str] = []
+    while True:
+        errors = []
+        for site, uid in sorted(todo):
+            try:
+                if oar.delete_job(client, site, uid):
+                    deleted.append(f"{site}:{uid}")
+                todo.discard((site, uid))
+            except EnosProviderError as exc:  # keep going: the other jobs must go too
+                errors.append(f"{site}:{uid}: {exc}")
+        if by_name and not errors:  # looked up once the known jobs are gone (no race with them)
+            try:
+                found = oar.find_jobs_everywhere(client, sites(), job_name, client.login)
+            except EnosProviderError as exc:
+                errors.append(f"looking up jobs named {job_name!r}: {exc}")
+            else:
+                todo |= {(j["site"], int(j["uid"])) for j in found}
+                by_name = False
+                continue  # delete what was found in this round
+        if not todo and not by_name:
+            if deleted:
+                logger.info("deleted job(s) %s", ", ".join(deleted))
+            return [], False, []
+        elapsed = watch.elapsed()
+        if elapsed + delay > deadline:
+            return sorted(todo), by_name, errors
+        logger.warning("releasing %r: %s still to do (%s); next try in %.0fs, giving up in %.0fs "
+                       "(g5k_release_deadline)", job_name, _what_is_left(sorted(todo), by_name), errors[-1],
+                       delay, deadline - elapsed)
+        client.sleep(delay)
+        delay = min(client.max_backoff, delay * 2)
+
+
+def _what_is_left(jobs: Sequence[tuple[str, int]], by_name: bool) -> str:
+    parts = [f"{s}:{u}" for s, u in jobs]
+    if by_name:
+        parts.append("the look-up of the jobs by name")
+    return ", ".join(parts)
+
+
+def _pending_path(state_dir: Path, key: tuple[str, str, str]) -> Path:
+    digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:20]
+    return state_dir / "pending-release" / f"{digest}.json"
+
+
+def read_pending(state_dir: Path, key: tuple[str, str, str]) -> dict[str, Any] | None:
+    """The record of jobs a destroy of ``key`` = (API uri, login, job name) could not release."""
+    path = _pending_path(state_dir, key)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring the unreadable release record %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def pending_releases(state_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Every record of jobs left to release (``uri``, ``login``, ``job_name``, ``jobs``, ...)."""
+    if state_dir is None:
+        from enoslib.config import cache_dir
+
+        state_dir = cache_dir("g5k")
+    out = []
+    for path in sorted((state_dir / "pending-release").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            out.append({**data, "path": str(path)})
+    return out
+
+
+def write_pending(state_dir: Path, key: tuple[str, str, str], client: G5kClient, job_name: str,
+                  jobs: Sequence[tuple[str, int]], by_name: bool, errors: Sequence[str]) -> Path:
+    path = _pending_path(state_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    record = {"uri": key[0], "login": key[1], "job_name": job_name, "jobs": [[s, int(u)] for s, u in jobs],
+              "by_name": by_name, "errors": list(errors)[-5:], "time": time.time()}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)  # never a half-written record
+    logger.error("could not release %s; recorded in %s", _what_is_left(jobs, by_name), path)
+    return path
+
+
+def remove_pending(state_dir: Path, key: tuple[str, str, str]) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        _pending_path(state_dir, key).unlink()
+
+
+@contextlib.contextmanager
+def name_lock(state_dir: Path, key: tuple[str, str, str]) -> Iterator[None]:
+    """An exclusive lock on this machine for one (API uri, login, job name): two runs of the same
+    configuration never reserve at the same time (flock: also between threads of one process)."""
+    import fcntl
+
+    path = _pending_path(state_dir, key).parent.parent / "locks" / (_pending_path(state_dir, key).stem + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.warning("another run is reserving %r: waiting for it (lock %s)", key[2], path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def release_by_name(job_name: str, client: Any = None, *, state_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Delete every job named ``job_name`` of the client's user on every site, plus the jobs a
+    failed destroy recorded (what ``enos destroy NAME`` does); the jobs deleted or already gone.
+    Raises :class:`EnosProviderError` (and keeps the record) when some could not be."""
+    from enoslib.config import cache_dir
+
+    client = as_client(client)
+    where = Path(state_dir) if state_dir is not None else cache_dir("g5k")
+    key = (client.uri, client.login, job_name)
+    pending = read_pending(where, key) or {}
+    ids = [(s, int(u)) for s, u in pending.get("jobs", [])]
+    with name_lock(where, key):
+        left, lookup_left, errors = release_jobs(client, job_name, ids, by_name=True,
+                                                 sites=lambda: Reference(client).sites())
+        if left or lookup_left:
+            path = write_pending(where, key, client, job_name, left, lookup_left, errors)
+            raise EnosProviderError(f"could not release {_what_is_left(left, lookup_left)}: "
+                                    f"{'; '.join(errors[-3:])} (recorded in {path})")
+        remove_pending(where, key)
+    return [f"{s}:{u}" for s, u in ids]
 
 
 def _node_of(host: Host | G5kHost | str) -> str:
