@@ -83,7 +83,7 @@ def test_import_stays_light():
 def test_a_function_named_like_its_module_stays_the_function():
     """Regression: once anything imported the submodule enoslib.api.actions (run_play does),
     ``en.actions`` and ``en.api.actions`` were that module, not the documented callable."""
-    code = ("import enoslib.api.actions, enoslib as en; from enoslib.api import actions; "
+    code = ("import enoslib.api._actions, enoslib.api.ansible, enoslib as en; from enoslib.api import actions; "
             "print(en.actions is en.api.actions is actions, type(en.actions).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=INIT.parent.parent)
