@@ -42,6 +42,8 @@ _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensur
           "put", "get", "broadcast", "Results", "Result", "Report", "Remote", "Put", "Get",
           "close_connections")
 _register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport")
+_register("enoslib.services.netem", "AccurateNetemHTB", "HTBConstraint", "HTBSource", "NetemInConstraint",
+          "NetemInOutSource", "NetemOutConstraint", "netem", "netem_htb")
 
 __getattr__, __dir__ = lazy(__name__, globals(), _LAZY)
 
@@ -61,4 +63,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
                              ensure_python, gather_facts, generate_inventory, get, get_hosts, put, run,
                              run_ansible, run_command, run_play, run_scripts, sync_info, wait_for)
     from enoslib.services.netem import LatencyReport, Netem, NetemHTB
+    from enoslib.services.netem import (AccurateNetemHTB, HTBConstraint, HTBSource, NetemInConstraint,
+                                        NetemInOutSource, NetemOutConstraint, netem, netem_htb)
     from enoslib.objects import DefaultNetwork, Host, IPAddress, NetDevice, Network, Networks, Roles

@@ -31,10 +31,12 @@ duplicate, corrupt, reorder, nor jitter), delays IP traffic only (not ARP), and 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from enoslib.errors import EnosConfigError, EnosError
@@ -46,15 +48,23 @@ if TYPE_CHECKING:
 _TIME = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
 _RATE = re.compile(r"^\d+(\.\d+)?([kmgt]?bit|[kmgt]?bps)$", re.IGNORECASE)
 _PERCENT = re.compile(r"^\d+(\.\d+)?%$")
-# netem options we accept in a free-form Netem string, with the check for their argument(s)
+_COUNT = re.compile(r"^\d+$")
+_DISTRIBUTION = re.compile(r"^(uniform|normal|pareto|paretonormal)$")
+# netem options we accept in a free-form option string: the patterns of their arguments,
+# the first one required, the others optional (``delay TIME [JITTER [CORRELATION]]``)
 _NETEM_OPTIONS: dict[str, tuple[re.Pattern[str], ...]] = {
-    "delay": (_TIME,),
-    "loss": (_PERCENT,),
+    "delay": (_TIME, _TIME, _PERCENT),
+    "distribution": (_DISTRIBUTION,),
+    "loss": (_PERCENT, _PERCENT),  # also ``loss random PCT [CORR]``
+    "duplicate": (_PERCENT, _PERCENT),
+    "corrupt": (_PERCENT, _PERCENT),
+    "reorder": (_PERCENT, _PERCENT),
+    "gap": (_COUNT,),
     "rate": (_RATE,),
-    "duplicate": (_PERCENT,),
-    "corrupt": (_PERCENT,),
-    "reorder": (_PERCENT,),
+    "limit": (_COUNT,),
 }
+DEFAULT_RATE = "10gbit"  # HTBConstraint's rate when none is given (EnOSlib's default)
+DEFAULT_LOSS = None
 
 
 def ms(value: str) -> float:
@@ -66,14 +76,14 @@ def ms(value: str) -> float:
     return number * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-def check_netem_options(options: str) -> list[str]:
-    """Split and check a netem option string (``"delay 10ms loss 1%"``); raise on anything else.
-
-    Returns the tokens, safe to put on a ``tc`` command line.
-    """
+def parse_netem_options(options: str) -> dict[str, list[str]]:
+    """``"delay 10ms 2ms loss 1%"`` -> ``{"delay": ["10ms", "2ms"], "loss": ["1%"]}``; raise on
+    anything but the options of :data:`_NETEM_OPTIONS` with well-formed arguments."""
+    if not isinstance(options, str) or not options.split():
+        raise EnosConfigError(f"empty netem options {options!r}: expected e.g. 'delay 10ms' or 'loss 1%'",
+                              rule="format")
     tokens = options.split()
-    if not tokens:
-        raise EnosConfigError("empty netem options: expected e.g. 'delay 10ms' or 'loss 1%'", rule="format")
+    parsed: dict[str, list[str]] = {}
     i = 0
     while i < len(tokens):
         name = tokens[i]
@@ -82,34 +92,163 @@ def check_netem_options(options: str) -> list[str]:
                 f"unsupported netem option {name!r} in {options!r} (supported: {', '.join(_NETEM_OPTIONS)})",
                 rule="enum",
             )
-        patterns = _NETEM_OPTIONS[name]
-        args = tokens[i + 1 : i + 1 + len(patterns)]
-        if len(args) != len(patterns) or not all(p.match(a) for p, a in zip(patterns, args)):
+        if name in parsed:
+            raise EnosConfigError(f"netem option {name!r} given twice in {options!r}", rule="format")
+        i += 1
+        if name == "loss" and i < len(tokens) and tokens[i] == "random":
+            i += 1  # the default loss model, said explicitly
+        args: list[str] = []
+        for pattern in _NETEM_OPTIONS[name]:
+            if i < len(tokens) and pattern.match(tokens[i]):
+                args.append(tokens[i])
+                i += 1
+            else:
+                break
+        if not args:
             raise EnosConfigError(f"invalid value for netem {name!r} in {options!r}", rule="format")
-        i += 1 + len(patterns)
-    return tokens
+        parsed[name] = args
+    return parsed
+
+
+def check_netem_options(options: str) -> list[str]:
+    """Check a netem option string (``"delay 10ms loss 1%"``); raise on anything else.
+
+    Returns the tokens, safe to put on a ``tc`` command line.
+    """
+    return [word for name, args in parse_netem_options(options).items() for word in (name, *args)]
+
+
+def _check_device(device: str) -> None:
+    if not isinstance(device, str) or not re.match(r"^[^\s/:]{1,15}$", device):
+        raise EnosConfigError(f"invalid network device name {device!r}: expected e.g. 'eth0'", rule="format")
+
+
+# -- EnOSlib's constraint and source classes ----------------------------------------------
+# A source is a host and the constraints to set on its devices; the functions ``netem``
+# and ``netem_htb`` (and the services built on them) deploy lists of sources. Each class
+# also tells the ``tc`` commands it stands for (the kernel engine's; see ``engine=``).
+@dataclass(frozen=True)
+class NetemConstraint:
+    """A netem option string (``"delay 10ms loss 1%"``) for one ``device`` of a host."""
+
+    device: str
+    options: str
+
+    def __post_init__(self) -> None:
+        _check_device(self.device)
+        check_netem_options(self.options)
+
+    @property
+    def tokens(self) -> list[str]:
+        return check_netem_options(self.options)
+
+
+@dataclass(frozen=True)
+class NetemOutConstraint(NetemConstraint):
+    """Traffic leaving ``device`` gets ``options`` (a netem qdisc at the device's root)."""
+
+    def add_commands(self, _ifb: str | None = None) -> list[str]:
+        return [_q("tc", "qdisc", "add", "dev", self.device, "root", "netem", *self.tokens)]
+
+    def remove_commands(self, _ifb: str | None = None) -> list[str]:
+        return reset_commands([self.device])
+
+    def commands(self, _ifb: str | None = None) -> list[str]:
+        return []
+
+
+@dataclass(frozen=True)
+class NetemInConstraint(NetemOutConstraint):
+    """Traffic entering ``device`` gets ``options``: it is redirected to an ``ifb`` device
+    (``ifb``: its name, default ``ifb-<device>``) and shaped there as it leaves."""
+
+    def add_commands(self, ifb: str | None = None) -> list[str]:
+        return ifb_redirect_commands(self.device, ifb)[:3]
+
+    def remove_commands(self, ifb: str | None = None) -> list[str]:
+        return reset_commands([self.device], ifb)
+
+    def commands(self, ifb: str | None = None) -> list[str]:
+        ifb = ifb or ifb_name(self.device)
+        return [ifb_redirect_commands(self.device, ifb)[3],
+                _q("tc", "qdisc", "add", "dev", ifb, "root", "netem", *self.tokens)]
+
+
+def _merge(existing: Iterable[Any], new: Iterable[Any], equal: Any) -> set[Any]:
+    """``existing`` where each constraint of ``new`` replaces the ``equal`` one(s)."""
+    merged = set(existing)
+    for c in new:
+        merged = {old for old in merged if not equal(old, c)}
+        merged.add(c)
+    return merged
+
+
+@dataclass
+class NetemInOutSource:
+    """A host and the netem constraints of its devices, outgoing and incoming (at most one
+    of each per device: adding another replaces it)."""
+
+    host: Host
+    constraints: set[NetemConstraint] = field(default_factory=set)
+
+    @property
+    def inbounds(self) -> list[NetemInConstraint]:
+        return sorted((c for c in self.constraints if type(c) is NetemInConstraint), key=lambda c: c.device)
+
+    @property
+    def outbounds(self) -> list[NetemOutConstraint]:
+        return sorted((c for c in self.constraints if type(c) is NetemOutConstraint), key=lambda c: c.device)
+
+    def equal(self, c1: NetemConstraint, c2: NetemConstraint) -> bool:
+        """Same direction, same device: the second replaces the first."""
+        return type(c1) is type(c2) and c1.device == c2.device
+
+    def add_constraints(self, constraints: Iterable[NetemConstraint]) -> "NetemInOutSource":
+        self.constraints = _merge(self.constraints, constraints, self.equal)
+        return self
+
+    def remove_commands(self) -> list[str]:
+        """Undo whatever may be set on the constrained devices (errors ignored)."""
+        return list(dict.fromkeys(cmd for c in [*self.outbounds, *self.inbounds]
+                                  for cmd in c.remove_commands(ifb_name(c.device))))
+
+    def add_commands(self) -> list[str]:
+        return [cmd for c in [*self.outbounds, *self.inbounds] for cmd in c.add_commands(ifb_name(c.device))]
+
+    def commands(self) -> list[str]:
+        return [cmd for c in [*self.outbounds, *self.inbounds] for cmd in c.commands(ifb_name(c.device))]
+
+    def all_commands(self) -> tuple[list[str], list[str], list[str]]:
+        """``(remove, add, commands)``: run in this order, they set the constraints."""
+        return self.remove_commands(), self.add_commands(), self.commands()
 
 
 @dataclass(frozen=True)
 class HTBConstraint:
-    """Traffic from ``src`` to ``dest_address`` (an IP) gets ``delay``/``rate``/``loss``."""
+    """Traffic leaving ``device`` towards ``target`` (an IP address) gets ``delay``, ``rate``
+    and ``loss``: one HTB class and its netem qdisc, selected by the destination address.
 
-    src: Host
-    dest_address: str
-    delay: str | None = None
-    rate: str | None = None
-    loss: str | None = None
-    dest: Host | None = None
+    ``delay`` may be ``None`` (rate only), an addition to EnOSlib."""
+
+    device: str
+    delay: str | None
+    target: str
+    rate: str = DEFAULT_RATE
+    loss: str | None = DEFAULT_LOSS
 
     def __post_init__(self) -> None:
+        _check_device(self.device)
         if self.delay is not None:
             ms(self.delay)
-        if self.rate is not None and not _RATE.match(self.rate):
+        if not isinstance(self.rate, str) or not _RATE.match(self.rate):
             raise EnosConfigError(f"invalid rate {self.rate!r}: expected e.g. '1gbit' or '100mbit'", rule="format")
         if self.loss is not None and not _PERCENT.match(self.loss):
             raise EnosConfigError(f"invalid loss {self.loss!r}: expected a percentage, e.g. '1%'", rule="format")
-        if not re.match(r"^[0-9a-fA-F:.]+$", self.dest_address):
-            raise EnosConfigError(f"invalid destination address {self.dest_address!r}", rule="format")
+        try:
+            ipaddress.ip_address(self.target)
+        except ValueError:
+            raise EnosConfigError(f"invalid target address {self.target!r}: expected an IP address",
+                                  rule="format") from None
 
     def netem_args(self) -> list[str]:
         args = []
@@ -119,20 +258,88 @@ class HTBConstraint:
             args += ["loss", self.loss]
         return args
 
+    def add_commands(self) -> list[str]:
+        """The HTB root of the device (class ``1:1``: unconstrained traffic)."""
+        return [_q("tc", "qdisc", "add", "dev", self.device, "root", "handle", "1:", "htb", "default", "1"),
+                _q("tc", "class", "add", "dev", self.device, "parent", "1:", "classid", "1:1", "htb",
+                   "rate", _UNCONSTRAINED_RATE)]
+
+    def remove_commands(self) -> list[str]:
+        return reset_commands([self.device])
+
+    def commands(self, idx: int, with_netem: bool = True) -> list[str]:
+        """The class, netem leaf and filter of the ``idx``-th constraint (from 0) of the
+        device (``with_netem=False``: no leaf, the nfqueue engine delays elsewhere)."""
+        classid, dev = f"1:{idx + 2}", self.device
+        cmds = [_q("tc", "class", "add", "dev", dev, "parent", "1:", "classid", classid, "htb",
+                   "rate", self.rate, "ceil", self.rate)]
+        if with_netem and self.netem_args():
+            cmds.append(_q("tc", "qdisc", "add", "dev", dev, "parent", classid, "handle", f"{idx + 12}:",
+                           "netem", *self.netem_args()))
+        v6 = ":" in self.target
+        cmds.append(_q("tc", "filter", "add", "dev", dev, "parent", "1:", "protocol", "ipv6" if v6 else "ip",
+                       "prio", "1", "u32", "match", "ip6" if v6 else "ip", "dst",
+                       f"{self.target}/{128 if v6 else 32}", "flowid", classid))
+        return cmds
+
+
+@dataclass
+class HTBSource:
+    """A host and its per-destination constraints (one per device and target: adding
+    another replaces it)."""
+
+    host: Host
+    constraints: set[HTBConstraint] = field(default_factory=set)
+
+    @staticmethod
+    def equal(c1: HTBConstraint, c2: HTBConstraint) -> bool:
+        """Same device, same target: the second replaces the first."""
+        return type(c1) is type(c2) and c1.device == c2.device and c1.target == c2.target
+
+    def add_constraint(self, *args: Any, **kwargs: Any) -> "HTBSource":
+        """Add ``HTBConstraint(*args, **kwargs)``."""
+        return self.add_constraints([HTBConstraint(*args, **kwargs)])
+
+    def add_constraints(self, constraints: Iterable[HTBConstraint]) -> "HTBSource":
+        self.constraints = _merge(self.constraints, constraints, self.equal)
+        return self
+
+    def by_device(self) -> dict[str, list[HTBConstraint]]:
+        """The constraints per device, in a stable order (class ids follow it)."""
+        out: dict[str, list[HTBConstraint]] = {}
+        for c in sorted(self.constraints, key=lambda c: (c.device, c.target)):
+            out.setdefault(c.device, []).append(c)
+        return out
+
+    def remove_commands(self) -> list[str]:
+        return [cmd for cs in self.by_device().values() for cmd in cs[0].remove_commands()]
+
+    def add_commands(self) -> list[str]:
+        return [cmd for cs in self.by_device().values() for cmd in cs[0].add_commands()]
+
+    def commands(self) -> list[str]:
+        return [cmd for cs in self.by_device().values() for i, c in enumerate(cs) for cmd in c.commands(i)]
+
+    def all_commands(self) -> tuple[list[str], list[str], list[str]]:
+        """``(remove, add, commands)``: run in this order, they set the constraints."""
+        return self.remove_commands(), self.add_commands(), self.commands()
+
 
 # -- command generation ------------------------------------------------------------------
+_UNCONSTRAINED_RATE = "100gbit"  # HTB class of the traffic no constraint selects
+
+
 def _q(*words: str) -> str:
     return shlex.join(words)
 
 
-def reset_commands(interfaces: Iterable[str]) -> list[str]:
+def reset_commands(interfaces: Iterable[str], ifb: str | None = None) -> list[str]:
     """Remove every qdisc we may have set (errors ignored: nothing set is fine)."""
     cmds = []
     for iface in interfaces:
         cmds.append(_q("tc", "qdisc", "del", "dev", iface, "root") + " 2>/dev/null || true")
         cmds.append(_q("tc", "qdisc", "del", "dev", iface, "ingress") + " 2>/dev/null || true")
-        ifb = ifb_name(iface)
-        cmds.append(_q("ip", "link", "del", ifb) + " 2>/dev/null || true")
+        cmds.append(_q("ip", "link", "del", ifb or ifb_name(iface)) + " 2>/dev/null || true")
     return cmds
 
 
@@ -141,9 +348,9 @@ def ifb_name(iface: str) -> str:
     return ("ifb-" + iface)[:15]
 
 
-def ifb_redirect_commands(iface: str) -> list[str]:
+def ifb_redirect_commands(iface: str, ifb: str | None = None) -> list[str]:
     """Mirror ``iface``'s incoming traffic to its ifb device, where it can be shaped as egress."""
-    ifb = ifb_name(iface)
+    ifb = ifb or ifb_name(iface)
     return [
         _q("ip", "link", "add", ifb, "type", "ifb"),
         _q("ip", "link", "set", "dev", ifb, "up"),
@@ -153,34 +360,28 @@ def ifb_redirect_commands(iface: str) -> list[str]:
     ]
 
 
+def _source(host: Host | None, interfaces: Iterable[str], tokens: list[str], symmetric: bool) -> NetemInOutSource:
+    options = " ".join(tokens)
+    source = NetemInOutSource(host or Host("localhost"))
+    for iface in interfaces:
+        source.add_constraints([NetemOutConstraint(iface, options)])
+        if symmetric:
+            source.add_constraints([NetemInConstraint(iface, options)])
+    return source
+
+
 def netem_commands(interfaces: Iterable[str], tokens: list[str], symmetric: bool) -> list[str]:
     """Egress netem on each interface; ingress too (via ifb) when ``symmetric``."""
-    interfaces = list(interfaces)
-    cmds = reset_commands(interfaces)
-    for iface in interfaces:
-        cmds.append(_q("tc", "qdisc", "add", "dev", iface, "root", "netem", *tokens))
-        if symmetric:
-            ifb = ifb_name(iface)
-            cmds += [*ifb_redirect_commands(iface), _q("tc", "qdisc", "add", "dev", ifb, "root", "netem", *tokens)]
-    return cmds
+    return [cmd for part in _source(None, interfaces, tokens, symmetric).all_commands() for cmd in part]
 
 
-def htb_commands(iface: str, constraints: list[HTBConstraint], default_rate: str = "100gbit",
-                 with_netem: bool = True) -> list[str]:
+def htb_commands(iface: str, constraints: list[HTBConstraint], with_netem: bool = True) -> list[str]:
     """One HTB tree on ``iface``: class 1:1 for unconstrained traffic, one class+netem per destination
     (``with_netem=False``: the classes only, for rates; the nfqueue engine delays elsewhere)."""
-    cmds = reset_commands([iface])
-    cmds.append(_q("tc", "qdisc", "add", "dev", iface, "root", "handle", "1:", "htb", "default", "1"))
-    cmds.append(_q("tc", "class", "add", "dev", iface, "parent", "1:", "classid", "1:1", "htb", "rate", default_rate))
-    for i, c in enumerate(constraints, start=2):
-        rate = c.rate or default_rate
-        cmds.append(_q("tc", "class", "add", "dev", iface, "parent", "1:", "classid", f"1:{i}", "htb", "rate", rate, "ceil", rate))
-        if with_netem and c.netem_args():
-            cmds.append(_q("tc", "qdisc", "add", "dev", iface, "parent", f"1:{i}", "handle", f"{i + 10}:", "netem", *c.netem_args()))
-        proto, match = ("ipv6", "ip6") if ":" in c.dest_address else ("ip", "ip")
-        prefix = "128" if proto == "ipv6" else "32"
-        cmds.append(_q("tc", "filter", "add", "dev", iface, "parent", "1:", "protocol", proto, "prio", "1", "u32",
-                       "match", match, "dst", f"{c.dest_address}/{prefix}", "flowid", f"1:{i}"))
+    first = HTBConstraint(iface, None, "0.0.0.0")
+    cmds = first.remove_commands() + first.add_commands()
+    for i, c in enumerate(constraints):
+        cmds += c.commands(i, with_netem=with_netem)
     return cmds
 
 
@@ -194,7 +395,6 @@ ENGINES = ("auto", "tc", "nfqueue")
 ENGINE_MARK = "enoslib-netem-engine="  # the line a deploy script prints to say what it used
 NFQUEUE_BASE = 7300  # first NFQUEUE queue number (one queue per distinct delay/loss on a host)
 CHAIN_OUT, CHAIN_IN = "ENOS-NETEM-OUT", "ENOS-NETEM-IN"
-_NFQUEUE_UNSUPPORTED = ("duplicate", "corrupt", "reorder")
 _HEREDOC_END = "ENOSLIB_DELAYD_EOF"
 _PROBE_IFACE = "enos-probe0"
 REINJECT_MARK = 0x454E  # firewall mark of the packets the daemon sends again (our rules skip them)
@@ -261,8 +461,6 @@ _delayd_cache: list[str] = []
 def delayd_source() -> str:
     """The text of :mod:`enoslib.services.delayd`, as shipped to hosts."""
     if not _delayd_cache:
-        from pathlib import Path
-
         text = (Path(__file__).with_name("delayd.py")).read_text()
         if any(line.strip() == _HEREDOC_END for line in text.splitlines()):
             raise EnosError(f"delayd.py contains the line {_HEREDOC_END}: it cannot be shipped")
@@ -278,7 +476,8 @@ def percent(value: str) -> float:
 
 
 class QueuePlan:
-    """NFQUEUE queue numbers of one host: one per distinct (delay ms, loss %, re-injecting).
+    """NFQUEUE queue numbers of one host: one per distinct (delay ms, loss %, re-injecting,
+    jitter ms).
 
     Re-injecting queues are for outgoing traffic: the daemon drops the original at once
     and sends a copy after the delay (see :mod:`enoslib.services.delayd`), so a held packet
@@ -286,20 +485,21 @@ class QueuePlan:
 
     def __init__(self, base: int = NFQUEUE_BASE) -> None:
         self.base = base
-        self.queues: dict[tuple[float, float, bool], int] = {}
+        self.queues: dict[tuple[float, float, bool, float], int] = {}
 
-    def number(self, delay_ms: float, loss_pct: float, reinject: bool = False) -> int:
-        key = (float(delay_ms), float(loss_pct), bool(reinject))
+    def number(self, delay_ms: float, loss_pct: float, reinject: bool = False, jitter_ms: float = 0.0) -> int:
+        key = (float(delay_ms), float(loss_pct), bool(reinject), float(jitter_ms))
         if key not in self.queues:
             self.queues[key] = self.base + len(self.queues)
         return self.queues[key]
 
     def delayd_args(self) -> list[str]:
-        """``--queue``/``--reinject-queue NUM:DELAY_MS:LOSS_PCT`` arguments for the daemon."""
+        """``--queue``/``--reinject-queue NUM:DELAY_MS:LOSS_PCT[:JITTER_MS]`` arguments for the daemon."""
         args = []
-        for (delay, loss, reinject), num in sorted(self.queues.items(), key=lambda kv: kv[1]):
-            args += ["--reinject-queue" if reinject else "--queue", f"{num}:{delay:g}:{loss:g}"]
-        if any(reinject for _, _, reinject in self.queues):
+        for (delay, loss, reinject, jitter), num in sorted(self.queues.items(), key=lambda kv: kv[1]):
+            spec = f"{num}:{delay:g}:{loss:g}" + (f":{jitter:g}" if jitter else "")
+            args += ["--reinject-queue" if reinject else "--queue", spec]
+        if any(key[2] for key in self.queues):
             args += ["--mark", hex(REINJECT_MARK)]
         return args
 
@@ -319,40 +519,48 @@ def rate_commands(dev: str, rate: str) -> list[str]:
     ]
 
 
-def netem_nfqueue_commands(interfaces: Iterable[str], tokens: list[str], symmetric: bool,
-                           queues: QueuePlan) -> tuple[list[str], list[str]]:
-    """The nfqueue engine's take on :func:`netem_commands`: rate with HTB (ingress via ifb
-    when ``symmetric``), delay and loss with NFQUEUE rules on the interfaces (IPv4, and IPv6
-    when the host has ip6tables). Returns (tc commands, iptables rules)."""
-    options = dict(zip(tokens[::2], tokens[1::2]))
-    unsupported = [o for o in _NFQUEUE_UNSUPPORTED if o in options]
+def nfqueue_params(options: str) -> tuple[float, float, float, str | None]:
+    """``(delay ms, jitter ms, loss %, rate)`` of a netem option string, for the nfqueue
+    engine; raise for what only the kernel's netem can do."""
+    parsed = parse_netem_options(options)
+    unsupported = [o for o in parsed if o not in ("delay", "loss", "rate")]
+    if len(parsed.get("delay", ())) > 2:
+        unsupported.append("delay correlation")
+    if len(parsed.get("loss", ())) > 1:
+        unsupported.append("loss correlation")
     if unsupported:
         raise EnosConfigError(
             f"netem option(s) {', '.join(unsupported)} need the kernel's netem (engine 'tc'): "
-            "the nfqueue engine emulates delay, loss and rate only", rule="enum")
-    interfaces = list(interfaces)
-    delay = ms(options["delay"]) if "delay" in options else 0.0
-    loss = percent(options["loss"]) if "loss" in options else 0.0
-    rate = options.get("rate")
-    cmds = reset_commands(interfaces)
+            "the nfqueue engine emulates delay (and jitter), loss and rate only", rule="enum")
+    delay = parsed.get("delay", [])
+    return (ms(delay[0]) if delay else 0.0, ms(delay[1]) if len(delay) > 1 else 0.0,
+            percent(parsed["loss"][0]) if "loss" in parsed else 0.0, parsed.get("rate", [None])[0])
+
+
+def source_nfqueue_commands(source: NetemInOutSource, queues: QueuePlan) -> tuple[list[str], list[str]]:
+    """The nfqueue engine's take on a :class:`NetemInOutSource`: rates with HTB (incoming
+    via ifb), delay and loss with NFQUEUE rules on the devices (IPv4, and IPv6 when the
+    host has ip6tables). Returns (tc commands, iptables rules)."""
+    cmds = reset_commands(sorted({c.device for c in source.constraints}))
     rules = []
-    for iface in interfaces:
+    for c in [*source.outbounds, *source.inbounds]:
+        delay, jitter, loss, rate = nfqueue_params(c.options)
+        inbound = type(c) is NetemInConstraint
         if rate:
-            cmds += rate_commands(iface, rate)
-            if symmetric:
-                cmds += [*ifb_redirect_commands(iface), *rate_commands(ifb_name(iface), rate)]
+            cmds += ([*ifb_redirect_commands(c.device), *rate_commands(ifb_name(c.device), rate)] if inbound
+                     else rate_commands(c.device, rate))
         if delay or loss:
-            directions = [(CHAIN_OUT, "-o", queues.number(delay, loss, reinject=True))]
-            if symmetric:
-                directions.append((CHAIN_IN, "-i", queues.number(delay, loss)))
-            for chain, flag, queue in directions:
-                rules.append(nfqueue_rule("iptables", chain, [flag, iface], queue))
-                rules.append('if [ -n "$enos_v6" ]; then ' + nfqueue_rule("ip6tables", chain, [flag, iface], queue) + "; fi")
+            chain, flag = (CHAIN_IN, "-i") if inbound else (CHAIN_OUT, "-o")
+            queue = queues.number(delay, loss, reinject=not inbound, jitter_ms=jitter)
+            rules.append(nfqueue_rule("iptables", chain, [flag, c.device], queue))
+            rules.append('if [ -n "$enos_v6" ]; then ' + nfqueue_rule("ip6tables", chain, [flag, c.device], queue) + "; fi")
     return cmds, rules
 
 
-def _delay_loss(c: HTBConstraint) -> tuple[float, float]:
-    return (ms(c.delay) if c.delay else 0.0, percent(c.loss) if c.loss else 0.0)
+def netem_nfqueue_commands(interfaces: Iterable[str], tokens: list[str], symmetric: bool,
+                           queues: QueuePlan) -> tuple[list[str], list[str]]:
+    """The nfqueue engine's take on :func:`netem_commands`."""
+    return source_nfqueue_commands(_source(None, interfaces, tokens, symmetric), queues)
 
 
 def htb_nfqueue_commands(iface: str, constraints: list[HTBConstraint],
@@ -362,10 +570,10 @@ def htb_nfqueue_commands(iface: str, constraints: list[HTBConstraint],
     :class:`QueuePlan`). Returns (tc commands, iptables rules)."""
     rules = []
     for c in constraints:
-        delay, loss = _delay_loss(c)
+        delay, loss = (ms(c.delay) if c.delay else 0.0, percent(c.loss) if c.loss else 0.0)
         if delay or loss:
-            v6 = ":" in c.dest_address
-            match = ["-o", iface, "-d", f"{c.dest_address}/{128 if v6 else 32}"]
+            v6 = ":" in c.target
+            match = ["-o", iface, "-d", f"{c.target}/{128 if v6 else 32}"]
             rules.append(nfqueue_rule("ip6tables" if v6 else "iptables", CHAIN_OUT, match,
                                       queues.number(delay, loss, reinject=True)))
     return htb_commands(iface, constraints, with_netem=False), rules
@@ -536,7 +744,22 @@ class LatencyReport:
 
 
 # -- services ----------------------------------------------------------------------------
+def _check_owned(host: Host) -> None:
+    """Refuse hosts whose interfaces are not their own (they share this machine's network
+    stack): shaping them would shape the machine's real interfaces."""
+    from enoslib.infra.local.provider import LOOPBACK_EXTRA
+
+    if host.extra.get(LOOPBACK_EXTRA) == "loopback":
+        raise EnosError(
+            f"host {host.alias} is a Local host of the 'loopback' backend (an sshd on this machine, "
+            "sharing its network stack): it owns no network device, and network emulation there "
+            "would shape this machine's own interfaces. Use the Local provider's 'netns' backend "
+            "(root) for network emulation"
+        )
+
+
 def _interfaces(host: Host, networks: Iterable[Network] | None) -> list[str]:
+    _check_owned(host)
     if not host.net_devices:
         raise EnosError(
             f"host {host.alias} has no known interfaces: call en.sync_info(roles, networks) first, "
@@ -549,6 +772,18 @@ def _interfaces(host: Host, networks: Iterable[Network] | None) -> list[str]:
     if not names:
         raise EnosError(f"host {host.alias} has no interface on the selected networks")
     return names
+
+
+def _interfaces_to(host: Host, address: str) -> list[str]:
+    """The interface(s) of ``host`` on the same subnet as ``address`` (else every interface)."""
+    _check_owned(host)
+    target = ipaddress.ip_address(address)
+    matches = []
+    for device in host.net_devices:
+        for a in device.addresses:
+            if target in ipaddress.ip_interface(a.address).network:
+                matches.append(device.name)
+    return sorted(set(matches)) or _interfaces(host, None)
 
 
 def _address_on(host: Host, networks: Iterable[Network] | None) -> list[str]:
@@ -564,235 +799,399 @@ def _run_scripts(scripts: Mapping[Host, str], task: str) -> "Results":
     return run_scripts(scripts, task_name=task)
 
 
-class Netem:
+def _engine_for(host: Host, engine: str, engines: Mapping[str, str] | None) -> str:
+    if engines and host.alias in engines:
+        return engines[host.alias]
+    return "tc" if engine == "auto" else engine
+
+
+def _merge_sources(sources: Iterable[Any]) -> dict[Host, Any]:
+    """One source per host (the same host may come several times: constraints merge)."""
+    merged: dict[Host, Any] = {}
+    for source in sources:
+        if source.host not in merged:
+            merged[source.host] = type(source)(source.host)
+        merged[source.host].add_constraints(source.constraints)
+    return {h: s for h, s in merged.items() if s.constraints}
+
+
+def _flat(parts: Iterable[list[str]]) -> list[str]:
+    return [cmd for part in parts for cmd in part]
+
+
+def netem_scripts(sources: Iterable[NetemInOutSource], engine: str = "auto",
+                  engines: Mapping[str, str] | None = None) -> dict[Host, str]:
+    """One deploy script per host, for the engine ``engines`` gives it (default: ``engine``;
+    ``"auto"`` without probe results: tc)."""
+    out = {}
+    for host, source in _merge_sources(sources).items():
+        _check_owned(host)
+        if _engine_for(host, engine, engines) == "tc":
+            out[host] = engine_script("tc", _flat(source.all_commands()))
+        else:
+            queues = QueuePlan()
+            cmds, rules = source_nfqueue_commands(source, queues)
+            out[host] = engine_script("nfqueue", nfqueue_commands(queues, cmds, rules, optional_v6=True))
+    return out
+
+
+def htb_scripts(sources: Iterable[HTBSource], engine: str = "auto",
+                engines: Mapping[str, str] | None = None) -> dict[Host, str]:
+    """One deploy script per host, as :func:`netem_scripts`, for HTB sources."""
+    out = {}
+    for host, source in _merge_sources(sources).items():
+        _check_owned(host)
+        if _engine_for(host, engine, engines) == "tc":
+            out[host] = engine_script("tc", _flat(source.all_commands()))
+            continue
+        queues, cmds, rules, families = QueuePlan(), [], [], []
+        for device, cs in source.by_device().items():
+            dev_cmds, dev_rules = htb_nfqueue_commands(device, cs, queues)
+            cmds += dev_cmds
+            rules += dev_rules
+            families += ["ip6tables" if ":" in c.target else "iptables" for c in cs]
+        out[host] = engine_script("nfqueue", nfqueue_commands(queues, cmds, rules, families))
+    return out
+
+
+def _deploy(sources: Iterable[Any], engine: str, task: str) -> "Results":
+    merged = _merge_sources(sources)
+    check_engine(engine)
+    engines = None
+    if engine == "auto":
+        engines = probe_engines({h: min(c.device for c in s.constraints) for h, s in merged.items()})
+    make = htb_scripts if all(isinstance(s, HTBSource) for s in merged.values()) else netem_scripts
+    return _run_scripts(make(merged.values(), engine, engines), task)
+
+
+def netem(sources: list[NetemInOutSource], chunk_size: int = 100, *, engine: str = "auto") -> "Results":
+    """Set the constraints of ``sources`` (a host may come several times: its constraints
+    merge), replacing what the previous deployment set on their devices. All hosts in
+    parallel, one script each (``chunk_size`` is accepted for EnOSlib compatibility: there
+    are no batches of commands to size). ``engine``: as :class:`Netem`'s."""
+    return _deploy(sources, engine, "netem deploy")
+
+
+def netem_htb(htb_hosts: list[HTBSource], chunk_size: int = 100, *, engine: str = "auto") -> "Results":
+    """Set the per-destination constraints of ``htb_hosts``, as :func:`netem` does."""
+    return _deploy(htb_hosts, engine, "netem-htb deploy")
+
+
+class _Service:
+    """EnOSlib's service protocol: ``deploy``/``destroy``/``backup``; as a context manager,
+    destroy then deploy on entry, destroy then backup on exit."""
+
+    engine: str
+    engines: dict[str, str]
+    sources: dict[Host, Any]
+    _touched: dict[Host, set[str]]
+    _task: str
+
+    def _deploy_sources(self, sources: Iterable[Any]) -> "Results":
+        sources = list(sources)
+        self.results = _deploy(sources, self.engine, self._task + " deploy")
+        self.engines.update(parse_engines(self.results))
+        for s in sources:
+            self._touched.setdefault(s.host, set()).update(c.device for c in s.constraints)
+        return self.results
+
+    def destroy(self) -> "Results":
+        """Undo every deployment of this service (either engine) on its hosts' devices."""
+        touched = {h: set(devs) for h, devs in self._touched.items()}
+        for host, source in self.sources.items():
+            touched.setdefault(host, set()).update(c.device for c in source.constraints)
+        scripts = {h: teardown_script(sorted(devs)) for h, devs in touched.items() if devs}
+        return _run_scripts(scripts, self._task + " destroy")
+
+    def backup(self) -> None:
+        """Nothing to back up (EnOSlib's service protocol)."""
+
+    def __enter__(self) -> Any:
+        self.destroy()
+        self.deploy()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.destroy()
+        self.backup()
+
+
+def _symmetric(symmetric: bool, symetric: bool | None) -> bool:
+    if symetric is None:
+        return symmetric
+    import warnings
+
+    warnings.warn("'symetric' is deprecated: use 'symmetric'", DeprecationWarning, stacklevel=3)
+    return symetric
+
+
+class Netem(_Service):
     """The same netem constraint on every selected interface of the given hosts.
 
-    ``engine``: ``"auto"`` (netem where the kernel has it, else nfqueue; probed on each
-    host at deploy time), ``"tc"`` or ``"nfqueue"``. After :meth:`deploy`, ``engines`` maps
-    each host's alias to the engine it used.
+    ``sources`` maps each host to its :class:`NetemInOutSource`. ``engine``: ``"auto"``
+    (netem where the kernel has it, else nfqueue; probed on each host at deploy time),
+    ``"tc"`` or ``"nfqueue"``. After :meth:`deploy`, ``engines`` maps each host's alias to
+    the engine it used.
 
     With nfqueue, the ingress delay (``symmetric``) is applied after the kernel has
     timestamped the incoming packet: tools reading kernel receive timestamps on that host
     (ping, fping) do not see it, so :meth:`validate` measures from such hosts with
     ``ping -U`` (user-space timestamps). Applications see the delay."""
 
+    _task = "netem"
+
     def __init__(self, engine: str = "auto") -> None:
         self.engine = check_engine(engine)
         self.engines: dict[str, str] = {}
-        self._constraints: list[tuple[list[Host], list[str], bool, list[Network] | None]] = []
-        self._touched: dict[Host, list[str]] = {}
+        self.sources: dict[Host, NetemInOutSource] = {}
+        self._touched: dict[Host, set[str]] = {}
 
     def add_constraints(self, options: str, hosts: Iterable[Host], symmetric: bool = False,
-                        networks: Iterable[Network] | None = None) -> "Netem":
+                        networks: Iterable[Network] | None = None, *, symetric: bool | None = None) -> "Netem":
         """``options`` is a netem string (``"delay 10ms loss 1%"``); ``symmetric`` also shapes
-        incoming traffic; ``networks`` selects interfaces (default: all but loopback)."""
-        self._constraints.append((list(hosts), check_netem_options(options), symmetric,
-                                  list(networks) if networks is not None else None))
+        incoming traffic; ``networks`` selects interfaces (default: all but loopback).
+        A later constraint on the same host interface and direction replaces the earlier."""
+        symmetric = _symmetric(symmetric, symetric)
+        check_netem_options(options)
+        for host in hosts:
+            interfaces = _interfaces(host, networks)
+            source = self.sources.setdefault(host, NetemInOutSource(host))
+            for iface in interfaces:
+                source.add_constraints([NetemOutConstraint(iface, options)])
+                if symmetric:
+                    source.add_constraints([NetemInConstraint(iface, options)])
         return self
 
-    def _engine_of(self, host: Host, engines: Mapping[str, str] | None) -> str:
-        if engines and host.alias in engines:
-            return engines[host.alias]
-        return "tc" if self.engine == "auto" else self.engine
-
     def scripts(self, engines: Mapping[str, str] | None = None) -> dict[Host, str]:
-        """One deploy script per host, for the engine ``engines`` gives it (default: the
-        service's engine; ``"auto"`` without probe results: tc)."""
-        tc: dict[Host, list[str]] = {}
-        tc_rates: dict[Host, list[str]] = {}
-        rules: dict[Host, list[str]] = {}
-        queues: dict[Host, QueuePlan] = {}
-        for hosts, tokens, symmetric, networks in self._constraints:
-            for host in hosts:
-                ifaces = _interfaces(host, networks)
-                self._touched[host] = sorted({*self._touched.get(host, []), *ifaces})
-                if self._engine_of(host, engines) == "tc":
-                    tc.setdefault(host, []).extend(netem_commands(ifaces, tokens, symmetric))
-                else:
-                    cmds, host_rules = netem_nfqueue_commands(ifaces, tokens, symmetric, queues.setdefault(host, QueuePlan()))
-                    tc_rates.setdefault(host, []).extend(cmds)
-                    rules.setdefault(host, []).extend(host_rules)
-        out = {h: engine_script("tc", cmds) for h, cmds in tc.items()}
-        for h, cmds in tc_rates.items():
-            out[h] = engine_script("nfqueue", nfqueue_commands(queues[h], cmds, rules[h], optional_v6=True))
-        return out
+        """One deploy script per host (see :func:`netem_scripts`)."""
+        return netem_scripts(self.sources.values(), self.engine, engines)
 
-    def deploy(self) -> "Results":
+    def deploy(self, chunk_size: int = 100) -> "Results":
         """Probe the engines (``auto``), then apply every host's script, in parallel."""
-        engines = None
-        if self.engine == "auto":
-            hosts = {h: _interfaces(h, nets)[0] for hs, _, _, nets in self._constraints for h in hs}
-            engines = probe_engines(hosts)
-        results = _run_scripts(self.scripts(engines), "netem deploy")
-        self.engines.update(parse_engines(results))
-        return results
+        return self._deploy_sources(self.sources.values())
 
-    def destroy(self) -> "Results":
-        scripts = {h: teardown_script(ifaces) for h, ifaces in self._touched.items()}
-        return _run_scripts(scripts, "netem destroy")
-
-    def validate(self, count: int = 10) -> LatencyReport:
-        """Ping every other constrained host and report RTTs (expected from the delays set)."""
-        hosts = [h for hs, *_ in self._constraints for h in hs]
-        expected: dict[tuple[Host, Host], float] = {}
-        delay_of: dict[Host, tuple[float, bool]] = {}
-        for hs, tokens, symmetric, _ in self._constraints:
-            d = ms(tokens[tokens.index("delay") + 1]) if "delay" in tokens else 0.0
-            for h in hs:
-                delay_of[h] = (d, symmetric)
-        for a in dict.fromkeys(hosts):
-            for b in dict.fromkeys(hosts):
-                if a != b:
-                    da, sa = delay_of[a]
-                    db, sb = delay_of[b]
-                    # a's egress + b's egress (the reply), + ingress delays when symmetric
-                    expected[(a, b)] = da + db + (da if sa else 0) + (db if sb else 0)
+    def validate(self, networks: Iterable[Network] | None = None, output_dir: str | Path | None = None,
+                 count: int = 10) -> LatencyReport:
+        """Ping every other constrained host and report RTTs (expected from the delays set).
+        ``networks``: measure to the addresses on these networks; ``output_dir``: also save
+        each source's raw measures there, as ``<alias>.fpingout``."""
+        delays: dict[Host, tuple[float, float]] = {}
+        for host, source in self.sources.items():
+            out = [_netem_delay(c.options) for c in source.outbounds]
+            inb = [_netem_delay(c.options) for c in source.inbounds]
+            delays[host] = (max(out, default=0.0), max(inb, default=0.0))
+        # a's egress + b's ingress, then b's egress + a's ingress for the reply
+        expected = {(a, b): delays[a][0] + delays[b][1] + delays[b][0] + delays[a][1]
+                    for a in delays for b in delays if a != b}
         # an nfqueue ingress delay comes after the kernel's receive timestamp: measure
         # from those hosts with user-space timestamps
-        user_clock = [h for h, (d, sym) in delay_of.items() if sym and d and self.engines.get(h.alias) == "nfqueue"]
-        report = measure_rtts(expected, count=count, user_clock=user_clock)
-        report.engines = {h.alias: self.engines[h.alias] for h in dict.fromkeys(hosts) if h.alias in self.engines}
+        user_clock = [h for h, (_, d_in) in delays.items() if d_in and self.engines.get(h.alias) == "nfqueue"]
+        report = measure_rtts(expected, count=count, networks=networks, user_clock=user_clock,
+                              output_dir=output_dir)
+        report.engines = {h.alias: self.engines[h.alias] for h in delays if h.alias in self.engines}
         return report
 
 
-class NetemHTB:
+def _netem_delay(options: str) -> float:
+    delay = parse_netem_options(options).get("delay")
+    return ms(delay[0]) if delay else 0.0
+
+
+_TOPOLOGY_KEYS = ("default_delay", "default_rate", "default_loss", "default_network", "network", "groups",
+                  "except", "constraints")
+_OVERRIDE_KEYS = ("src", "dst", "delay", "rate", "loss", "network", "symmetric")
+
+
+class NetemHTB(_Service):
     """Per-destination constraints: ``add_constraints(src, dest, delay="10ms", rate="1gbit")``.
 
-    ``engine``: ``"auto"`` (netem where the kernel has it, else nfqueue; probed on each
-    host at deploy time), ``"tc"`` or ``"nfqueue"``. After :meth:`deploy`, ``engines`` maps
-    each host's alias to the engine it used.
+    ``sources`` maps each sending host to its :class:`HTBSource`, ``dests`` holds the
+    destination hosts. ``engine``: ``"auto"`` (netem where the kernel has it, else
+    nfqueue; probed on each host at deploy time), ``"tc"`` or ``"nfqueue"``. After
+    :meth:`deploy`, ``engines`` maps each host's alias to the engine it used.
 
     As with netem, only the sending hosts are touched: with nfqueue, their outgoing packets
     to a constrained destination are delayed by the userspace daemon (copied, dropped,
     sent again: see :class:`QueuePlan`), rates stay HTB classes."""
 
+    _task = "netem-htb"
+
     def __init__(self, engine: str = "auto") -> None:
         self.engine = check_engine(engine)
         self.engines: dict[str, str] = {}
-        self._constraints: list[HTBConstraint] = []
+        self.sources: dict[Host, HTBSource] = {}
+        self.dests: set[Host] = set()
+        self._targets: dict[str, Host] = {}  # constrained address -> its host (for validate)
         self._networks: list[Network] | None = None
-        self._touched: dict[Host, list[str]] = {}
+        self._touched: dict[Host, set[str]] = {}
 
     def add_constraints(self, src: Iterable[Host], dest: Iterable[Host], delay: str | None = None,
-                        rate: str | None = None, loss: str | None = None, symmetric: bool = False,
-                        networks: Iterable[Network] | None = None) -> "NetemHTB":
-        """Traffic from every ``src`` host to every ``dest`` host gets the constraint; with
-        ``symmetric=True`` the reverse direction too. ``networks`` selects which addresses of
-        the destinations are constrained (default: all of them)."""
+                        rate: str | None = None, loss: str | None = None,
+                        networks: Iterable[Network] | None = None, symmetric: bool = False,
+                        *, symetric: bool | None = None) -> "NetemHTB":
+        """Traffic from every ``src`` host to every ``dest`` host gets the constraint (``rate``
+        defaults to ``10gbit``); with ``symmetric=True`` the reverse direction too.
+        ``networks`` selects which addresses of the destinations are constrained (default:
+        all of them). A later constraint for the same device and address replaces the earlier."""
+        symmetric = _symmetric(symmetric, symetric)
         src, dest = list(src), list(dest)
         nets = list(networks) if networks is not None else None
         if nets is not None:
             self._networks = nets
-        pairs = [(s, d) for s in src for d in dest if s != d]
+        for s in src:
+            _check_owned(s)
+            pending = []
+            for d in dest:
+                if d == s:
+                    continue
+                for address in _address_on(d, nets):
+                    self._targets[address] = d
+                    pending += [HTBConstraint(device, delay, address, rate or DEFAULT_RATE, loss)
+                                for device in _interfaces_to(s, address)]
+                self.dests.add(d)
+            self.sources.setdefault(s, HTBSource(s)).add_constraints(pending)
         if symmetric:
-            pairs += [(d, s) for s, d in pairs]
-        for s, d in pairs:
-            for address in _address_on(d, nets):
-                self._constraints.append(HTBConstraint(s, address, delay, rate, loss, dest=d))
+            self.add_constraints(dest, src, delay, rate, loss, nets)
         return self
+
+    @classmethod
+    def from_dict(cls, network_constraints: Mapping[str, Any], roles: Mapping[str, Iterable[Host]],
+                  networks: Mapping[str, Iterable[Network]] | None = None, engine: str = "auto") -> "NetemHTB":
+        """Build from EnOSlib's topology dict: ``{"default_delay": "10ms", "default_rate":
+        "1gbit", "default_loss": "0.1%", "groups": [...] (default: every role), "except":
+        [roles left out], "default_network": "wan", "constraints": [{"src": "a", "dst": "b",
+        "delay": "20ms", "rate": "1gbit", "loss": "1%", "network": "wan", "symmetric":
+        true}]}``. Every pair of hosts in the groups gets the defaults, then each constraint
+        overrides its pair. Network names index ``networks``."""
+        for key in ("default_delay", "default_rate"):
+            if key not in network_constraints:
+                raise EnosConfigError(f"the network constraints need {key!r}", path=f"$.{key}", rule="required")
+        return cls._from_spec(network_constraints, roles, networks, None, engine)
 
     @classmethod
     def from_topology(cls, topology: Mapping[str, Any], roles: Mapping[str, Iterable[Host]],
                       networks: Iterable[Network] | None = None, engine: str = "auto") -> "NetemHTB":
-        """Build from a dict: ``{"default_delay": "0ms", "default_rate": "10gbit", "default_loss": "0%",
-        "groups": ["a", "b"], "except": [{"src": "a", "dst": "b", "delay": "20ms", "rate": "1gbit",
-        "symmetric": true}]}`` (EnOSlib's topology shape); role names index ``roles``."""
+        """:meth:`from_dict`'s shape, with every default optional (no default: no constraint
+        but the overrides) and ``networks`` the list of networks to constrain. ``except``
+        may also hold overrides (``{"src": ..., "dst": ..., ...}``), as ``constraints`` does."""
+        return cls._from_spec(topology, roles, None, list(networks) if networks is not None else None, engine)
+
+    @classmethod
+    def _from_spec(cls, spec: Mapping[str, Any], roles: Mapping[str, Iterable[Host]],
+                   networks: Mapping[str, Iterable[Network]] | None, fixed: list[Network] | None,
+                   engine: str) -> "NetemHTB":
+        if not isinstance(spec, Mapping):
+            raise EnosConfigError(f"network constraints must be a dict, got {type(spec).__name__}", path="$",
+                                  rule="type")
+        for key in spec:
+            if key not in _TOPOLOGY_KEYS:
+                raise EnosConfigError(f"unknown key {key!r} (known: {', '.join(_TOPOLOGY_KEYS)})", path=f"$.{key}",
+                                      rule="additionalProperties")
+        excluded = [e for e in spec.get("except", []) if isinstance(e, str)]
+        overrides = [*(e for e in spec.get("except", []) if not isinstance(e, str)), *spec.get("constraints", [])]
+
+        def role(name: Any, path: str) -> list[Host]:
+            if name not in roles:
+                raise EnosConfigError(f"role {name!r} is not in roles ({', '.join(map(str, roles))})", path=path,
+                                      rule="reference")
+            return list(roles[name])
+
+        def nets(name: str | None, path: str) -> list[Network] | None:
+            if name is None:
+                return fixed
+            if networks is None or name not in networks:
+                raise EnosConfigError(f"network {name!r} is not in networks", path=path, rule="reference")
+            return list(networks[name])
+
         netem = cls(engine=engine)
-        groups = topology.get("groups") or list(roles)
-        defaults = {k: topology.get(f"default_{k}") for k in ("delay", "rate", "loss")}
-        overrides = {(e["src"], e["dst"]): e for e in topology.get("except", [])}
-        for e in topology.get("except", []):
-            if e.get("symmetric"):
-                overrides.setdefault((e["dst"], e["src"]), e)
-        for g in [*groups, *[k for pair in overrides for k in pair]]:
-            if g not in roles:
-                raise EnosConfigError(f"topology names role {g!r}, which is not in roles ({', '.join(roles)})",
-                                      path="$.groups", rule="reference")
-        for a in groups:
-            for b in groups:
-                spec = {**defaults, **{k: v for k, v in overrides.get((a, b), {}).items() if k in defaults}}
-                if any(spec.values()):
-                    netem.add_constraints(roles[a], roles[b], networks=networks, **spec)
+        default_net = spec.get("default_network", spec.get("network"))
+        defaults = {k: spec.get(f"default_{k}") for k in ("delay", "rate", "loss")}
+        groups = spec.get("groups") or list(roles)
+        selected = [(g, role(g, f"$.groups[{i}]")) for i, g in enumerate(groups) if g not in excluded]
+        if any(defaults.values()):
+            for _, a in selected:
+                for _, b in selected:
+                    netem.add_constraints(a, b, networks=nets(default_net, "$.default_network"), **defaults)
+        for i, o in enumerate(overrides):
+            path = f"$.constraints[{i}]"
+            if not isinstance(o, Mapping) or "src" not in o or "dst" not in o:
+                raise EnosConfigError("a constraint needs 'src' and 'dst' roles", path=path, rule="required")
+            unknown = [k for k in o if k not in _OVERRIDE_KEYS]
+            if unknown:
+                raise EnosConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(_OVERRIDE_KEYS)})",
+                                      path=f"{path}.{unknown[0]}", rule="additionalProperties")
+            values = {k: o.get(k, defaults[k]) for k in defaults}
+            netem.add_constraints(role(o["src"], f"{path}.src"), role(o["dst"], f"{path}.dst"),
+                                  networks=nets(o.get("network", default_net), f"{path}.network"),
+                                  symmetric=bool(o.get("symmetric", False)), **values)
         return netem
 
-    def _engine_of(self, host: Host, engines: Mapping[str, str] | None) -> str:
-        if engines and host.alias in engines:
-            return engines[host.alias]
-        return "tc" if self.engine == "auto" else self.engine
-
-    def _per_iface(self) -> dict[tuple[Host, str], list[HTBConstraint]]:
-        per_iface: dict[tuple[Host, str], list[HTBConstraint]] = {}
-        for c in self._constraints:
-            for iface in _interfaces_to(c.src, c.dest_address):
-                per_iface.setdefault((c.src, iface), []).append(c)
-        return per_iface
-
     def scripts(self, engines: Mapping[str, str] | None = None) -> dict[Host, str]:
-        """One deploy script per host, for the engine ``engines`` gives it (default: the
-        service's engine; ``"auto"`` without probe results: tc)."""
-        tc: dict[Host, list[str]] = {}
-        rules: dict[Host, list[str]] = {}
-        queues: dict[Host, QueuePlan] = {}
-        families: dict[Host, list[str]] = {}
-        for (host, iface), cs in self._per_iface().items():
-            self._touched[host] = sorted({*self._touched.get(host, []), iface})
-            if self._engine_of(host, engines) == "nfqueue":
-                cmds, host_rules = htb_nfqueue_commands(iface, cs, queues.setdefault(host, QueuePlan()))
-                tc.setdefault(host, []).extend(cmds)
-                rules.setdefault(host, []).extend(host_rules)
-                families.setdefault(host, []).extend("ip6tables" if ":" in c.dest_address else "iptables" for c in cs)
-            else:
-                tc.setdefault(host, []).extend(htb_commands(iface, cs))
-        return {
-            h: engine_script("nfqueue", nfqueue_commands(queues[h], cmds, rules[h], families[h])) if h in queues
-            else engine_script("tc", cmds)
-            for h, cmds in tc.items()
-        }
+        """One deploy script per host (see :func:`htb_scripts`)."""
+        return htb_scripts(self.sources.values(), self.engine, engines)
 
-    def deploy(self) -> "Results":
-        """Probe the engines (``auto``), then apply every host's script, in parallel."""
-        engines = None
-        if self.engine == "auto":
-            hosts: dict[Host, str | None] = {}
-            for host, iface in self._per_iface():
-                hosts.setdefault(host, iface)
-            engines = probe_engines(hosts)
-        results = _run_scripts(self.scripts(engines), "netem-htb deploy")
-        self.engines.update(parse_engines(results))
-        return results
-
-    def destroy(self) -> "Results":
-        scripts = {h: teardown_script(ifaces) for h, ifaces in self._touched.items()}
-        return _run_scripts(scripts, "netem-htb destroy")
+    def deploy(self, chunk_size: int = 100) -> list[HTBSource]:
+        """Probe the engines (``auto``), then apply every host's script, in parallel.
+        Returns the sources deployed (the run's results are in ``results``)."""
+        sources = list(self.sources.values())
+        self._deploy_sources(sources)
+        return sources
 
     def expected_rtts(self) -> dict[tuple[Host, Host], float]:
         """RTT expected between every constrained pair: delay there + delay back."""
         one_way: dict[tuple[Host, Host], float] = {}
-        for c in self._constraints:
-            if c.dest is not None:
-                one_way[(c.src, c.dest)] = ms(c.delay) if c.delay else 0.0
+        for s, source in self.sources.items():
+            for c in sorted(source.constraints, key=lambda c: (c.device, c.target)):
+                d = self._targets.get(c.target)
+                if d is not None and c.target in _address_on(d, self._networks)[:1]:
+                    one_way[(s, d)] = ms(c.delay) if c.delay else 0.0
         pairs = set(one_way) | {(d, s) for s, d in one_way}
         return {(s, d): one_way.get((s, d), 0.0) + one_way.get((d, s), 0.0) for s, d in sorted(pairs)}
 
-    def validate(self, count: int = 10) -> LatencyReport:
-        """Measure RTTs between every constrained pair with fping and compare."""
+    def validate(self, count: int = 10, *, networks: Iterable[Network] | None = None,
+                 output_dir: str | Path | None = None) -> LatencyReport:
+        """Measure RTTs between every constrained pair with fping and compare. ``networks``:
+        measure to the addresses on these networks (default: those constrained);
+        ``output_dir``: also save each source's raw measures there (``<alias>.fpingout``)."""
         expected = self.expected_rtts()
-        report = measure_rtts(expected, count=count, networks=self._networks)
+        report = measure_rtts(expected, count=count, networks=networks if networks is not None else self._networks,
+                              output_dir=output_dir)
         sources = {s.alias for s, _ in expected}
         report.engines = {a: e for a, e in self.engines.items() if a in sources}
         return report
 
 
-def _interfaces_to(host: Host, address: str) -> list[str]:
-    """The interface(s) of ``host`` on the same subnet as ``address`` (else every interface)."""
-    import netaddr
+class AccurateNetemHTB(NetemHTB):
+    """:class:`NetemHTB` whose delays are end to end: :meth:`deploy` first measures the RTT
+    from each source to each constrained address (fping, ``count`` probes, after undoing
+    this service's previous deployment) and sets ``delay - mean RTT / 2`` instead of
+    ``delay``, so the infrastructure's own latency is not added on top. A delay smaller than
+    what the infrastructure already takes is an error. ``sources`` keep the delays asked
+    (``validate`` compares with them); the corrected ones are what ``deploy`` returns."""
 
-    matches = []
-    for device in host.net_devices:
-        for a in device.addresses:
-            if netaddr.IPAddress(address) in netaddr.IPNetwork(a.address):
-                matches.append(device.name)
-    return sorted(set(matches)) or _interfaces(host, None)
+    def deploy(self, chunk_size: int = 100, count: int = 50) -> list[HTBSource]:
+        self.destroy()
+        targets = {h: sorted({c.target for c in s.constraints if c.delay}) for h, s in self.sources.items()}
+        measured = fping_targets({h: t for h, t in targets.items() if t}, count=count)
+        corrected = []
+        for host, source in self.sources.items():
+            new = HTBSource(host)
+            for c in sorted(source.constraints, key=lambda c: (c.device, c.target)):
+                if c.delay:
+                    rtts = measured.get(host, {}).get(c.target)
+                    if not rtts:
+                        raise EnosError(f"no RTT measured from {host.alias} to {c.target}: "
+                                        "cannot correct its delay (is it reachable?)")
+                    one_way = statistics.mean(rtts) / 2
+                    delay = ms(c.delay) - one_way
+                    if delay < 0:
+                        raise EnosError(f"delay {c.delay} from {host.alias} to {c.target} is less than the "
+                                        f"infrastructure's own one-way latency ({one_way:.3f} ms)")
+                    c = replace(c, delay=f"{delay:.3f}ms")
+                new.add_constraints([c])
+            corrected.append(new)
+        self._deploy_sources(corrected)
+        return corrected
 
 
 def user_clock_ping_script(addresses: Iterable[str], count: int) -> str:
@@ -811,29 +1210,45 @@ def user_clock_ping_script(addresses: Iterable[str], count: int) -> str:
     )
 
 
+FPING_FILE_SUFFIX = ".fpingout"  # validate(output_dir=...) saves <alias>.fpingout per source
+
+
+def fping_targets(targets: Mapping[Host, Iterable[str]], count: int = 10, user_clock: Iterable[Host] = (),
+                  output_dir: str | Path | None = None) -> dict[Host, dict[str, list[float]]]:
+    """RTTs (ms) from each host to its target addresses: fping, or ``ping -U`` from the hosts
+    in ``user_clock`` (fping reads the kernel's receive timestamps, taken before an nfqueue
+    ingress delay); all sources in parallel. ``output_dir``: save each source's raw output."""
+    user_clock = set(user_clock)
+    scripts = {
+        src: user_clock_ping_script(addrs, count) if src in user_clock else
+        "fping -C {} -q -p 50 -t 2000 {} 2>&1 || true\n".format(int(count), shlex.join(addrs))
+        for src, addrs in ((s, list(a)) for s, a in targets.items()) if addrs
+    }
+    if not scripts:
+        return {}
+    results = _run_scripts(scripts, "fping")
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        for result in results:
+            (Path(output_dir) / f"{result.host}{FPING_FILE_SUFFIX}").write_text(result.stdout or "")
+    by_alias = {h.alias: h for h in scripts}
+    return {by_alias[r.host]: parse_fping(r.stdout or "") for r in results}
+
+
 def measure_rtts(expected: Mapping[tuple[Host, Host], float], count: int = 10,
                  networks: Iterable[Network] | None = None, tolerance: float = 0.10,
-                 user_clock: Iterable[Host] = ()) -> LatencyReport:
-    """Run fping from each source to its destinations (all sources in parallel) and compare
-    the median RTT with ``expected``. Sources in ``user_clock`` use ``ping -U`` instead
-    (fping reads the kernel's receive timestamps, taken before an nfqueue ingress delay)."""
+                 user_clock: Iterable[Host] = (), output_dir: str | Path | None = None) -> LatencyReport:
+    """Measure from each source to its destinations (see :func:`fping_targets`) and compare
+    the median RTT with ``expected``."""
     nets = list(networks) if networks is not None else None
     targets: dict[Host, dict[str, Host]] = {}
     for src, dest in expected:
         for address in _address_on(dest, nets)[:1]:
             targets.setdefault(src, {})[address] = dest
-    user_clock = set(user_clock)
-    scripts = {
-        src: user_clock_ping_script(addrs, count) if src in user_clock else
-        "fping -C {} -q -p 50 -t 2000 {} 2>&1 || true\n".format(int(count), shlex.join(addrs))
-        for src, addrs in targets.items()
-    }
-    results = _run_scripts(scripts, "fping")
+    measured = fping_targets(targets, count=count, user_clock=user_clock, output_dir=output_dir)
     report = LatencyReport(tolerance=tolerance)
-    by_alias = {h.alias: h for h in targets}
-    for result in results:
-        src = by_alias[result.host]
-        for address, rtts in parse_fping(result.stdout).items():
+    for src, rtts_by_address in measured.items():
+        for address, rtts in rtts_by_address.items():
             target = targets[src].get(address)
             if target is not None:
                 report.measured[(src.alias, target.alias)] = statistics.median(rtts) if rtts else None

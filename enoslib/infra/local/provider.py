@@ -23,6 +23,10 @@ from enoslib.objects import DefaultNetwork, Host, IPAddress, NetDevice, Networks
 
 logger = logging.getLogger(__name__)
 
+# Host.extra key marking the hosts of the 'loopback' backend: they share this machine's
+# network stack and own no network device (network emulation refuses them)
+LOOPBACK_EXTRA = "enoslib_local_backend"
+
 
 class Local(ImmediateProvider):
     """Hosts on this machine, by role and count. ``init`` reuses the hosts of a previous run
@@ -102,19 +106,24 @@ class Local(ImmediateProvider):
             by_id[net["id"]] = DefaultNetwork(net["cidr"], gateway=bridge.gateway, name=net["id"])
             networks.add_one(by_id[net["id"]], net["roles"])
         roles = Roles()
+        # a loopback node's addresses are labels only: no device of its own holds them
+        loopback = getattr(lab, "kind", None) == "loopback"
         for h in hosts_spec:
             info = lab.nodes[h["name"]]
-            devices = [
+            devices = [] if loopback else [
                 NetDevice(i["ifname"], frozenset({IPAddress(i["address"], by_id[net_id])}), mac=i.get("mac"))
                 for net_id, i in info.interfaces.items()
             ]
+            extra = {"ansible_python_interpreter": "/usr/bin/python3"}
+            if loopback:
+                extra[LOOPBACK_EXTRA] = "loopback"
             host = Host(
                 info.address,
                 alias=info.name,
                 user=info.user,
                 keyfile=info.keyfile,
                 port=info.port,
-                extra={"ansible_python_interpreter": "/usr/bin/python3"},
+                extra=extra,
                 net_devices=devices,
             )
             roles.add_one(host, h["roles"])
