@@ -1,7 +1,8 @@
 """EnOSlib's module path for services (``enoslib.service``, singular).
 
 The implementation lives in :mod:`enoslib.services`; this package only re-exports it, so
-``from enoslib.service import Netem`` works as in EnOSlib.
+``from enoslib.service import Netem`` works as in EnOSlib. (The functions ``netem`` and
+``netem_htb`` are in the submodules: ``enoslib.service.netem`` is a module.)
 """
 
 from enoslib.services.netem import (  # noqa: F401
@@ -13,9 +14,7 @@ from enoslib.services.netem import (  # noqa: F401
     NetemInConstraint,
     NetemInOutSource,
     NetemOutConstraint,
-    netem,
-    netem_htb,
 )
 
 __all__ = ["AccurateNetemHTB", "HTBConstraint", "HTBSource", "Netem", "NetemHTB", "NetemInConstraint",
-           "NetemInOutSource", "NetemOutConstraint", "netem", "netem_htb"]
+           "NetemInOutSource", "NetemOutConstraint"]

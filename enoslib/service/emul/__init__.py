@@ -1,5 +1,2 @@
-"""EnOSlib's module path ``enoslib.service.emul`` (submodules ``netem`` and ``htb``): re-exports
-:mod:`enoslib.services.netem`."""
-
-from enoslib.service import *  # noqa: F401,F403
-from enoslib.service import __all__  # noqa: F401
+"""EnOSlib's module path ``enoslib.service.emul``: its submodules ``netem`` and ``htb``
+re-export :mod:`enoslib.services.netem`."""
