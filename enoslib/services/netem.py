@@ -11,6 +11,18 @@ Two services, as experimenters know them from EnOSlib:
 >>> netem.add_constraints(src=roles["paris"], dest=roles["berlin"], delay="10ms", rate="1gbit", symmetric=True)
 >>> netem.deploy(); print(netem.validate().table()); netem.destroy()
 
+Underneath, EnOSlib's documented classes (module paths ``enoslib.service.emul.netem`` /
+``.htb`` re-export them): a *source* is a host and the constraints of its devices,
+:class:`NetemInOutSource` (:class:`NetemOutConstraint`/:class:`NetemInConstraint`:
+``(device, options)``) or :class:`HTBSource` (:class:`HTBConstraint`: ``(device, delay,
+target, rate="10gbit", loss=None)``); :func:`netem` and :func:`netem_htb` deploy lists of
+sources, the services build theirs in ``sources``. :class:`AccurateNetemHTB` takes the
+infrastructure's own latency off the delays it sets.
+
+>>> source = HTBSource(host=roles["paris"][0])
+>>> source.add_constraint(device="eth0", delay="10ms", target="10.0.0.3", rate="1gbit")
+>>> netem_htb([source])
+
 The commands are generated here (pure functions, every value checked and quoted) and run
 over the api's fast path, one script per host, all hosts in parallel.
 
@@ -24,9 +36,10 @@ TCP senders are not throttled by packets held on their behalf). ``"auto"`` (defa
 decides per host: ``deploy`` first runs a small probe script on every host (can the kernel
 add a netem qdisc to a throwaway ifb device?), then each host's deploy script for its
 engine: two parallel rounds. Which engine each host used is in ``service.engines`` and in
-the :class:`LatencyReport`. The nfqueue engine emulates delay, loss and rate (not
-duplicate, corrupt, reorder, nor jitter), delays IP traffic only (not ARP), and needs
-``iptables-legacy`` (or an ``iptables`` with NFQUEUE) and ``/usr/bin/python3`` on the host.
+the :class:`LatencyReport`. The nfqueue engine emulates delay (and jitter), loss and rate
+(not duplicate, corrupt, reorder, correlations nor distributions), delays IP traffic only
+(not ARP), and needs ``iptables-legacy`` (or an ``iptables`` with NFQUEUE) and
+``/usr/bin/python3`` on the host.
 """
 
 from __future__ import annotations
@@ -854,14 +867,14 @@ def htb_scripts(sources: Iterable[HTBSource], engine: str = "auto",
     return out
 
 
-def _deploy(sources: Iterable[Any], engine: str, task: str) -> "Results":
+def _deploy(sources: Iterable[Any], engine: str, task: str, make_scripts: Any) -> "Results":
+    """Probe the hosts' engines (``auto``), then run ``make_scripts``' script on every host."""
     merged = _merge_sources(sources)
     check_engine(engine)
     engines = None
     if engine == "auto":
         engines = probe_engines({h: min(c.device for c in s.constraints) for h, s in merged.items()})
-    make = htb_scripts if all(isinstance(s, HTBSource) for s in merged.values()) else netem_scripts
-    return _run_scripts(make(merged.values(), engine, engines), task)
+    return _run_scripts(make_scripts(merged.values(), engine, engines), task)
 
 
 def netem(sources: list[NetemInOutSource], chunk_size: int = 100, *, engine: str = "auto") -> "Results":
@@ -869,12 +882,12 @@ def netem(sources: list[NetemInOutSource], chunk_size: int = 100, *, engine: str
     merge), replacing what the previous deployment set on their devices. All hosts in
     parallel, one script each (``chunk_size`` is accepted for EnOSlib compatibility: there
     are no batches of commands to size). ``engine``: as :class:`Netem`'s."""
-    return _deploy(sources, engine, "netem deploy")
+    return _deploy(sources, engine, "netem deploy", netem_scripts)
 
 
 def netem_htb(htb_hosts: list[HTBSource], chunk_size: int = 100, *, engine: str = "auto") -> "Results":
     """Set the per-destination constraints of ``htb_hosts``, as :func:`netem` does."""
-    return _deploy(htb_hosts, engine, "netem-htb deploy")
+    return _deploy(htb_hosts, engine, "netem-htb deploy", htb_scripts)
 
 
 class _Service:
@@ -886,10 +899,16 @@ class _Service:
     sources: dict[Host, Any]
     _touched: dict[Host, set[str]]
     _task: str
+    _scripts_of: Any  # netem_scripts or htb_scripts
+
+    def scripts(self, engines: Mapping[str, str] | None = None) -> dict[Host, str]:
+        """One deploy script per host, for the engine ``engines`` (alias -> engine) gives it
+        (default: the service's; ``"auto"`` without probe results: tc)."""
+        return self._scripts_of(self.sources.values(), self.engine, engines)
 
     def _deploy_sources(self, sources: Iterable[Any]) -> "Results":
         sources = list(sources)
-        self.results = _deploy(sources, self.engine, self._task + " deploy")
+        self.results = _deploy(sources, self.engine, self._task + " deploy", self._scripts_of)
         self.engines.update(parse_engines(self.results))
         for s in sources:
             self._touched.setdefault(s.host, set()).update(c.device for c in s.constraints)
@@ -939,6 +958,7 @@ class Netem(_Service):
     ``ping -U`` (user-space timestamps). Applications see the delay."""
 
     _task = "netem"
+    _scripts_of = staticmethod(netem_scripts)
 
     def __init__(self, engine: str = "auto") -> None:
         self.engine = check_engine(engine)
@@ -961,10 +981,6 @@ class Netem(_Service):
                 if symmetric:
                     source.add_constraints([NetemInConstraint(iface, options)])
         return self
-
-    def scripts(self, engines: Mapping[str, str] | None = None) -> dict[Host, str]:
-        """One deploy script per host (see :func:`netem_scripts`)."""
-        return netem_scripts(self.sources.values(), self.engine, engines)
 
     def deploy(self, chunk_size: int = 100) -> "Results":
         """Probe the engines (``auto``), then apply every host's script, in parallel."""
@@ -1015,6 +1031,7 @@ class NetemHTB(_Service):
     sent again: see :class:`QueuePlan`), rates stay HTB classes."""
 
     _task = "netem-htb"
+    _scripts_of = staticmethod(htb_scripts)
 
     def __init__(self, engine: str = "auto") -> None:
         self.engine = check_engine(engine)
@@ -1125,10 +1142,6 @@ class NetemHTB(_Service):
                                   networks=nets(o.get("network", default_net), f"{path}.network"),
                                   symmetric=bool(o.get("symmetric", False)), **values)
         return netem
-
-    def scripts(self, engines: Mapping[str, str] | None = None) -> dict[Host, str]:
-        """One deploy script per host (see :func:`htb_scripts`)."""
-        return htb_scripts(self.sources.values(), self.engine, engines)
 
     def deploy(self, chunk_size: int = 100) -> list[HTBSource]:
         """Probe the engines (``auto``), then apply every host's script, in parallel.

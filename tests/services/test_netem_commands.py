@@ -205,3 +205,20 @@ def test_user_clock_ping_output_parses_like_fping():
     text = user_clock_ping_script(["10.9.0.3", "fd00::3"], 5)
     assert "ping -U -n -c 5" in text and _sh_ok(text)
     assert parse_fping("10.9.0.3 : 20.1 20.3 \nfd00::3 : \n") == {"10.9.0.3": [20.1, 20.3], "fd00::3": []}
+
+
+def test_option_grammar_jitter_and_correlations():
+    assert check_netem_options("delay 10ms 2ms 25% loss random 1% 5%") == ["delay", "10ms", "2ms", "25%", "loss", "1%", "5%"]
+    assert check_netem_options("delay 10ms distribution normal limit 1000 rate 1mbit") == [
+        "delay", "10ms", "distribution", "normal", "limit", "1000", "rate", "1mbit"]
+    for bad in ("delay 10ms delay 5ms", "distribution gaussian", "limit lots"):
+        with pytest.raises(EnosConfigError):
+            check_netem_options(bad)
+    # the userspace engine does jitter (its daemon's 4th queue field), not correlations
+    plan = QueuePlan()
+    netem_nfqueue_commands(["eth0"], ["delay", "10ms", "2ms"], False, plan)
+    assert plan.delayd_args() == ["--reinject-queue", "7300:10:0:2", "--mark", "0x454e"]
+    with pytest.raises(EnosConfigError, match="delay correlation"):
+        netem_nfqueue_commands(["eth0"], ["delay", "10ms", "2ms", "25%"], False, QueuePlan())
+    with pytest.raises(EnosConfigError, match="distribution"):
+        netem_nfqueue_commands(["eth0"], ["delay", "10ms", "distribution", "normal"], False, QueuePlan())
