@@ -296,15 +296,10 @@ def on_local_hosts(func):
 def testbed():
     from enoslib.nodes import NamespaceLab
 
-    conf = (en.LocalConf.from_settings(name="nccompat")
-            .add_machine(roles=["a"], number=1).add_machine(roles=["b"], number=1))
-    provider = en.Local(conf)
-    roles, networks = provider.init()
-    try:
+    with en.Local(en.LocalConf.from_settings(name="nccompat").add_machine(roles=["a"], number=1)
+                  .add_machine(roles=["b"], number=1)) as (roles, networks):
         yield roles, networks
-    finally:
-        provider.destroy()
-        assert NamespaceLab.leftovers("nccompat") == []
+    assert NamespaceLab.leftovers("nccompat") == []
 
 
 def rtt(src, dst_host, count=10):
@@ -329,6 +324,7 @@ def test_e2e_netemhtb_script_runs_unchanged(testbed, tmp_path):
         report = netem.validate(output_dir=tmp_path)
         a, b = roles["a"][0].alias, roles["b"][0].alias
         assert report.expected[(a, b)] == 20.0
+        print("NetemHTB 10 ms each way, RTT measured:", report.measured[(a, b)], "engines:", report.engines)
         assert 15 <= report.measured[(a, b)] <= 60, report.to_dict()
         assert (tmp_path / f"{a}.fpingout").read_text().strip()
     finally:
@@ -347,6 +343,7 @@ def test_e2e_netem_symmetric_and_context_manager(testbed):
         # would, plain ping from a may not with the userspace engine: measure from b)
         out = en.run_command(f"ping -n -q -c 10 -i 0.05 {a.address}", roles=[b])[0].stdout
         measured = float(re.search(r"= [\d.]+/([\d.]+)/", out).group(1))
+        print(f"Netem symmetric 10ms on a: RTT b->a {base:.3f} -> {measured:.3f} ms")
         assert 15 <= measured - base <= 60, (base, measured)
     assert leftovers([a, b]) == []
 
@@ -376,6 +373,7 @@ def test_e2e_accurate_netem_htb(testbed):
     try:
         deployed = netem.deploy(count=20)
         (corrected,) = deployed[0].constraints
+        print("AccurateNetemHTB: 10ms asked, set", corrected.delay)
         assert 0 <= float(corrected.delay[:-2]) <= 10.0  # the infrastructure's share taken off
         assert netem.sources[a].constraints == {HTBConstraint(corrected.device, "10ms", b.address, "1gbit")}
         assert 7 <= rtt(a, b) <= 40

@@ -31,7 +31,11 @@ LOOPBACK_EXTRA = "enoslib_local_backend"
 class Local(ImmediateProvider):
     """Hosts on this machine, by role and count. ``init`` reuses the hosts of a previous run
     with the same ``name`` when their shape matches; ``destroy`` removes every namespace,
-    bridge, veth and sshd it made, and nothing else."""
+    bridge, veth and sshd it made, and nothing else.
+
+    With ``backend="loopback"`` the hosts share this machine's network stack: they report
+    no ``net_devices`` and carry ``extra[LOOPBACK_EXTRA] == "loopback"`` (network emulation
+    refuses them rather than shape the machine's own interfaces)."""
 
     configuration_class = LocalConf
 
