@@ -12,11 +12,12 @@ from typing import Any, Iterable
 from enoslib.errors import EnosConfigError
 from enoslib.objects import Host
 
-_TIME = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
-_RATE = re.compile(r"^\d+(\.\d+)?([kmgt]?bit|[kmgt]?bps)$", re.IGNORECASE)
-_PERCENT = re.compile(r"^\d+(\.\d+)?%$")
-_COUNT = re.compile(r"^\d+$")
-_DISTRIBUTION = re.compile(r"^(uniform|normal|pareto|paretonormal)$")
+# [0-9], not \d (Unicode digits); \Z, not $ (which matches before a trailing newline)
+_TIME = re.compile(r"^[0-9]+(\.[0-9]+)?(us|ms|s)\Z")
+_RATE = re.compile(r"^[0-9]+(\.[0-9]+)?([kmgt]?bit|[kmgt]?bps)\Z", re.IGNORECASE)
+_PERCENT = re.compile(r"^[0-9]+(\.[0-9]+)?%\Z")
+_COUNT = re.compile(r"^[0-9]+\Z")
+_DISTRIBUTION = re.compile(r"^(uniform|normal|pareto|paretonormal)\Z")
 # netem options we accept in a free-form option string: the patterns of their arguments,
 # the first one required, the others optional (``delay TIME [JITTER [CORRELATION]]``)
 _NETEM_OPTIONS: dict[str, tuple[re.Pattern[str], ...]] = {
