@@ -54,7 +54,9 @@ _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensur
           "close_connections")
 _register("enoslib.api.results", "STATUS_OK", "STATUS_FAILED", "STATUS_UNREACHABLE", "STATUS_SKIPPED",
           "DEFAULT_ERROR_STATUSES")
-_register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport", "HTBConstraint")
+_register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport")
+_register("enoslib.services.netem", "AccurateNetemHTB", "HTBConstraint", "HTBSource", "NetemInConstraint",
+          "NetemInOutSource", "NetemOutConstraint", "netem", "netem_htb")
 
 __getattr__, __dir__ = lazy(__name__, globals(), _LAZY, _SUBMODULES)
 
@@ -85,4 +87,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.objects import (DefaultNetwork, Host, HostsView, IPAddress, NetDevice, Network, Networks,
                                  NetworksView, Roles)
     from enoslib.objects.host import LocalHost
-    from enoslib.services.netem import HTBConstraint, LatencyReport, Netem, NetemHTB
+    from enoslib.services.netem import (AccurateNetemHTB, HTBConstraint, HTBSource, LatencyReport, Netem,
+                                        NetemHTB, NetemInConstraint, NetemInOutSource, NetemOutConstraint,
+                                        netem, netem_htb)

@@ -28,9 +28,9 @@ def test_units_and_options():
         with pytest.raises(EnosConfigError):
             check_netem_options(bad)
     with pytest.raises(EnosConfigError, match="rate"):
-        HTBConstraint(Host("a"), "10.0.0.1", rate="fast")
-    with pytest.raises(EnosConfigError, match="destination"):
-        HTBConstraint(Host("a"), "10.0.0.1; rm -rf /")
+        HTBConstraint("eth0", None, "10.0.0.1", rate="fast")
+    with pytest.raises(EnosConfigError, match="target"):
+        HTBConstraint("eth0", None, "10.0.0.1; rm -rf /")
 
 
 def test_symmetric_netem_uses_ifb():
@@ -43,7 +43,7 @@ def test_symmetric_netem_uses_ifb():
 
 def test_htb_tree_per_destination():
     a, b = host("a", "10.9.0.2"), host("b", "10.9.0.3")
-    cmds = htb_commands("eth0", [HTBConstraint(a, "10.9.0.3", delay="20ms", rate="1gbit", dest=b)])
+    cmds = htb_commands("eth0", [HTBConstraint("eth0", "20ms", "10.9.0.3", rate="1gbit")])
     assert "tc qdisc add dev eth0 root handle 1: htb default 1" in cmds
     assert "tc class add dev eth0 parent 1: classid 1:2 htb rate 1gbit ceil 1gbit" in cmds
     assert "tc qdisc add dev eth0 parent 1:2 handle 12: netem delay 20ms" in cmds
@@ -98,10 +98,10 @@ def test_engine_is_checked():
 def test_htb_nfqueue_rules_and_queues():
     a, b, c, d = host("a", "10.9.0.2"), host("b", "10.9.0.3"), host("c", "10.9.0.4"), host("d", "10.9.0.5")
     plan = QueuePlan()
-    cs = [HTBConstraint(a, "10.9.0.3", delay="20ms", rate="1gbit", dest=b),
-          HTBConstraint(a, "10.9.0.4", delay="20ms", dest=c),  # same delay: same queue
-          HTBConstraint(a, "10.9.0.5", delay="5ms", loss="50%", dest=d),
-          HTBConstraint(a, "10.9.0.6", rate="10mbit")]  # rate only: no queue
+    cs = [HTBConstraint("eth0", "20ms", "10.9.0.3", rate="1gbit"),
+          HTBConstraint("eth0", "20ms", "10.9.0.4"),  # same delay: same queue
+          HTBConstraint("eth0", "5ms", "10.9.0.5", loss="50%"),
+          HTBConstraint("eth0", None, "10.9.0.6", rate="10mbit")]  # rate only: no queue
     tc, rules = htb_nfqueue_commands("eth0", cs, plan)
     assert not any(" netem " in x for x in tc)  # no netem leaf: rates stay in HTB
     assert "tc class add dev eth0 parent 1: classid 1:2 htb rate 1gbit ceil 1gbit" in tc
@@ -112,7 +112,7 @@ def test_htb_nfqueue_rules_and_queues():
     ]
     # outgoing packets are re-injected (the sender's TCP budget is not held by the delay)
     assert plan.delayd_args() == ["--reinject-queue", "7300:20:0", "--reinject-queue", "7301:5:50", "--mark", "0x454e"]
-    _, v6 = htb_nfqueue_commands("eth0", [HTBConstraint(a, "fd00::3", delay="1ms")], QueuePlan())
+    _, v6 = htb_nfqueue_commands("eth0", [HTBConstraint("eth0", "1ms", "fd00::3")], QueuePlan())
     assert v6[0].startswith("enos_ipt ip6tables") and "-d fd00::3/128" in v6[0]
 
 
@@ -179,9 +179,13 @@ def test_probe_script():
 
 
 def test_values_are_quoted():
-    a = Host("10.9.0.2", alias="a", net_devices=[NetDevice("e th0;x", frozenset({IPAddress("10.9.0.2/24", NET)}))])
+    a = Host("10.9.0.2", alias="a", net_devices=[NetDevice("e;x$(id)", frozenset({IPAddress("10.9.0.2/24", NET)}))])
     text = Netem(engine="nfqueue").add_constraints("delay 1ms", [a]).scripts()[a]
-    assert "-o 'e th0;x' -j NFQUEUE" in text and _sh_ok(text)
+    assert "-o 'e;x$(id)' -j NFQUEUE" in text and _sh_ok(text)
+    # names Linux refuses (blanks, '/', ':') are refused before anything runs
+    b = Host("10.9.0.3", alias="b", net_devices=[NetDevice("e th0", frozenset({IPAddress("10.9.0.3/24", NET)}))])
+    with pytest.raises(EnosConfigError, match="device name 'e th0'"):
+        Netem().add_constraints("delay 1ms", [b])
 
 
 def test_teardown_and_engine_report():
@@ -201,3 +205,20 @@ def test_user_clock_ping_output_parses_like_fping():
     text = user_clock_ping_script(["10.9.0.3", "fd00::3"], 5)
     assert "ping -U -n -c 5" in text and _sh_ok(text)
     assert parse_fping("10.9.0.3 : 20.1 20.3 \nfd00::3 : \n") == {"10.9.0.3": [20.1, 20.3], "fd00::3": []}
+
+
+def test_option_grammar_jitter_and_correlations():
+    assert check_netem_options("delay 10ms 2ms 25% loss random 1% 5%") == ["delay", "10ms", "2ms", "25%", "loss", "1%", "5%"]
+    assert check_netem_options("delay 10ms distribution normal limit 1000 rate 1mbit") == [
+        "delay", "10ms", "distribution", "normal", "limit", "1000", "rate", "1mbit"]
+    for bad in ("delay 10ms delay 5ms", "distribution gaussian", "limit lots"):
+        with pytest.raises(EnosConfigError):
+            check_netem_options(bad)
+    # the userspace engine does jitter (its daemon's 4th queue field), not correlations
+    plan = QueuePlan()
+    netem_nfqueue_commands(["eth0"], ["delay", "10ms", "2ms"], False, plan)
+    assert plan.delayd_args() == ["--reinject-queue", "7300:10:0:2", "--mark", "0x454e"]
+    with pytest.raises(EnosConfigError, match="delay correlation"):
+        netem_nfqueue_commands(["eth0"], ["delay", "10ms", "2ms", "25%"], False, QueuePlan())
+    with pytest.raises(EnosConfigError, match="distribution"):
+        netem_nfqueue_commands(["eth0"], ["delay", "10ms", "distribution", "normal"], False, QueuePlan())

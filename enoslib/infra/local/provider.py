@@ -23,11 +23,19 @@ from enoslib.objects import DefaultNetwork, Host, IPAddress, NetDevice, Networks
 
 logger = logging.getLogger(__name__)
 
+# Host.extra key marking the hosts of the 'loopback' backend: they share this machine's
+# network stack and own no network device (network emulation refuses them)
+LOOPBACK_EXTRA = "enoslib_local_backend"
+
 
 class Local(ImmediateProvider):
     """Hosts on this machine, by role and count. ``init`` reuses the hosts of a previous run
     with the same ``name`` when their shape matches; ``destroy`` removes every namespace,
-    bridge, veth and sshd it made, and nothing else."""
+    bridge, veth and sshd it made, and nothing else.
+
+    With ``backend="loopback"`` the hosts share this machine's network stack: they report
+    no ``net_devices`` and carry ``extra[LOOPBACK_EXTRA] == "loopback"`` (network emulation
+    refuses them rather than shape the machine's own interfaces)."""
 
     configuration_class = LocalConf
 
@@ -103,19 +111,25 @@ class Local(ImmediateProvider):
             by_id[net["id"]] = DefaultNetwork(net["cidr"], gateway=bridge.gateway, name=net["id"])
             networks.add_one(by_id[net["id"]], net["roles"])
         roles = Roles()
+        # a loopback node's addresses are labels only: no device of its own holds them
+        loopback = getattr(lab, "kind", None) == "loopback"
         for h in hosts_spec:
             info = lab.nodes[h["name"]]
-            devices = [
+            devices = [] if loopback else [
                 NetDevice(i["ifname"], frozenset({IPAddress(i["address"], by_id[net_id])}), mac=i.get("mac"))
                 for net_id, i in info.interfaces.items()
             ]
+            # lab hosts get fresh host keys each time they are made: no known_hosts check
+            extra = {"ansible_python_interpreter": "/usr/bin/python3", "ansible_host_key_checking": False}
+            if loopback:
+                extra[LOOPBACK_EXTRA] = "loopback"
             host = Host(
                 info.address,
                 alias=info.name,
                 user=info.user,
                 keyfile=info.keyfile,
                 port=info.port,
-                extra={"ansible_python_interpreter": "/usr/bin/python3", "ansible_host_key_checking": False},
+                extra=extra,
                 net_devices=devices,
             )
             roles.add_one(host, h["roles"])
