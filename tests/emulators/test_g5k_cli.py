@@ -95,3 +95,22 @@ def test_cli_rejects_bad_options(capsys):
     assert main(["--user", "nopassword"]) == 2
     assert main(["--sites", "atlantis", "--backend", "address"]) == 1
     assert "atlantis" in capsys.readouterr().err
+
+
+def test_cli_stops_on_ctrl_c_even_when_started_with_sigint_ignored():
+    """A background job of a non-interactive shell inherits SIGINT ignored: Ctrl-C (SIGINT)
+    must still stop the emulator instead of leaving it serving forever."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "enoslib.emulators.g5k", "--backend", "address", "--sites", "lyon"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for line in proc.stdout:
+            if "Ctrl-C" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "emulator stopped" in out

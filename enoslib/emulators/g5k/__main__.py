@@ -121,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C must stop us even when started with SIGINT ignored (a background job of a
+    # non-interactive shell, nohup, some CI runners): Python keeps an inherited SIG_IGN
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         config = emu.write_client_config(args.config) if args.config else None
         print(f"Grid'5000 API emulator listening on {emu.uri}")
@@ -162,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         emu.stop()
         print("emulator stopped", flush=True)
     return 0
