@@ -83,6 +83,7 @@ class Engine:
         self.run_name: str | None = None
         self.result_dir: str | None = None
         self._log_handler: logging.Handler | None = None
+        self._previous_level = logging.NOTSET
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, engineargs: Sequence[str] | None = None) -> None:
@@ -144,6 +145,7 @@ class Engine:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(logging.INFO)
         root = logging.getLogger("enoslib")
+        self._previous_level = root.level
         if root.level == logging.NOTSET:
             root.setLevel(logging.INFO)
         root.addHandler(handler)
@@ -151,7 +153,10 @@ class Engine:
 
     def _close_log_file(self) -> None:
         if self._log_handler is not None:
-            logging.getLogger("enoslib").removeHandler(self._log_handler)
+            root = logging.getLogger("enoslib")
+            root.removeHandler(self._log_handler)
+            if self._previous_level == logging.NOTSET:
+                root.setLevel(logging.NOTSET)
             self._log_handler.close()
             self._log_handler = None
 
