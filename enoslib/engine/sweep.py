@@ -25,8 +25,55 @@ class HashableDict(dict):  # type: ignore[type-arg]
     Do not modify it once it is used as a key: its hash would change.
     """
 
+    __slots__ = ("_hash",)
+
     def __hash__(self) -> int:  # type: ignore[override]
-        return hash(frozenset(self.items()))
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash(frozenset(self.items()))
+            return self._hash
+
+    def _changed(self) -> None:
+        try:
+            del self._hash
+        except AttributeError:
+            pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._changed()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._changed()
+        super().__delitem__(key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self._changed()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+    def __ior__(self, other: Any) -> HashableDict:
+        self._changed()
+        return super().__ior__(other)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> Any:  # pickles (multiprocessing) carry the items, not a stale hash
+        return (HashableDict, (dict(self),))
 
     def __repr__(self) -> str:
         return dict.__repr__(self)

@@ -293,8 +293,10 @@ class ParamSweeper:
         before = set(self._inprogress)
         new_done, reloaded = self._read_done(full)
         self._read_inprogress()
-        if full or reloaded or not before.issubset(self._inprogress.keys()):
-            # some combinations left the inprogress state (done, cancelled, reset) elsewhere
+        freed = [c for c in before if c not in self._inprogress and c not in self._done
+                 and c not in self._skipped and c in self._sweeps]
+        if full or reloaded or freed:
+            # cancelled or reset elsewhere: back in the todo list, at their place
             self._recompute_remaining()
         else:
             for c in new_done:
