@@ -11,6 +11,7 @@ Frontends are site names; nothing is run over SSH on frontends.
 """
 
 from enoslib.g5k.api_utils import (
+                                   APIConnection,
                                    canonical_host_name,
                                    filter_clusters,
                                    get_cluster_attributes,
@@ -39,9 +40,9 @@ from enoslib.g5k.api_utils import (
                                    get_site_network_equipments,
                                    group_hosts,
 )
-from enoslib.g5k.charter import g5k_charter_time, get_next_charter_period
+from enoslib.g5k.charter import g5k_charter_remaining, g5k_charter_time, get_next_charter_period
 from enoslib.g5k.config import g5k_configuration
-from enoslib.g5k.kadeploy import Deployment, deploy
+from enoslib.g5k.kadeploy import Deployment, Kadeployer, deploy
 from enoslib.g5k.oar import (
                                    OarSubmission,
                                    get_current_oar_jobs,
@@ -54,6 +55,15 @@ from enoslib.g5k.oar import (
                                    oarsubgrid,
                                    wait_oar_job_start,
 )
+from enoslib.g5k.oargrid import (
+                                   get_current_oargrid_jobs,
+                                   get_oargrid_job_info,
+                                   get_oargrid_job_nodes,
+                                   get_oargrid_job_oar_jobs,
+                                   oargriddel,
+                                   oargridsub,
+                                   wait_oargrid_job_start,
+)
 from enoslib.g5k.time_utils import (
                                    format_date,
                                    format_duration,
@@ -64,6 +74,7 @@ from enoslib.g5k.time_utils import (
                                    oar_date_to_unixts,
                                    oar_duration_to_seconds,
 )
+from enoslib.g5k.utils import G5kAutoPortForwarder
 from enoslib.infra.enos_g5k.client import G5kClient, reset_api, set_api
 
 __all__ = [
@@ -80,6 +91,10 @@ __all__ = [
     "filter_clusters", "g5k_graph", "get_cluster_network_equipments", "get_host_network_equipments",
     "get_network_equipment_attributes", "get_network_equipment_site", "get_resource_attributes",
     "get_site_network_equipments", "treemap",
+    # the rest of execo_g5k's API
+    "APIConnection", "G5kAutoPortForwarder", "Kadeployer", "g5k_charter_remaining", "get_current_oargrid_jobs",
+    "get_oargrid_job_info", "get_oargrid_job_nodes", "get_oargrid_job_oar_jobs", "oargriddel", "oargridsub",
+    "wait_oargrid_job_start",
 ]
 
 from enoslib._lazy import lazy as _lazy  # noqa: E402

@@ -22,6 +22,7 @@ from enoslib.infra.enos_g5k.reference import Reference, natural_sort
 from enoslib.objects import Host
 
 __all__ = [
+    "APIConnection",
     "canonical_host_name",
     "filter_clusters",
     "get_cluster_attributes",
@@ -275,3 +276,53 @@ def filter_clusters(clusters: Iterable[str], queues: str | Iterable[str] | None 
                     client: Any = None) -> list[str]:
     """The clusters (of ``clusters``) having one of the ``queues`` (``"all"`` / None: every one)."""
     return [c for c in clusters if _queues_match(get_cluster_attributes(c, client=client), queues)]
+
+
+class _Answer:
+    """What :class:`APIConnection` returns: the parsed JSON, with the bits of a
+    ``requests.Response`` execo scripts use (``json()``, ``status_code``, ``text``)."""
+
+    status_code = 200
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def json(self) -> Any:
+        return self.data
+
+    @property
+    def text(self) -> str:
+        import json
+
+        return json.dumps(self.data)
+
+    content = text
+
+
+class APIConnection:
+    """execo's small REST helper over the Grid'5000 API: ``get(relative_uri)`` and
+    ``post(relative_uri, json)``, through the project's client (retries, explicit URI).
+
+    ``base_uri`` / ``username`` / ``password`` default to the connection of
+    :func:`enoslib.g5k.set_api` (or ``~/.python-grid5000.yaml``); ``additional_args`` are
+    query parameters added to every request; ``headers`` and ``timeout`` are accepted for
+    compatibility.
+    """
+
+    def __init__(self, base_uri: str | None = None, username: str | None = None, password: str | None = None,
+                 headers: Any = None, additional_args: dict[str, Any] | None = None, timeout: float = 300,
+                 *, client: Any = None) -> None:
+        if base_uri is not None:
+            from enoslib.infra.enos_g5k.client import G5kClient
+
+            self.client = G5kClient(base_uri, username, password)
+        else:
+            self.client = as_client(client)
+        self.base_uri = self.client.uri
+        self.additional_args = dict(additional_args or {})
+
+    def get(self, relative_uri: str) -> _Answer:
+        return _Answer(self.client.get("/" + relative_uri.lstrip("/"), **self.additional_args))
+
+    def post(self, relative_uri: str, json: Any) -> _Answer:
+        return _Answer(self.client.post("/" + relative_uri.lstrip("/"), json))
