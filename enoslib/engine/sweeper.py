@@ -174,6 +174,7 @@ class ParamSweeper:
         self._remaining: dict[Any, None] = {}
         self._done_pos = 0
         self._done_id: tuple[int, int] | None = None
+        self._inprogress_raw: bytes | None = None
         self.set_sweeps(sweeps, save_sweeps)
 
     def __del__(self) -> None:
@@ -237,24 +238,30 @@ class ParamSweeper:
     def _read_inprogress(self) -> None:
         path = self._dir / INPROGRESS
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            entries = data["inprogress"]
+            raw = path.read_bytes()
         except FileNotFoundError:
-            entries = []
-        except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("%s: ignoring unreadable %s (%s)", self._name, path, exc)
-            entries = []
+            raw = b""
+        if raw == self._inprogress_raw:  # unchanged since our last read or write: no parsing
+            return
+        entries: list[dict[str, Any]] = []
+        if raw:
+            try:
+                entries = json.loads(raw.decode("utf-8"))["inprogress"]
+            except (ValueError, KeyError, TypeError) as exc:
+                logger.warning("%s: ignoring unreadable %s (%s)", self._name, path, exc)
+                entries = []
+        self._inprogress_raw = raw
         self._inprogress = {decode_combination(e["combination"]): e.get("owner", {}) for e in entries}
 
     def _write_inprogress(self) -> None:
         body = {"format": 1, "inprogress": [
             {"combination": encode_combination(c), "owner": self._inprogress[c]} for c in self._ordered(self._inprogress)
         ]}
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".inprogress.", suffix=".tmp")
+        raw = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+        tmp = self._dir / f".{INPROGRESS}.{self._host}.{os.getpid()}.tmp"  # we hold the lock
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(body, f, ensure_ascii=False, indent=1)
-                f.write("\n")
+            with open(tmp, "wb") as f:
+                f.write(raw)
             os.replace(tmp, self._dir / INPROGRESS)
         except BaseException:
             try:
@@ -262,6 +269,7 @@ class ParamSweeper:
             except OSError:
                 pass
             raise
+        self._inprogress_raw = raw
 
     def _append_done(self, combinations: list[Any]) -> None:
         if not combinations:
