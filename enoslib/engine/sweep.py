@@ -132,12 +132,10 @@ def geom(range_min: float, range_max: float, num_steps: int) -> list[float]:
 
 def igeom(range_min: int, range_max: int, num_steps: int) -> list[int]:
     """Integer geometric progression (rounded, deduplicated, sorted)."""
-    n = int(num_steps)
-    if n <= 0:
-        return []
-    if n == 1:
-        return [int(range_min)]
-    return sorted({int(range_min), int(range_max), *(int(round(x)) for x in geom(range_min, range_max, n))})
+    points = geom(range_min, range_max, num_steps)
+    if len(points) < 2:
+        return [int(x) for x in points]
+    return sorted({int(range_min), int(range_max), *(int(round(x)) for x in points)})
 
 
 def _count(combinations: Iterable[Any]) -> dict[Any, dict[Any, int]]:

@@ -436,6 +436,15 @@ class ParamSweeper:
         logger.debug("%s: new combination(s) %s", self._name, chosen)
         return chosen
 
+    def _release(self, combinations: list[Any]) -> bool:
+        """Take ``combinations`` out of the inprogress state (lock held); whether any was."""
+        held = [c for c in combinations if c in self._inprogress]
+        for c in held:
+            del self._inprogress[c]
+        if held:
+            self._write_inprogress()
+        return bool(held)
+
     def done(self, combination: Any) -> None:
         """Mark ``combination`` *done* (persistent: never given again)."""
         self.done_batch([combination])
@@ -449,10 +458,7 @@ class ParamSweeper:
             for c in combinations:
                 self._remaining.pop(c, None)
                 self._skipped.discard(c)
-            if any(c in self._inprogress for c in combinations):
-                for c in combinations:
-                    self._inprogress.pop(c, None)
-                self._write_inprogress()
+            self._release(combinations)
         logger.debug("%s: done %s", self._name, combinations)
 
     def skip(self, combination: Any) -> None:
@@ -466,10 +472,7 @@ class ParamSweeper:
             for c in combinations:
                 self._skipped.add(c)
                 self._remaining.pop(c, None)
-            if any(c in self._inprogress for c in combinations):
-                for c in combinations:
-                    self._inprogress.pop(c, None)
-                self._write_inprogress()
+            self._release(combinations)
         logger.debug("%s: skipped %s", self._name, combinations)
 
     def cancel(self, combination: Any) -> None:
@@ -480,14 +483,8 @@ class ParamSweeper:
         combinations = list(combinations)
         with self._locked():
             self._sync()
-            changed = False
-            for c in combinations:
-                if c in self._inprogress:
-                    del self._inprogress[c]
-                    changed = True
-                self._skipped.discard(c)
-            if changed:
-                self._write_inprogress()
+            self._skipped.difference_update(combinations)
+            self._release(combinations)
             self._recompute_remaining()
         logger.debug("%s: cancelled %s", self._name, combinations)
 
@@ -499,10 +496,7 @@ class ParamSweeper:
             orphans = [c for c, owner in self._inprogress.items()
                        if owner.get("host") == self._host and isinstance(owner.get("pid"), int)
                        and not _alive(owner["pid"], owner.get("start"))]
-            if orphans:
-                for c in orphans:
-                    del self._inprogress[c]
-                self._write_inprogress()
+            if self._release(orphans):
                 self._recompute_remaining()
                 logger.info("%s: %d combination(s) of dead processes back to todo", self._name, len(orphans))
             return self._ordered(orphans)
