@@ -99,7 +99,7 @@ class Engine:
         elif self.args.continue_last and self._last_result_dir():
             self.result_dir = self._last_result_dir()
         else:
-            self.setup_result_dir()
+            self.setup_run_dir()
         assert self.result_dir, "setup_result_dir must set self.result_dir"
         self._create_result_dir()
         self._setup_outputs()
@@ -169,6 +169,10 @@ class Engine:
         """Set ``self.result_dir`` for a new run (default: ``./<run_name>``); not called when
         continuing (``-c DIR`` / ``-C``)."""
         self.result_dir = os.path.abspath(self.run_name or type(self).__name__)
+
+    def setup_run_dir(self) -> None:
+        """Another name for :meth:`setup_result_dir` (override either)."""
+        self.setup_result_dir()
 
     def init(self) -> None:
         """Experiment initialization; every class's ``init`` runs, ancestors first."""

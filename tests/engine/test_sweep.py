@@ -136,3 +136,39 @@ def test_torn_last_line_of_done_is_dropped(tmp_path):
     assert fresh.get_next() == {"a": 2}
     fresh.done(HashableDict(a=2))
     assert (tmp_path / "done.jsonl").read_text().splitlines() == ['{"a": 1}', '{"a": 2}']
+
+
+def test_threads_sharing_instances_take_each_combination_once(tmp_path):
+    import threading
+
+    combos = sweep({"i": list(range(60))})
+    shared = ParamSweeper(tmp_path, combos)
+    other = ParamSweeper(tmp_path, combos)
+    taken, lock = [], threading.Lock()
+
+    def work(s):
+        while (c := s.get_next()) is not None:
+            with lock:
+                taken.append(c["i"])
+            s.done(c)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (shared, shared, shared, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken) == list(range(60))
+    assert len(ParamSweeper(tmp_path, combos).get_done()) == 60
+
+
+def test_hashable_dict_copies_and_mutation():
+    import copy
+    import pickle
+
+    h = HashableDict(a=1)
+    before = hash(h)
+    h["b"] = (1, 2)
+    assert hash(h) != before and hash(h) == hash(HashableDict(b=(1, 2), a=1))
+    for clone in (copy.copy(h), copy.deepcopy(h), pickle.loads(pickle.dumps(h))):
+        assert type(clone) is HashableDict and clone == h and hash(clone) == hash(h)
+    assert json.loads(json.dumps(h)) == {"a": 1, "b": [1, 2]}
