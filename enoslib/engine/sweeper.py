@@ -301,6 +301,8 @@ class ParamSweeper:
         before = set(self._inprogress)
         new_done, reloaded = self._read_done(full)
         self._read_inprogress()
+        # done but still listed in progress: a process died between the two writes of done()
+        self._release([c for c in self._inprogress if c in self._done])
         freed = [c for c in before if c not in self._inprogress and c not in self._done
                  and c not in self._skipped and c in self._sweeps]
         if full or reloaded or freed:

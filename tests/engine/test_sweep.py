@@ -172,3 +172,15 @@ def test_hashable_dict_copies_and_mutation():
     for clone in (copy.copy(h), copy.deepcopy(h), pickle.loads(pickle.dumps(h))):
         assert type(clone) is HashableDict and clone == h and hash(clone) == hash(h)
     assert json.loads(json.dumps(h)) == {"a": 1, "b": [1, 2]}
+
+
+def test_a_done_combination_left_in_progress_by_a_crash_is_cleaned(tmp_path):
+    combos = sweep({"a": [1, 2]})
+    s = ParamSweeper(tmp_path, combos)
+    c = s.get_next()
+    stale = (tmp_path / "inprogress.json").read_text()
+    s.done(c)
+    (tmp_path / "inprogress.json").write_text(stale)  # as if killed between the two writes of done()
+    fresh = ParamSweeper(tmp_path, combos)
+    assert not fresh.get_inprogress() and fresh.get_done() == {c}
+    assert json.loads((tmp_path / "inprogress.json").read_text())["inprogress"] == []
