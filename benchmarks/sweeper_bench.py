@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+RUN_ALL_ARGS = ["--combinations", "1000", "--runs", "3"]  # benchmarks/run_all.py: a quick run
 EXECO_PYTHON = Path(os.environ.get("EXECO_PYTHON", "/work/main/.venv-execo/bin/python"))
 
 WORKER = r"""
