@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from enoslib.errors import EnosMissingExtraError
+from enoslib.errors import EnosError, EnosMissingExtraError
 
 try:
     import networkx as nx
@@ -78,7 +78,11 @@ class g5k_graph(nx.MultiGraph):  # noqa: N801 - execo's name
                 elif e in get_g5k_clusters(None, client=client):
                     self.add_cluster(e)
                 else:
-                    self.add_host(get_host_shortname(e))
+                    try:
+                        self.add_host(get_host_shortname(e))
+                    except (ValueError, EnosError) as exc:
+                        raise ValueError(f"g5k_graph: {e!r} is neither a site, a cluster nor a host "
+                                         f"of the reference API ({exc})") from None
             if len(self.get_sites()) > 1:
                 self.add_backbone()
 
@@ -256,6 +260,8 @@ class g5k_graph(nx.MultiGraph):  # noqa: N801 - execo's name
         while changed:
             changed = False
             for n, d in list(self.nodes(data=True)):
+                if not self.has_node(n):  # removed with its switch in this pass
+                    continue
                 kind = d.get("kind")
                 neighbours = set(self.neighbors(n)) - {n}
                 if kind == "linecard":

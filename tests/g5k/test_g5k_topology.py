@@ -108,3 +108,43 @@ def test_treemap_draws_a_figure(api, tmp_path):
     labels = {t.get_text() for t in compact.axes[0].texts}
     assert "grisou\n(gw)" in labels and "renater-lyon" in labels and "grisou-1" not in labels
     assert (tmp_path / "full.png").stat().st_size > 10_000
+
+
+def test_nodes_on_their_own_switch_get_a_switch_linked_to_the_router():
+    from enoslib.emulators.g5k.network import site_equipments
+    from enoslib.emulators.g5k.reference import make_dataset
+
+    ref = make_dataset({"rennes": {"paravance": 3, "parasilo": 2}})
+    for node in ref.nodes["rennes"]["parasilo"].values():
+        node["network_adapters"][0]["switch"] = "parasilo-sw-1"  # as in the real reference
+    eq = site_equipments(ref, "rennes")
+    assert list(eq) == ["gw", "parasilo-sw-1"]
+    sw = eq["parasilo-sw-1"]
+    assert sw["kind"] == "switch" and [p["uid"] for p in sw["linecards"][0]["ports"]] == ["parasilo-1", "parasilo-2"]
+    assert sw["linecards"][-1]["ports"][0]["uid"] == "gw"
+    assert {"uid": "parasilo-sw-1", "kind": "switch"}.items() <= eq["gw"]["linecards"][-2]["ports"][0].items()
+
+
+def test_g5k_graph_through_a_switch(private_cache):
+    from enoslib.emulators.g5k import G5kEmulator
+    from enoslib.emulators.g5k.reference import make_dataset
+    from enoslib.infra.enos_g5k.client import G5kClient
+
+    ref = make_dataset({"rennes": {"paravance": 2, "parasilo": 2}})
+    for node in ref.nodes["rennes"]["parasilo"].values():
+        node["network_adapters"][0]["switch"] = "parasilo-sw-1"
+    for node in ref.nodes["rennes"]["parasilo"].values():
+        for ad in node["network_adapters"][1:]:
+            if "switch" in ad:
+                ad["switch"] = "parasilo-sw-1"
+    with G5kEmulator(ref, speed=0, backend="address") as emu:
+        c = G5kClient(emu.uri, emu.username, emu.password)
+        gr = g5k.g5k_graph("rennes", client=c)
+        assert nx.shortest_path(gr, "parasilo-1", "paravance-1") == [
+            "parasilo-1", "parasilo-sw-1-lc0.rennes", "parasilo-sw-1.rennes", "parasilo-sw-1-lc1.rennes",
+            "gw-lc1.rennes", "gw.rennes", "gw-lc0.rennes", "paravance-1"]
+        assert gr.get_host_neighbours("parasilo-1") == ["parasilo-2"]
+        gr.rm_cluster("parasilo")
+        assert not any(n.startswith("parasilo-sw-1") for n in gr)  # a switch left without hosts goes
+        with pytest.raises(ValueError, match="neither a site, a cluster nor a host"):
+            g5k.g5k_graph("nowhere", client=c)
