@@ -258,17 +258,8 @@ class ParamSweeper:
             {"combination": encode_combination(c), "owner": self._inprogress[c]} for c in self._ordered(self._inprogress)
         ]}
         raw = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-        tmp = self._dir / f".{INPROGRESS}.{self._host}.{os.getpid()}.tmp"  # we hold the lock
-        try:
-            with open(tmp, "wb") as f:
-                f.write(raw)
-            os.replace(tmp, self._dir / INPROGRESS)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        # under the lock a fixed name per process is enough (cheaper than mkstemp)
+        _atomic_write(self._dir / INPROGRESS, raw, self._dir / f".{INPROGRESS}.{self._host}.{os.getpid()}.tmp")
         self._inprogress_raw = raw
 
     def _append_done(self, combinations: list[Any]) -> None:
@@ -326,8 +317,8 @@ class ParamSweeper:
                                         "(use HashableDict instead of dict)")
                     ordered.setdefault(c, len(ordered))
                 if save_sweeps:
-                    _atomic_write(self._dir / SWEEPS, json.dumps(
-                        [encode_combination(c) for c in ordered], ensure_ascii=False, indent=1) + "\n")
+                    _atomic_write(self._dir / SWEEPS, (json.dumps(
+                        [encode_combination(c) for c in ordered], ensure_ascii=False, indent=1) + "\n").encode())
             else:
                 path = self._dir / SWEEPS
                 try:
@@ -452,30 +443,29 @@ class ParamSweeper:
         self.done_batch([combination])
 
     def done_batch(self, combinations: Iterable[Any]) -> None:
-        combinations = list(combinations)
+        self._settle(list(combinations), done=True)
+
+    def _settle(self, combinations: list[Any], done: bool) -> None:
+        """Mark *done* (persisted) or *skipped* (this instance only)."""
         with self._locked():
             self._sync()
-            fresh = [c for c in combinations if c not in self._done]
-            self._append_done(fresh)
+            if done:
+                self._append_done([c for c in combinations if c not in self._done])
             for c in combinations:
                 self._remaining.pop(c, None)
-                self._skipped.discard(c)
+                if done:
+                    self._skipped.discard(c)
+                else:
+                    self._skipped.add(c)
             self._release(combinations)
-        logger.debug("%s: done %s", self._name, combinations)
+        logger.debug("%s: %s %s", self._name, "done" if done else "skipped", combinations)
 
     def skip(self, combination: Any) -> None:
         """Mark ``combination`` *skipped*: not given again by this instance (a later run retries it)."""
         self.skip_batch([combination])
 
     def skip_batch(self, combinations: Iterable[Any]) -> None:
-        combinations = list(combinations)
-        with self._locked():
-            self._sync()
-            for c in combinations:
-                self._skipped.add(c)
-                self._remaining.pop(c, None)
-            self._release(combinations)
-        logger.debug("%s: skipped %s", self._name, combinations)
+        self._settle(list(combinations), done=False)
 
     def cancel(self, combination: Any) -> None:
         """Give ``combination`` back to the *todo* state (e.g. its processing was interrupted)."""
@@ -553,11 +543,14 @@ def _hashable(c: Any) -> bool:
     return True
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _atomic_write(path: Path, data: bytes, tmp: Path | None = None) -> None:
+    """Replace ``path`` by ``data`` at once: readers see the old or the new content, never a mix."""
+    if tmp is None:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
         try:
