@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..kit.http import MethodNotAllowed, Request, Response, Router, json_error
 from .jobs import JobError
 from .kadeploy import ENVIRONMENTS
+from .network import routes as network_routes
 from .reference import REF_VERSION
 from .resources import ResourceError, format_walltime, parse_walltime
 from .status import site_status
@@ -115,6 +116,7 @@ class Api:
             ("GET", rf"/sites/{s}/firewall/(?P<job>[^/]+)", self.firewall_list),
             ("POST", rf"/sites/{s}/firewall/(?P<job>[^/]+)", self.firewall_create),
             ("DELETE", rf"/sites/{s}/firewall/(?P<job>[^/]+)", self.firewall_delete),
+            *network_routes(self),
         ]
         self.router = Router(error)
         for method, pattern, handler in table:
