@@ -3,23 +3,20 @@
 Knobs (all settable at construction, with :meth:`FaultInjector.update` at
 run time, or over HTTP: ``PUT /_emulator/faults`` with a JSON object):
 
-==========================  =====================================================
-``error_rate``/``error_code``  fraction of API requests answered with that HTTP code
-``error_next``              the next N API requests fail with ``error_code``
-``error_methods``           methods the two knobs above apply to (default all)
-``error_paths``             regex the request path (after the prefix) must match
-``latency``                 real seconds added before every API answer
-``reset_rate``/``reset_next``  connections closed with a TCP reset, no answer
-``down_until``              API answers 503 until this virtual time
-                            (:meth:`down_for` is the friendly way; ``real=True``
-                            measures the window in real seconds)
-``job_error_rate``/``job_error_next``  launching jobs sent to ``error``
-``deploy_fail_nodes``       node fqdns whose deployments end ``KO``
-``deploy_failure_rate``     per-node probability of ``KO``
-``deploy_error_next``       the next N deployments end in status ``error``
-``fewer_nodes``             started jobs get this many nodes less than asked
-``seed``                    seeds the random draws (same seed, same faults)
-==========================  =====================================================
+- ``error_rate``/``error_code``: fraction of API requests answered with that HTTP code
+- ``error_next``: the next N API requests fail with ``error_code``
+- ``error_methods``: methods the two knobs above apply to (default all)
+- ``error_paths``: regex the request path (after the prefix) must match
+- ``latency``: real seconds added before every API answer
+- ``reset_rate``/``reset_next``: connections closed with a TCP reset, no answer
+- ``down_until``: API answers 503 until this virtual time (:meth:`down_for` is the friendly
+  way; ``real=True`` measures the window in real seconds)
+- ``job_error_rate``/``job_error_next``: launching jobs sent to ``error``
+- ``deploy_fail_nodes``: node fqdns whose deployments end ``KO``
+- ``deploy_failure_rate``: per-node probability of ``KO``
+- ``deploy_error_next``: the next N deployments end in status ``error``
+- ``fewer_nodes``: started jobs get this many nodes less than asked
+- ``seed``: seeds the random draws (same seed, same faults)
 """
 
 from __future__ import annotations
