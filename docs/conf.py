@@ -34,6 +34,9 @@ napoleon_numpy_docstring = False
 # -n: every cross-reference to enoslib must resolve. Names outside enoslib (the standard
 # library, netaddr, ansible ...) have no inventory here (no network at build time), nor do
 # private helpers that appear in annotations.
+# python-grid5000's classes, imported for type checkers only
+autodoc_type_aliases = {n: f"grid5000.objects.{n}" for n in ("Job", "Node", "Site", "Vlan")}
+
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(?!enoslib\b).*"),

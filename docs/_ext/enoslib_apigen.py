@@ -97,16 +97,19 @@ def collect() -> Reference:
     for modname, module in ref.modules.items():
         ref.exports[modname] = _declared(modname, module)
     # group the spellings of each object, then pick its home
-    spellings: dict[int, list[tuple[str, str]]] = {}
-    objects: dict[int, Any] = {}
+    # classes and functions are the same object under any name; data (an interned "ok", a
+    # small int) is the same only under the same name
+    spellings: dict[tuple[int, str], list[tuple[str, str]]] = {}
+    objects: dict[tuple[int, str], Any] = {}
     for modname, names in ref.exports.items():
         module = ref.modules[modname]
         for name in names:
             obj = getattr(module, name)
             if inspect.ismodule(obj):
                 continue
-            spellings.setdefault(id(obj), []).append((modname, name))
-            objects[id(obj)] = obj
+            key = (id(obj), "" if inspect.isclass(obj) or callable(obj) else name)
+            spellings.setdefault(key, []).append((modname, name))
+            objects[key] = obj
     for key, where in spellings.items():
         obj = objects[key]
         defining = _defining_module(obj)
@@ -170,7 +173,7 @@ def _page(ref: Reference, modname: str) -> str:
         elif (modname, n) in _attribute_docs(modname):
             out += [f".. autodata:: {modname}.{n}", ""]
         else:  # data without a doc comment (autodoc would show its type's docstring)
-            out += [f".. py:data:: {modname}.{n}", f"   :type: {type(obj).__name__}", ""]
+            out += [f".. py:data:: {n}", f"   :module: {modname}", f"   :type: {type(obj).__name__}", ""]
     return "\n".join(out) + "\n"
 
 
@@ -222,10 +225,11 @@ def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
         return None
     target = node.get("reftarget", "")
     modname, _, name = target.rpartition(".")
-    module = app.env.enoslib_modules.get(modname)  # type: ignore[attr-defined]
+    ref: Reference = app.enoslib_reference  # type: ignore[attr-defined]
+    module = ref.modules.get(modname)
     if module is not None and isinstance(getattr(module, name, None), TypeVar):
         return contnode  # a type variable in an annotation: plain text
-    home = app.env.enoslib_homes  # type: ignore[attr-defined]
+    home = ref.home
     parts = target.split(".")
     for i in range(len(parts), 0, -1):
         prefix = ".".join(parts[:i])
@@ -241,8 +245,7 @@ def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
 def _builder_inited(app: Any) -> None:
     ref = collect()
     write_pages(ref, Path(app.srcdir) / "api")
-    app.env.enoslib_homes = ref.home  # type: ignore[attr-defined]
-    app.env.enoslib_modules = ref.modules  # type: ignore[attr-defined]
+    app.enoslib_reference = ref  # type: ignore[attr-defined]  # not on env: it is pickled
 
 
 def setup(app: Any) -> dict[str, Any]:

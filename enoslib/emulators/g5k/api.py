@@ -30,6 +30,8 @@ API_RELEASE = "3.11.13"
 
 @dataclass
 class ApiRequest:
+    """An HTTP request as the emulator's routes see it: method, path after the API prefix, query,
+    parsed body, authenticated user."""
     method: str
     path: str  # after the prefix, e.g. /sites/rennes
     query: dict[str, str]
@@ -40,6 +42,7 @@ class ApiRequest:
 
 @dataclass
 class ApiResponse:
+    """What a route answers: HTTP status, JSON-able body (None: empty) and extra headers."""
     status: int
     body: Any = None  # JSON-able, or None for an empty body
     headers: dict[str, str] = field(default_factory=dict)
