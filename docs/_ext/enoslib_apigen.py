@@ -63,10 +63,20 @@ def public_modules() -> dict[str, Any]:
     """Every public module of the package, imported (an import error is a build error)."""
     package = importlib.import_module(PACKAGE)
     found = {PACKAGE: package}
-    for info in pkgutil.walk_packages(package.__path__, f"{PACKAGE}."):
+    for info in pkgutil.walk_packages(package.__path__, f"{PACKAGE}.", onerror=_cannot_import):
         if _is_public(info.name):
-            found[info.name] = importlib.import_module(info.name)
+            try:
+                found[info.name] = importlib.import_module(info.name)
+            except ImportError as exc:
+                _cannot_import(info.name, exc)
     return dict(sorted(found.items()))
+
+
+def _cannot_import(name: str, exc: BaseException | None = None) -> None:
+    raise RuntimeError(
+        f"API reference: cannot import {name} ({exc}); the documentation build imports every public "
+        "module: add its optional dependency to the 'test' extra of pyproject.toml, or import it lazily"
+    ) from exc
 
 
 def _declared(modname: str, module: Any) -> list[str]:

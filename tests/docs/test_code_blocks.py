@@ -28,7 +28,7 @@ DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=fence)\s*$", re.M | re.S)
 DATA = {"yaml", "json", "text", "ini", "toml", "{note}", "{warning}", "{toctree}"}
-SHELL_COMMANDS = {"pip", "enos", "python", "sudo", "bash", "sphinx-build", "curl", "ssh-keygen", "cd"}
+SHELL_COMMANDS = {"pip", "enos", "python", "sudo", "bash", "sphinx-build", "curl", "ssh-keygen", "cd", "jupyter"}
 
 
 def _blocks(page: Path) -> list[tuple[str, str, int]]:
