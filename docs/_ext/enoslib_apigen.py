@@ -249,16 +249,66 @@ def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
             node["reftarget"] = new
             return domain.resolve_xref(env, node.get("refdoc", ""), app.builder, node.get("reftype", "obj"),
                                        new, node, contnode)
+    if target in home and node.get("reftype") != "obj":
+        # a type alias (data) named in an annotation, which Sphinx looks up as a class
+        return env.get_domain("py").resolve_xref(env, node.get("refdoc", ""), app.builder, "obj", target,
+                                                 node, contnode)
     return None
+
+
+def _by_identity(ref: Reference) -> dict[int, str]:
+    """id of each documented class, function and module -> its entry."""
+    found = {id(module): name for name, module in ref.modules.items()}
+    for spelling, home in ref.home.items():
+        modname, _, name = spelling.rpartition(".")
+        obj = getattr(ref.modules[modname], name)
+        if inspect.isclass(obj) or callable(obj):
+            found.setdefault(id(obj), home)
+    return found
+
+
+def _qualify(app: Any, doctree: Any) -> None:
+    """Point a relative reference (``FaultSettings``, ``faults.FaultInjector`` in the
+    annotations and docstrings of a module) at what that name is in the module's own
+    namespace, before Sphinx guesses among every object with that name."""
+    from sphinx.addnodes import pending_xref
+
+    ref: Reference = app.enoslib_reference  # type: ignore[attr-defined]
+    identity = app.enoslib_identity  # type: ignore[attr-defined]
+    for node in doctree.findall(pending_xref):
+        if node.get("refdomain") != "py":
+            continue
+        raw = node.get("reftarget", "").lstrip("~")
+        target = raw.lstrip(".")
+        modname = node.get("py:module") or ""
+        if modname not in ref.modules or not target or target.startswith(PACKAGE + "."):
+            continue
+        # the module's own namespace, then (for ``.name``) its enclosing packages
+        scopes = [modname]
+        if raw.startswith(".") or node.get("refspecific"):  # Sphinx strips the dot of ``.name``
+            parts = modname.split(".")
+            scopes += [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+        for scope in scopes:
+            obj: Any = ref.modules.get(scope)
+            for part in target.split("."):
+                obj = getattr(obj, part, None)
+                if obj is None:
+                    break
+            if obj is not None and id(obj) in identity:
+                node["reftarget"] = identity[id(obj)]
+                node["refspecific"] = False
+                break
 
 
 def _builder_inited(app: Any) -> None:
     ref = collect()
     write_pages(ref, Path(app.srcdir) / "api")
     app.enoslib_reference = ref  # type: ignore[attr-defined]  # not on env: it is pickled
+    app.enoslib_identity = _by_identity(ref)  # type: ignore[attr-defined]
 
 
 def setup(app: Any) -> dict[str, Any]:
     app.connect("builder-inited", _builder_inited)
     app.connect("missing-reference", _missing_reference)
+    app.connect("doctree-read", _qualify)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
