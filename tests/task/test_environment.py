@@ -135,3 +135,18 @@ def test_tasks_compose_into_a_command_line(tmp_path, capsys):
 
 def test_facade_names():
     assert en.enostask is enostask and en.Environment is Environment
+
+
+def test_a_testbeds_own_network_classes_round_trip(tmp_path):
+    from enoslib.infra.enos_g5k.objects import G5kEnosProd4Network, G5kEnosVlan4Network
+
+    vlan = G5kEnosVlan4Network("10.24.0.0/18", "4", gateway="10.24.63.254", site="rennes")
+    networks = Networks({"lan": [vlan, G5kEnosProd4Network("172.16.96.0/20", "172.16.111.254", site="rennes")]})
+    env = Environment(tmp_path)
+    env["networks"] = networks
+    env.dump()
+    back = Environment.load(tmp_path)["networks"]
+    assert back == networks
+    assert [type(n) for n in back["lan"]] == [G5kEnosVlan4Network, G5kEnosProd4Network]
+    assert (back["lan"][0].vlan_id, back["lan"][0].site) == ("4", "rennes")
+    assert list(back["lan"][0].free_ips)[:1] == list(vlan.free_ips)[:1]
