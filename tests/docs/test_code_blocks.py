@@ -100,11 +100,12 @@ def test_pycon_blocks_run(page, tmp_path, monkeypatch, capsys):
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE | doctest.IGNORE_EXCEPTION_DETAIL)
     failures = []
-    for info, body, line in _blocks(page):
-        if not info.startswith("pycon"):
-            continue
-        test = parser.get_doctest(body, globs, f"{page.name}:{line}", str(page), line)
-        result = runner.run(test, out=failures.append, clear_globs=False)
-        if result.failed:
-            break  # later blocks build on this one
+    with enoslib.config_context():  # a page may change settings: never for the next tests
+        for info, body, line in _blocks(page):
+            if not info.startswith("pycon"):
+                continue
+            test = parser.get_doctest(body, globs, f"{page.name}:{line}", str(page), line)
+            result = runner.run(test, out=failures.append, clear_globs=False)
+            if result.failed:
+                break  # later blocks build on this one
     assert not failures, "".join(failures)

@@ -53,5 +53,6 @@ def test_docstring_examples_run(test, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     out: list[str] = []
-    result = runner.run(test, out=out.append)
+    with enoslib.config_context():  # an example may change settings: never for the next tests
+        result = runner.run(test, out=out.append)
     assert not result.failed, "".join(out)
