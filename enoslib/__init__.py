@@ -25,7 +25,7 @@ def _register(module: str, *names: str, needs: tuple[str, str] | None = None) ->
 
 
 # submodules, reachable as attributes without importing them first (``en.api.run_command``)
-_SUBMODULES = ("api", "config", "errors", "infra", "objects", "services")
+_SUBMODULES = ("api", "config", "errors", "infra", "objects", "services", "task")
 for _sub in _SUBMODULES:
     _register(f"enoslib.{_sub}", _sub)
 _register("enoslib.objects", "Host", "Roles", "Networks", "DefaultNetwork", "Network", "NetDevice",
@@ -54,6 +54,7 @@ _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensur
           "close_connections")
 _register("enoslib.api.results", "STATUS_OK", "STATUS_FAILED", "STATUS_UNREACHABLE", "STATUS_SKIPPED",
           "DEFAULT_ERROR_STATUSES")
+_register("enoslib.task", "enostask", "Environment", "get_or_create_env")
 _register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport")
 _register("enoslib.services.netem", "AccurateNetemHTB", "HTBConstraint", "HTBSource", "NetemInConstraint",
           "NetemInOutSource", "NetemOutConstraint", "netem", "netem_htb")
@@ -63,7 +64,7 @@ __getattr__, __dir__ = lazy(__name__, globals(), _LAZY, _SUBMODULES)
 __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list as _LAZY)
-    from enoslib import api, config, errors, infra, objects, services
+    from enoslib import api, config, errors, infra, objects, services, task
     from enoslib.api import (Get, Put, Remote, Report, Result, Results, actions, broadcast, close_connections,
                              ensure_python, gather_facts, generate_inventory, get, get_hosts, put, run,
                              run_ansible, run_command, run_play, run_scripts, sync_info, wait_for)
@@ -90,3 +91,4 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.services.netem import (AccurateNetemHTB, HTBConstraint, HTBSource, LatencyReport, Netem,
                                         NetemHTB, NetemInConstraint, NetemInOutSource, NetemOutConstraint,
                                         netem, netem_htb)
+    from enoslib.task import Environment, enostask, get_or_create_env

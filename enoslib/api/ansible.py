@@ -70,6 +70,8 @@ def _prepare_environment() -> None:
 
 
 def forks_for(n_hosts: int) -> int:
+    """How many hosts Ansible works on at once for ``n_hosts`` hosts (the ``ansible_forks``
+    setting, else one per host up to a cap)."""
     configured = get_config().get("ansible_forks")
     return int(configured) if configured else max(1, min(n_hosts, FORKS_CAP))
 

@@ -70,6 +70,7 @@ def is_ssh_failure(rc: int | None, stderr: str) -> bool:
 
 
 def is_transient(rc: int | None, stdout: str, stderr: str) -> bool:
+    """Whether an ssh failure (exit code 255, no output) looks like a connection problem worth retrying."""
     return rc == 255 and not stdout and _TRANSIENT.search(stderr) is not None
 
 
