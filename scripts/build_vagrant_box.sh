@@ -18,16 +18,19 @@ BOXFILE="$CACHE/$SLUG.box"
 BOOT=/var/lib/libvirt/boot
 KERNEL="$BOOT/$SLUG-vmlinuz"
 INITRD="$BOOT/$SLUG-initrd.img"
+# bump when the recipe below changes: cached boxes of another recipe are rebuilt
+RECIPE=2
 VAGRANT_KEY=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1)
 
 registered() { vagrant box list --machine-readable 2>/dev/null | grep -q ",box-name,$BOX\$"; }
 
-if [ -f "$BOXFILE" ] && [ -f "$KERNEL" ] && [ -f "$INITRD" ] && registered; then
+current() { [ -f "$BOXFILE" ] && [ "$(cat "$CACHE/$SLUG.recipe" 2>/dev/null)" = "$RECIPE" ]; }
+if current && [ -f "$KERNEL" ] && [ -f "$INITRD" ] && registered; then
   exit 0
 fi
 
 mkdir -p "$CACHE" "$BOOT"
-if [ ! -f "$BOXFILE" ] || [ ! -f "$CACHE/$SLUG-vmlinuz" ]; then
+if ! current || [ ! -f "$CACHE/$SLUG-vmlinuz" ]; then
   # the Debian mirror apt uses here (deb822 or one-line sources), never a hard-coded host
   mirror=$( (cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
                /etc/apt/sources.list.d/*.sources 2>/dev/null || true) \
@@ -55,7 +58,12 @@ if [ ! -f "$BOXFILE" ] || [ ! -f "$CACHE/$SLUG-vmlinuz" ]; then
   echo 'enoslib-box' > "$root/etc/hostname"
   printf '127.0.0.1 localhost\n127.0.1.1 enoslib-box\n' > "$root/etc/hosts"
   echo '/dev/vda / ext4 defaults,errors=remount-ro 0 1' > "$root/etc/fstab"
-  printf '[Match]\nName=eth0\n[Network]\nDHCP=ipv4\n' > "$root/etc/systemd/network/10-eth0.network"
+  # every machine of the box must get its own DHCP lease: a client id from the MAC, and a
+  # machine id generated at first boot (an empty file), not one shared by all machines
+  printf '[Match]\nName=eth0\n[Network]\nDHCP=ipv4\n[DHCPv4]\nClientIdentifier=mac\n' \
+    > "$root/etc/systemd/network/10-eth0.network"
+  : > "$root/etc/machine-id"
+  rm -f "$root/var/lib/dbus/machine-id"
   echo 'UseDNS no' > "$root/etc/ssh/sshd_config.d/vagrant.conf"
   chroot "$root" systemctl enable systemd-networkd ssh >/dev/null 2>&1
   chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
@@ -73,7 +81,6 @@ if [ ! -f "$BOXFILE" ] || [ ! -f "$CACHE/$SLUG-vmlinuz" ]; then
   cat > "$work/Vagrantfile" <<EOF
 Vagrant.configure("2") do |config|
   config.vm.provider :libvirt do |libvirt|
-    libvirt.driver = "kvm"
     libvirt.kernel = "$KERNEL"
     libvirt.initrd = "$INITRD"
     libvirt.cmd_line = "root=/dev/vda rw console=ttyS0 net.ifnames=0 biosdevname=0 quiet"
@@ -85,6 +92,15 @@ EOF
   mv "$work/vmlinuz" "$CACHE/$SLUG-vmlinuz"
   mv "$work/initrd.img" "$CACHE/$SLUG-initrd.img"
   mv "$work/box.tar" "$BOXFILE"
+  echo "$RECIPE" > "$CACHE/$SLUG.recipe"
+  # a new box: drop the registration and libvirt's copy of the old one
+  vagrant box remove --force --all "$BOX" >/dev/null 2>&1 || true
+  if command -v virsh >/dev/null; then
+    for vol in $(virsh -q vol-list default 2>/dev/null | awk '{print $1}' \
+                 | grep "^${BOX//\//-VAGRANTSLASH-}_vagrant_box_image_" || true); do
+      virsh -q vol-delete --pool default "$vol" >/dev/null || true
+    done
+  fi
 fi
 install -m 644 "$CACHE/$SLUG-vmlinuz" "$KERNEL"
 install -m 644 "$CACHE/$SLUG-initrd.img" "$INITRD"

@@ -90,4 +90,9 @@ ensure_vagrant() {
   fi
   bash "$ROOT/scripts/build_vagrant_box.sh" enoslib/debian12
   export ENOSLIB_VAGRANT_BOX=enoslib/debian12
+  # On our CI machines (themselves VMs) KVM starts a guest but its kernel stops right after
+  # decompression (KVM internal error, emulation failure), and libvirt finds no usable 64-bit
+  # named CPU model: run the guests under qemu's emulation (TCG). Export
+  # ENOSLIB_VAGRANT_LIBVIRT_DRIVER=kvm before calling this where KVM works.
+  export ENOSLIB_VAGRANT_LIBVIRT_DRIVER="${ENOSLIB_VAGRANT_LIBVIRT_DRIVER:-qemu}"
 }

@@ -103,6 +103,9 @@ class Enos_vagrant(ImmediateProvider):
         vagrantfile.write_text(text)
         states = {s.name: s.state for s in self._run("status", client.status)}
         if any(state != client.RUNNING for state in states.values()):
+            from enoslib.nodes._lab import _refuse_if_forbidden
+
+            _refuse_if_forbidden("starting Vagrant machines")
             logger.info("vagrant up: %d machine(s) in %s", len(states), self.root)
             self._run("up", client.up, provider=conf.backend, provision=True)
         return self._roles_networks(client)
@@ -142,13 +145,22 @@ class Enos_vagrant(ImmediateProvider):
     def destroy(self, wait: bool = False, **kwargs: Any) -> None:
         """Destroy all vagrant boxes involved in the deployment, and the files written."""
         if (self.root / "Vagrantfile").is_file():
-            self._run("destroy", self._client().destroy)
+            try:
+                self._run("destroy", self._client().destroy)
+            except EnosProviderError:
+                if self._created_machines():
+                    raise  # machines may be left: keep the files to destroy them later
+                # vagrant refused before creating anything (e.g. an invalid config_extra)
         if self.root.exists():
             shutil.rmtree(self.root)
         try:
             self.root.parent.rmdir()  # .enoslib_vagrant, when no other deployment uses it
         except OSError:
             pass
+
+    def _created_machines(self) -> list[str]:
+        """Machines vagrant created here (it writes ``.vagrant/machines/<name>/<provider>/id``)."""
+        return sorted({p.parent.parent.name for p in (self.root / ".vagrant" / "machines").glob("*/*/id")})
 
     def is_created(self) -> bool:
         if not (self.root / "Vagrantfile").is_file():
