@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,6 +33,7 @@ from enoslib.objects import DefaultNetwork, Host, Networks, Roles
 logger = logging.getLogger(__name__)
 
 LOG_NAME = "vagrant.log"
+_BACKTRACE = re.compile(r"\s*(from )?/\S+\.rb:\d+:in ")
 # no calls home for updates and box versions (machines without internet access)
 VAGRANT_ENV = {"VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}
 
@@ -79,11 +81,16 @@ class Enos_vagrant(ImmediateProvider):
             ) from exc
 
     def _log_tail(self, lines: int = 15) -> str:
+        """The last lines of vagrant's output, without its progress bars and terminal codes,
+        and without Ruby backtraces (``/usr/...rb:12:in `call'``)."""
         try:
             text = (self.root / LOG_NAME).read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+        kept = [line.rstrip() for line in re.split(r"[\r\n]", text)
+                if line.strip() and not line.startswith("Progress:") and not _BACKTRACE.match(line)]
+        return "\n".join(kept[-lines:])
 
     # -- lifecycle ---------------------------------------------------------------------------
     def init(self, force_deploy: bool = False, start_time: Time | None = None, **kwargs: Any) -> tuple[Roles, Networks]:
