@@ -42,6 +42,7 @@ _register("enoslib.infra.configuration", "walltime_to_seconds", "seconds_to_wall
 _register("enoslib.infra.provider", "Provider")
 _register("enoslib.infra.enos_static", "Static", "StaticConf")
 _register("enoslib.infra.local", "Local", "LocalConf")
+_register("enoslib.infra.enos_vagrant", "VagrantConf", "Vagrant", "Enos_vagrant")
 _register("enoslib.infra.providers", "Providers", "SlotPlan", "plan_slot", "find_slot", "find_slot_and_start",
           "start_provider_within_bounds")
 _register("enoslib.infra.enos_g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5kNetwork", "G5kProdNetwork",
@@ -81,6 +82,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.infra.enos_g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
                                         G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
     from enoslib.infra.enos_static import Static, StaticConf
+    from enoslib.infra.enos_vagrant import Enos_vagrant, Vagrant, VagrantConf
     from enoslib.infra.local import Local, LocalConf
     from enoslib.infra.provider import Provider
     from enoslib.infra.providers import (Providers, SlotPlan, find_slot, find_slot_and_start, plan_slot,
