@@ -26,6 +26,7 @@ ILLUSTRATIVE = {
     "enoslib.g5k.kadeploy": "Grid'5000 nodes",
     "enoslib.g5k.oar": "an OAR job on Grid'5000",
     "enoslib.infra.enos_g5k.reference.Reference": "a Grid'5000 API client",
+    "enoslib.infra.enos_vagrant.provider": "vagrant, libvirt and root (boots virtual machines)",
     "enoslib.infra.local.provider": "root (network namespaces)",
     "enoslib.infra.provider": "a provider configuration",
     "enoslib.infra.providers": "Grid'5000 configurations",
