@@ -718,8 +718,8 @@ def ssh_host(host: str | _EnosHost, connection_params: dict[str, Any]) -> _EnosH
     options = list(connection_params.get("ssh_options") or ())
     checking = connection_params.get("strict_host_key_checking")
     if checking is not None:
-        if str(checking).lower() in ("no", "false", "0"):
-            options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        if str(checking).lower() in ("no", "false", "0"):  # gateway included
+            extra["ansible_host_key_checking"] = False
         else:
             options += ["-o", f"StrictHostKeyChecking={checking}"]
     if options:
