@@ -38,7 +38,9 @@ from enoslib.objects import Host as _EnosHost
 _ACTION_ARGS = ("lifecycle_handlers", "name")
 
 
-def _split_kwargs(process_args: dict[str, Any] | None, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split_kwargs(
+    process_args: dict[str, Any] | None, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     action = {k: kwargs.pop(k) for k in _ACTION_ARGS if k in kwargs}
     merged = dict(process_args or {})
     merged.update(kwargs)
@@ -194,10 +196,13 @@ class Action:
         return self
 
     def expect(self, regexes: Any, timeout: float | None | bool = False, stream: int = STDOUT,
-               backtrack: bool = True, start_from_current: bool = False) -> list[tuple[ProcessBase, int | None, Any]]:
+               backtrack: bool = True, start_from_current: bool = False,
+               ) -> list[tuple[ProcessBase, int | None, Any]]:
         """:meth:`ProcessBase.expect` on every process (one shared ``timeout``); returns
         ``[(process, regex index or None, match or None), ...]``."""
-        deadline = None if timeout in (None, False) else time.monotonic() + float(timeout)  # type: ignore[arg-type]
+        deadline = None
+        if timeout is not None and timeout is not False:
+            deadline = time.monotonic() + float(timeout)
         out = []
         for p in self.processes:
             t: float | None | bool = timeout
@@ -432,7 +437,8 @@ class ChainPut(Action):
             rc, out, err = outcome[i]
             if self._killed and not out:
                 rc = -signal.SIGTERM
-            p.complete(None if error else rc, "\n".join(out), "\n".join(err), error)  # type: ignore[attr-defined]
+            assert isinstance(p, _RecordProcess)
+            p.complete(None if error else rc, "\n".join(out), "\n".join(err), error)
 
 
 class Local(Action):

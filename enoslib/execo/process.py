@@ -298,8 +298,8 @@ class ProcessBase:
         except (OSError, ValueError) as exc:
             with self._cond:
                 self.error, self.error_reason = True, str(exc)
-            self._conductor.call(lambda: self._finish(None))
             self._conductor.call(lambda: self._call_lifecycle("start"))
+            self._conductor.call(lambda: self._finish(None))
             return self
         self.pid = popen.pid
         generation = self._generation

@@ -55,7 +55,8 @@ class Substituter:
                 value = eval(expression, dict(glob), dict(loc))  # noqa: S307 - the user's code
             except Exception as exc:
                 raise ValueError(f"substitution {{{{{expression}}}}}: {exc!r}") from exc
-            if isinstance(value, (str, bytes)) or not hasattr(value, "__getitem__") or not hasattr(value, "__len__"):
+            indexable = hasattr(value, "__getitem__") and hasattr(value, "__len__")
+            if isinstance(value, (str, bytes)) or not indexable:
                 try:
                     value = list(value)
                 except TypeError:
