@@ -48,6 +48,8 @@ configuration: dict[str, Any] = {
     # after a process exits, how long to wait for its output pipes to close (children that
     # inherited them, e.g. ``cmd &``) before ending it anyway
     "pipe_grace": 0.5,
+    # kill the processes still running when the Python interpreter exits
+    "kill_childs_at_end": True,
 }
 
 default_connection_params: dict[str, Any] = {

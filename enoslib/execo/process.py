@@ -17,6 +17,7 @@ Flags: ``started``, ``ended``, ``running``, ``error`` (could not be run; ``error
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import logging
 import os
@@ -33,7 +34,20 @@ from enoslib.execo.config import STDERR, STDOUT, configuration, log, make_connec
 from enoslib.execo.host import as_host
 from enoslib.objects import Host as _EnosHost
 
-_FLAGS = ("exit_code", "timeout", "error", "expect_fail", "write_error")
+# processes alive now: killed when the interpreter exits (execo's kill_childs_at_end), since
+# they run in their own session and a Ctrl-C does not reach them
+_alive: set["ProcessBase"] = set()
+
+
+@atexit.register
+def _kill_alive_processes() -> None:
+    if not configuration.get("kill_childs_at_end", True):
+        return
+    for p in list(_alive):
+        try:
+            p._signal(signal.SIGTERM)
+        except Exception:  # noqa: S110 - best effort at exit
+            pass
 
 
 class ProcessLifecycleHandler:
@@ -342,6 +356,7 @@ class ProcessBase:
     # conductor thread --------------------------------------------------------------------
     def _watch(self, popen: subprocess.Popen[bytes], fds: dict[int, int], generation: int) -> None:
         self._popen, self._open = popen, dict(fds)
+        _alive.add(self)
         self._exited = False
         self._call_lifecycle("start")
         for fd, which in fds.items():
@@ -434,6 +449,7 @@ class ProcessBase:
             if self._stdin_fd is not None:
                 self._close_stdin_fd()
             rc = self._popen.wait()
+            _alive.discard(self)
         else:
             rc = None
         for sinks in self._sinks.values():

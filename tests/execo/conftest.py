@@ -14,7 +14,7 @@ from enoslib.config import config_context
 from enoslib.objects import Host
 
 LAB = "execotest"
-NET = "10.79.0.0/24"
+NET = "10.84.0.0/24"
 # lab nodes get new host keys each run: what the Local provider marks its hosts with
 DISPOSABLE = {"ansible_host_key_checking": False}
 
@@ -55,4 +55,4 @@ def hosts(lab: object) -> list[Host]:
 @pytest.fixture(scope="session")
 def ghost(lab: object) -> Host:
     """Nobody has this address: ssh gives up after the connect timeout."""
-    return Host("10.79.0.250", alias="ghost", user="root", keyfile=lab.keyfile, extra=DISPOSABLE)  # type: ignore[attr-defined]
+    return Host("10.84.0.250", alias="ghost", user="root", keyfile=lab.keyfile, extra=DISPOSABLE)  # type: ignore[attr-defined]

@@ -250,3 +250,23 @@ def test_get_process_factory() -> None:
 def test_bad_connection_parameter_is_named() -> None:
     with pytest.raises(ValueError, match="unknown connection parameter.*sshoptions"):
         SshProcess("true", "h", connection_params={"sshoptions": ()})
+
+
+def test_processes_left_running_are_killed_when_python_exits(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from enoslib.execo import Process\n"
+        "p = Process('sleep 60 & echo $!; wait', shell=True).start()\n"
+        "p.expect(r'^\\d+$', timeout=10)\n"
+        "print(p.stdout.strip(), flush=True)\n"
+        "raise KeyboardInterrupt\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists()

@@ -154,3 +154,25 @@ def test_parallel_remote_and_put(tmp_path: Path, hosts) -> None:
     f.write_text("x")
     both = ParallelActions([Remote("true", hosts), Put(hosts, [str(f)], "/tmp/")]).run()
     assert both.finished_ok and len(both.processes) == 6
+
+
+def test_remote_command_killed_when_python_exits(tmp_path: Path, hosts) -> None:
+    import subprocess
+    import sys
+
+    h = hosts[0]
+    script = (
+        "from enoslib.execo import SshProcess\nfrom enoslib.objects import Host\n"
+        f"h = Host({h.address!r}, user={h.user!r}, keyfile={h.keyfile!r}, port={h.port!r}, "
+        "extra={'ansible_host_key_checking': False})\n"
+        "p = SshProcess('echo $$; exec sleep 60', h).start()\n"
+        "p.expect(r'^\\d+$', timeout=20)\n"
+        "print(p.stdout.strip(), flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(h, pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(h, pid)
