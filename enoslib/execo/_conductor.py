@@ -73,6 +73,20 @@ class Conductor:
         """Run ``fn`` in the conductor thread at monotonic time ``when``."""
         self.call(lambda: heapq.heappush(self._timers, (when, next(self._seq), fn)))
 
+    def wait_until(self, predicate: Callable[[], bool], timeout: float | None, what: str) -> bool:
+        """Block (not in the conductor thread) until ``predicate()`` holds, checked whenever a
+        process ends or outputs, or ``timeout`` seconds pass; returns ``predicate()``."""
+        if self.in_conductor:
+            raise RuntimeError(f"{what} called from a handler (the conductor thread) would deadlock")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.condition:
+            while not predicate():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self.condition.wait(left)
+            return True
+
     # -- used from the conductor thread only -------------------------------------------
     def watch(self, fd: int, on_ready: Callable[[], None]) -> None:
         self._sel.register(fd, selectors.EVENT_READ, on_ready)
@@ -131,3 +145,12 @@ def the_conductor() -> Conductor:
                 _raise_fd_limit()
                 _conductor = Conductor()
     return _conductor
+
+
+def call_handlers(handlers: list[Any], event: str, target: object) -> None:
+    """``handler.<event>(target)`` for each lifecycle handler; a failing one is logged."""
+    for handler in list(handlers):
+        try:
+            getattr(handler, event)(target)
+        except Exception:
+            log.exception("lifecycle handler %r of %r failed on %s", handler, target, event)

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any, Iterable, Sequence
 
-from enoslib.execo._conductor import the_conductor
+from enoslib.execo._conductor import call_handlers, the_conductor
 from enoslib.execo.config import (CHAINPUT, SCP, SSH, STDOUT, TAKTUK, configuration,
                                   make_connection_params)
 from enoslib.execo.host import get_hosts_list
@@ -147,27 +147,13 @@ class Action:
         self._call_lifecycle("end")
 
     def _call_lifecycle(self, event: str) -> None:
-        for handler in list(self.lifecycle_handlers):
-            try:
-                getattr(handler, event)(self)
-            except Exception:
-                from enoslib.execo.config import log
-
-                log.exception("lifecycle handler %r of %r failed on %s", handler, self, event)
+        call_handlers(self.lifecycle_handlers, event, self)
 
     def wait(self, timeout: float | None = None) -> "Action":
         """Wait until every process has ended (or ``timeout`` seconds); starts if needed."""
         if not self.started:
             self.start()
-        if self._conductor.in_conductor:
-            raise RuntimeError("wait() called from a handler (the conductor thread) would deadlock")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._ended:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    break
-                self._cond.wait(left)
+        self._conductor.wait_until(lambda: self._ended, timeout, "wait()")
         return self
 
     def run(self, timeout: float | None = None) -> "Action":
@@ -284,33 +270,43 @@ class _FileProcess(Process):
         return ["/bin/sh", "-c", f"{shlex.join(mkdir)} && exec {shlex.join(scp)}"], False
 
 
-class Put(Action):
+def _file_list(files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[str]:
+    return [str(files)] if isinstance(files, (str, os.PathLike)) else [str(f) for f in files]
+
+
+class _FileAction(Action):
+    """One scp process per host; ``sources`` / ``dest`` substituted per host."""
+
+    def _build(self, hosts: Any, sources: list[str], dest: str, upload: bool,
+               connection_params: dict[str, Any] | None, create_dirs: bool,
+               process_args: dict[str, Any]) -> None:
+        self.hosts = get_hosts_list(hosts)
+        self.connection_params = connection_params
+        params = make_connection_params(connection_params)
+        subst = Substituter(self.hosts, get_caller_context())
+        self.processes = [
+            _FileProcess(h, [subst(f, i, quote=False) for f in sources], subst(dest, i, quote=False),
+                         upload, params, create_dirs, **process_args)
+            for i, h in enumerate(self.hosts)
+        ]
+
+
+class Put(_FileAction):
     """Copy ``local_files`` to ``remote_location`` on every host, in parallel (scp over the
     shared connections). Paths may use ``{{{host}}}`` / ``{{expression}}``;
     ``create_dirs=True`` creates ``remote_location`` first."""
-
-    _upload = True
 
     def __init__(self, hosts: Any, local_files: Iterable[str] | str, remote_location: str = ".",
                  connection_params: dict[str, Any] | None = None, create_dirs: bool = False,
                  process_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
         action_args, process_args = _split_kwargs(process_args, kwargs)
         super().__init__(**action_args)
-        self.hosts = get_hosts_list(hosts)
-        files = [local_files] if isinstance(local_files, (str, os.PathLike)) else list(local_files)
-        self.local_files, self.remote_location = [str(f) for f in files], remote_location
-        self.connection_params = connection_params
-        params = make_connection_params(connection_params)
-        subst = Substituter(self.hosts, get_caller_context())
-        self.processes = [
-            _FileProcess(h, [subst(f, i, quote=False) for f in self.local_files],
-                         subst(remote_location, i, quote=False), True, params, create_dirs,
-                         **process_args)
-            for i, h in enumerate(self.hosts)
-        ]
+        self.local_files, self.remote_location = _file_list(local_files), remote_location
+        self._build(hosts, self.local_files, remote_location, True, connection_params,
+                    create_dirs, process_args)
 
 
-class Get(Action):
+class Get(_FileAction):
     """Copy ``remote_files`` of every host to ``local_location``, in parallel. Use
     ``{{{host}}}`` in ``local_location`` to keep hosts' files apart; ``create_dirs=True``
     creates ``local_location``."""
@@ -320,18 +316,9 @@ class Get(Action):
                  process_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
         action_args, process_args = _split_kwargs(process_args, kwargs)
         super().__init__(**action_args)
-        self.hosts = get_hosts_list(hosts)
-        files = [remote_files] if isinstance(remote_files, str) else list(remote_files)
-        self.remote_files, self.local_location = [str(f) for f in files], str(local_location)
-        self.connection_params = connection_params
-        params = make_connection_params(connection_params)
-        subst = Substituter(self.hosts, get_caller_context())
-        self.processes = [
-            _FileProcess(h, [subst(f, i, quote=False) for f in self.remote_files],
-                         subst(self.local_location, i, quote=False), False, params, create_dirs,
-                         **process_args)
-            for i, h in enumerate(self.hosts)
-        ]
+        self.remote_files, self.local_location = _file_list(remote_files), str(local_location)
+        self._build(hosts, self.remote_files, self.local_location, False, connection_params,
+                    create_dirs, process_args)
 
 
 class TaktukPut(Put):
@@ -394,8 +381,7 @@ class ChainPut(Action):
         action_args, process_args = _split_kwargs(process_args, kwargs)
         super().__init__(**action_args)
         self.hosts = get_hosts_list(hosts)
-        files = [local_files] if isinstance(local_files, (str, os.PathLike)) else list(local_files)
-        self.local_files, self.remote_location = [str(f) for f in files], remote_location
+        self.local_files, self.remote_location = _file_list(local_files), remote_location
         self.connection_params = make_connection_params(connection_params)
         self.process_args = process_args
         self.processes = [
@@ -520,15 +506,9 @@ class SequentialActions(Action):
 def wait_any_actions(actions: Iterable[Action], timeout: float | None = None) -> list[Action]:
     """Wait until one of ``actions`` has ended (or ``timeout``); returns the ended ones."""
     actions = list(actions)
-    cond = the_conductor().condition
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with cond:
-        while True:
-            done = [a for a in actions if a.ended]
-            left = None if deadline is None else deadline - time.monotonic()
-            if done or not actions or (left is not None and left <= 0):
-                return done
-            cond.wait(left)
+    the_conductor().wait_until(lambda: not actions or any(a.ended for a in actions), timeout,
+                               "wait_any_actions()")
+    return [a for a in actions if a.ended]
 
 
 def wait_all_actions(actions: Iterable[Action], timeout: float | None = None) -> list[Action]:

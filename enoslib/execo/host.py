@@ -8,7 +8,7 @@ is accepted wherever this API takes hosts; a plain string is an address.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from enoslib.objects import Host as _EnosHost
 
@@ -66,10 +66,12 @@ def as_host(host: str | _EnosHost) -> _EnosHost:
 
 
 def get_hosts_list(hosts: Iterable[str | _EnosHost] | str | _EnosHost) -> list[_EnosHost]:
-    """``hosts`` (one host, an iterable of hosts or addresses, or an Action whose processes
-    have hosts) as a list of Hosts, order kept."""
+    """``hosts`` (one host, an iterable of hosts or addresses, enoslib Roles, or an Action
+    whose processes have hosts) as a list of Hosts, order kept, each once for Roles."""
     if isinstance(hosts, (str, _EnosHost)):
         return [as_host(hosts)]
+    if isinstance(hosts, Mapping):  # enoslib Roles: every host once, in role order
+        return list(dict.fromkeys(as_host(h) for group in hosts.values() for h in group))
     processes = getattr(hosts, "processes", None)
     if processes is not None:
         return [p.host for p in processes if getattr(p, "host", None) is not None]

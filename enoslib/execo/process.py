@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import codecs
-import logging
 import os
 import re
 import shlex
@@ -29,7 +28,7 @@ import threading
 import time
 from typing import IO, Any, Iterable, Sequence
 
-from enoslib.execo._conductor import the_conductor
+from enoslib.execo._conductor import call_handlers, the_conductor
 from enoslib.execo.config import STDERR, STDOUT, configuration, log, make_connection_params
 from enoslib.execo.host import as_host
 from enoslib.objects import Host as _EnosHost
@@ -476,11 +475,7 @@ class ProcessBase:
         self._stdin_fd, self._stdin_file = None, None
 
     def _call_lifecycle(self, event: str) -> None:
-        for handler in list(self.lifecycle_handlers):
-            try:
-                getattr(handler, event)(self)
-            except Exception:
-                log.exception("lifecycle handler %r of %s failed on %s", handler, self._short(), event)
+        call_handlers(self.lifecycle_handlers, event, self)
 
     def _on_timeout(self, generation: int) -> None:
         if generation != self._generation or self.ended:
@@ -515,15 +510,7 @@ class ProcessBase:
         """Wait until the process ends (or ``timeout`` seconds pass); starts it if needed."""
         if not self.started:
             self.start()
-        if self._conductor.in_conductor:
-            raise RuntimeError("wait() called from a handler (the conductor thread) would deadlock")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self.ended:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    break
-                self._cond.wait(left)
+        self._conductor.wait_until(lambda: self.ended, timeout, "wait()")
         return self
 
     def run(self, timeout: float | None = None) -> "ProcessBase":

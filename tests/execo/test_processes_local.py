@@ -219,8 +219,8 @@ def test_report_sums_and_prints() -> None:
 
 def test_substitutions_one_pass_quoted() -> None:
     hosts = [Host("10.0.0.1"), Host("10.0.0.2"), Host("10.0.0.3")]
-    targets = list(reversed(hosts))
-    words = ["a b", "{{{host}}}"]
+    targets = list(reversed(hosts))  # noqa: F841 - used by {{targets}}
+    words = ["a b", "{{{host}}}"]  # noqa: F841 - used by {{words}}
     assert remote_substitute("ping {{targets}} from {{{host}}}", hosts, 0) == "ping 10.0.0.3 from 10.0.0.1"
     assert remote_substitute("x {{words}}", hosts, 2, quote=True) == "x 'a b'"  # 2 % 2 == 0
     # a substituted value is never substituted again
@@ -240,6 +240,10 @@ def test_host_has_execo_signature() -> None:
     from enoslib.execo import get_hosts_list
 
     assert get_hosts_list(["x", Host("y")]) == [Host("x"), Host("y")]
+    from enoslib.objects import Roles
+
+    a, b = EnosHost("a"), EnosHost("b")
+    assert get_hosts_list(Roles(server=[a, b], client=[b])) == [a, b]
 
 
 def test_get_process_factory() -> None:

@@ -57,8 +57,8 @@ def test_jump_host_and_host_rewrite(lab, hosts) -> None:
 
 
 def test_remote_substitutions_quoted_one_pass(hosts) -> None:
-    targets = list(reversed(hosts))
-    labels = ["a b; echo INJECTED", "{{{host}}}"]
+    targets = list(reversed(hosts))  # noqa: F841 - used by {{targets}}
+    labels = ["a b; echo INJECTED", "{{{host}}}"]  # noqa: F841 - used by {{labels}}
     r = Remote("echo {{{host}}} {{targets}} {{labels}}", hosts).run()
     assert r.finished_ok and len(r.processes) == 3
     outs = [p.stdout.strip() for p in r.processes]
