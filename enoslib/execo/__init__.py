@@ -9,7 +9,8 @@
 Processes (:mod:`.process`): :class:`Process`, :class:`SshProcess`; actions (:mod:`.action`):
 :class:`Remote`, :class:`Put`, :class:`Get`, :class:`ChainPut`, :class:`TaktukRemote`,
 :class:`TaktukPut`, :class:`TaktukGet`, :class:`Local`, :class:`ParallelActions`,
-:class:`SequentialActions`; :class:`Report`; substitutions (:mod:`.substitutions`);
+:class:`SequentialActions`; serial ports and port forwarding (:mod:`.ports`);
+:class:`Report`; substitutions (:mod:`.substitutions`);
 settings (:mod:`.config`: ``configuration``, ``default_connection_params``, read from
 ``~/.execo.conf.py`` when present).
 """
@@ -24,6 +25,7 @@ from enoslib.execo.config import (CHAINPUT, SCP, SSH, STDERR, STDOUT, TAKTUK, co
 from enoslib.execo.host import Host, get_hosts_list, get_hosts_set
 from enoslib.execo.process import (Process, ProcessBase, ProcessLifecycleHandler,
                                    ProcessOutputHandler, SshProcess, get_process)
+from enoslib.execo.ports import PortForwarder, RemoteSerial, Serial, SerialSsh
 from enoslib.execo.report import Report
 from enoslib.execo.substitutions import get_caller_context, remote_substitute
 from enoslib.execo.time_utils import Timer, sleep
@@ -32,9 +34,9 @@ load_configuration()
 
 __all__ = [
     "CHAINPUT", "SCP", "SSH", "STDERR", "STDOUT", "TAKTUK", "Action", "ActionLifecycleHandler",
-    "ChainPut", "Get", "Host", "Local", "ParallelActions", "Process", "ProcessBase",
-    "ProcessLifecycleHandler", "ProcessOutputHandler", "Put", "Remote", "Report",
-    "SequentialActions", "SshProcess", "TaktukGet", "TaktukPut", "TaktukRemote", "Timer",
+    "ChainPut", "Get", "Host", "Local", "ParallelActions", "PortForwarder", "Process", "ProcessBase",
+    "ProcessLifecycleHandler", "ProcessOutputHandler", "Put", "Remote", "RemoteSerial", "Report",
+    "SequentialActions", "Serial", "SerialSsh", "SshProcess", "TaktukGet", "TaktukPut", "TaktukRemote", "Timer",
     "configuration", "default_connection_params", "get_caller_context", "get_fileget",
     "get_fileput", "get_hosts_list", "get_hosts_set", "get_process", "get_remote",
     "load_configuration", "make_connection_params", "remote_substitute", "sleep",

@@ -274,3 +274,28 @@ def test_processes_left_running_are_killed_when_python_exits(tmp_path: Path) -> 
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{child}").exists()
+
+
+def test_serial_port_on_a_pty() -> None:
+    import os
+    import select
+
+    from enoslib.execo import Serial
+
+    master, slave = os.openpty()
+    try:
+        with Serial(os.ttyname(slave), 115200).start() as serial:
+            os.write(master, b"login: \n")
+            assert serial.expect(r"^login:", timeout=10)[0] == 0
+            serial.write("root\n")
+            got = b""
+            deadline = time.monotonic() + 10
+            while b"root\n" not in got and time.monotonic() < deadline:
+                if select.select([master], [], [], 0.5)[0]:
+                    got += os.read(master, 100)
+            assert b"root\n" in got
+        serial.wait(20)
+        assert serial.ended and serial.ok  # ends by being killed: not an error
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -176,3 +176,40 @@ def test_remote_command_killed_when_python_exits(tmp_path: Path, hosts) -> None:
     while _alive(h, pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(h, pid)
+
+
+def test_port_forwarder(hosts) -> None:
+    import socket
+
+    from enoslib.execo import PortForwarder
+
+    # through e1, to e2's sshd: the local port answers with e2's ssh banner
+    with PortForwarder(hosts[0], hosts[1].address, 22).start() as fwd:
+        assert fwd.forwarding.wait(30)
+        with socket.create_connection(("127.0.0.1", fwd.local_port), timeout=10) as s:
+            assert s.recv(100).startswith(b"SSH-2.0")
+    fwd.wait(30)
+    assert fwd.ended and fwd.ok
+
+
+def test_serial_over_ssh_on_a_pty(hosts) -> None:
+    import select
+
+    from enoslib.execo import RemoteSerial
+
+    master, slave = os.openpty()
+    try:
+        ports = RemoteSerial(hosts[:1], os.ttyname(slave), 9600).start()
+        os.write(master, b"prompt> \n")
+        assert [m[1] for m in ports.expect("^prompt>", timeout=20)] == [0]
+        ports.write("ls\n")
+        got, deadline = b"", time.monotonic() + 20
+        while b"ls\n" not in got and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                got += os.read(master, 100)
+        assert b"ls\n" in got
+        ports.kill().wait(30)
+        assert ports.ended
+    finally:
+        os.close(master)
+        os.close(slave)
