@@ -801,6 +801,8 @@ class SshProcess(ProcessBase):
         if match:
             self.remote_pid = int(match.group(1))
             self._pid_buffer = None
+            if self.killed and self._ssh_host is not None:  # killed before we knew the pid
+                _kill_remote(self._ssh_host, self.remote_pid, signal.SIGKILL, self.connection_params)
             start = match.start() + (1 if buffered[match.start():match.start() + 1] == b"\n" else 0)
             return buffered[:start] + buffered[match.end():]
         if len(buffered) > 4096 or not data:

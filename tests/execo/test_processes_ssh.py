@@ -213,3 +213,13 @@ def test_serial_over_ssh_on_a_pty(hosts) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_ssh_pty(hosts) -> None:
+    p = SshProcess("tty", hosts[2], pty=True).run()
+    assert p.ok and p.stdout.startswith("/dev/pts/")
+    q = SshProcess("echo up; exec sleep 60", hosts[2], connection_params={"pty": True},
+                   nolog_exit_code=True).start()
+    assert q.expect("^up", timeout=20)[0] == 0
+    q.kill().wait(30)
+    assert q.ended and q.killed
