@@ -293,19 +293,19 @@ class ProcessBase:
 
     def start(self) -> "ProcessBase":
         """Start the process; returns at once (output is collected in the background)."""
+        sinks = {STDOUT: [_sink(h) for h in self.stdout_handlers],
+                 STDERR: [_sink(h) for h in self.stderr_handlers]}  # bad handlers raise here
         with self._cond:
             if self.started:
                 raise ValueError(f"{self!r} already started (reset() it to run it again)")
             self.started = True
             self.start_date = time.time()
             self._start_mono = time.monotonic()
-        self._sinks = {STDOUT: [_sink(h) for h in self.stdout_handlers],
-                       STDERR: [_sink(h) for h in self.stderr_handlers]}
-        for sinks in self._sinks.values():
-            for s in sinks:
+        self._sinks = sinks
+        try:
+            for s in (s for group in sinks.values() for s in group):
                 if isinstance(s, _FileSink):
                     s.open()
-        try:
             argv, use_pty = self._argv()
             popen, fds = self._spawn(argv, use_pty)
         except (OSError, ValueError) as exc:

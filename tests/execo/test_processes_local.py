@@ -299,3 +299,11 @@ def test_serial_port_on_a_pty() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_bad_handlers(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="output handler"):
+        Process("true", stdout_handlers=[42.0]).start()
+    p = Process("true", stdout_handlers=[str(tmp_path / "no" / "such" / "dir" / "f")],
+                nolog_error=True).run()
+    assert p.ended and p.error and "No such file" in p.error_reason
