@@ -11,9 +11,10 @@ column is empty if that fails. execo's Taktuk* and ChainPut need ``taktuk`` (and
 hosts for ChainPut): Debian packages ``taktuk`` and ``netcat-traditional``. The "taktuk binary"
 column runs the Debian ``taktuk`` directly (``broadcast exec [ true ]``), for the record.
 
-Each cell is the median of ``--runs`` runs, in seconds. enoslib.execo keeps one multiplexed
-ssh connection per host: "cold" is the first run after closing them, "warm" the next ones.
-execo opens new connections on every run. ``run(...)`` returns the rows (list of dicts) for
+Each cell is the median of ``--runs`` runs, in seconds; enoslib.execo and execo run in turns
+(one round of ours, one of execo's, ...) so both see the same machine load. enoslib.execo
+keeps one multiplexed ssh connection per host: "cold" runs after closing them, the main
+column reuses them. execo opens new connections on every run. ``run(...)`` returns the rows (list of dicts) for
 ``benchmarks/run_all.py``; ``main()`` prints the table.
 """
 
@@ -35,10 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZE = 10 * 1024 * 1024
+RUN_ALL_ARGS = ["--runs", "5"]  # benchmarks/run_all.py's quick run (about 3 minutes)
+RUN_ALL_ROOT = True  # network namespaces + sshd: run_all holds the test lock
 
-# Runs in execo's venv: argv[1] = JSON {"hosts": [...], "runs", "sizes", "file"}; prints JSON.
+# execo's side, in its own venv: argv[1] = JSON {"hosts": [...], "file"}; then one JSON
+# request a line on stdin ({"op": "remote" | "put" | "taktukremote" | "chainput", "n": N}),
+# one JSON answer a line on stdout ({"t": seconds or null, "error": ...}).
 _EXECO = r"""
-import json, logging, statistics, sys, time
+import json, logging, sys, time
 spec = json.loads(sys.argv[1])
 import execo
 from execo.log import logger
@@ -47,33 +52,58 @@ opts = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnow
         "-o", "LogLevel=ERROR")
 params = {"ssh_options": opts, "scp_options": opts + ("-rp",), "taktuk_connector_options": opts}
 hosts = [execo.Host(h["address"], user=h["user"], keyfile=h["keyfile"], port=h["port"]) for h in spec["hosts"]]
-out = {}
-errors = {}
-def timed(fn, runs, key=None):
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        try:
-            action = fn()
-        except Exception as e:
-            errors[key] = repr(e)[:300]
-            return None
-        times.append(time.perf_counter() - t)
+make = {
+    "remote": lambda hs: execo.Remote("true", hs, connection_params=params),
+    "put": lambda hs: execo.Put(hs, [spec["file"]], "/tmp/", connection_params=params),
+    "taktukremote": lambda hs: execo.TaktukRemote("true", hs, connection_params=params),
+    "chainput": lambda hs: execo.ChainPut(hs, [spec["file"]], "/tmp/", connection_params=params),
+}
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    req = json.loads(line)
+    t = time.perf_counter()
+    try:
+        action = make[req["op"]](hosts[:req["n"]]).run(timeout=300)
+        answer = {"t": time.perf_counter() - t}
         if not action.ok:
-            p = [p for p in action.processes if not p.ok][:1]
-            errors[key] = (str(p[0]) + " " + (p[0].stdout + p[0].stderr)[-300:]) if p else "not ok"
-            return None
-    return statistics.median(times)
-for n in spec["sizes"]:
-    hs = hosts[:n]
-    out[f"remote{n}"] = timed(lambda: execo.Remote("true", hs, connection_params=params).run(), spec["runs"], f"remote{n}")
-    out[f"put{n}"] = timed(lambda: execo.Put(hs, [spec["file"]], "/tmp/", connection_params=params).run(), spec["runs"], f"put{n}")
-    out[f"taktukremote{n}"] = timed(lambda: execo.TaktukRemote("true", hs, connection_params=params).run(timeout=120), 1, f"taktukremote{n}")
-n = max(spec["sizes"])
-out[f"chainput{n}"] = timed(lambda: execo.ChainPut(hosts[:n], [spec["file"]], "/tmp/", connection_params=params).run(timeout=300), 1, f"chainput{n}")
-out["errors"] = errors
-print("RESULT " + json.dumps(out))
+            bad = [p for p in action.processes if not p.ok][:1]
+            answer = {"t": None, "error": (str(bad[0]) + " " + (bad[0].stdout + bad[0].stderr)[-300:]) if bad else "not ok"}
+    except Exception as e:
+        answer = {"t": None, "error": repr(e)[:300]}
+    print(json.dumps(answer), flush=True)
 """
+
+
+class ExecoWorker:
+    """execo in its venv, driven one measure at a time (interleaved with ours)."""
+
+    def __init__(self, python: str, hosts: list[dict[str, Any]], file: str) -> None:
+        self.proc = subprocess.Popen(
+            [python, "-c", _EXECO, json.dumps({"hosts": hosts, "file": file})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=tempfile.mkdtemp(prefix="bench-execo-"))
+        assert self.proc.stdout is not None
+        self.ok = "ready" in (self.proc.stdout.readline() or "")
+        self.errors: dict[str, str] = {}
+
+    def measure(self, op: str, n: int) -> float | None:
+        if not self.ok or self.proc.poll() is not None:
+            return None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"op": op, "n": n}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self.proc.stdout.readline() or '{"t": null, "error": "worker died"}')
+        if answer.get("error"):
+            self.errors[f"{op}{n}"] = answer["error"]
+        return answer.get("t")
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 def execo_python(explicit: str | None = None) -> str | None:
@@ -101,35 +131,6 @@ def execo_python(explicit: str | None = None) -> str | None:
     return python
 
 
-def run_execo(python: str, hosts: list[dict[str, Any]], runs: int, sizes: list[int],
-              file: str) -> dict[str, float | None]:
-    spec = json.dumps({"hosts": hosts, "runs": runs, "sizes": sizes, "file": file})
-    try:
-        out = subprocess.run([python, "-c", _EXECO, spec], capture_output=True, text=True,
-                             timeout=1800, cwd=tempfile.mkdtemp(prefix="bench-execo-"))
-    except subprocess.TimeoutExpired:
-        print("execo: timed out", file=sys.stderr)
-        return {}
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    print(f"execo failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-    return {}
-
-
-def median_of(runs: int, fn: Callable[[], bool], before: Callable[[], Any] | None = None) -> float | None:
-    times = []
-    for _ in range(runs):
-        if before:
-            before()
-        t = time.perf_counter()
-        ok = fn()
-        times.append(time.perf_counter() - t)
-        if not ok:
-            return None
-    return statistics.median(times)
-
-
 def taktuk_binary(lab: Any, names: list[str]) -> float | None:
     """The Debian ``taktuk`` running ``true`` on the hosts (ssh connector, self-propagating)."""
     taktuk = shutil.which("taktuk")
@@ -148,10 +149,24 @@ def taktuk_binary(lab: Any, names: list[str]) -> float | None:
     return elapsed if done.returncode == 0 else None
 
 
-def run(runs: int = 3, sizes: tuple[int, ...] = (1, 10, 50), execo: bool = True,
+def _timed(fn: Callable[[], bool]) -> float | None:
+    t = time.perf_counter()
+    ok = fn()
+    return time.perf_counter() - t if ok else None
+
+
+def _median(values: list[float | None]) -> float | None:
+    if not values or any(v is None for v in values):
+        return None
+    return statistics.median(v for v in values if v is not None)
+
+
+def run(runs: int = 5, sizes: tuple[int, ...] = (1, 10, 50), execo: bool = True,
         python: str | None = None) -> list[dict[str, Any]]:
-    """Bring up ``max(sizes)`` local SSH hosts, measure, tear down; one dict per scenario:
-    ``{"scenario", "enoslib.execo", "enoslib.execo cold", "execo", "taktuk binary"}``."""
+    """Bring up ``max(sizes)`` local SSH hosts, measure (enoslib.execo and execo in turns,
+    round by round), tear down; one dict per scenario: ``{"scenario", "enoslib.execo",
+    "enoslib.execo cold", "execo", "taktuk binary"}`` (seconds, medians; None: not run or
+    failed)."""
     from enoslib.api import close_connections
     from enoslib.config import set_config
     from enoslib.execo import ChainPut, Put, Remote, TaktukRemote
@@ -166,9 +181,7 @@ def run(runs: int = 3, sizes: tuple[int, ...] = (1, 10, 50), execo: bool = True,
     work = Path(tempfile.mkdtemp(prefix="execo-bench-data-"))
     data = work / "10MiB.bin"
     data.write_bytes(os.urandom(SIZE))
-    ours: dict[str, float | None] = {}
-    theirs: dict[str, float | None] = {}
-    taktuk: dict[str, float | None] = {}
+    py = execo_python(python) if execo else None
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with NamespaceLab(name) as lab:
@@ -178,43 +191,56 @@ def run(runs: int = 3, sizes: tuple[int, ...] = (1, 10, 50), execo: bool = True,
         print(f"{n_max} hosts up in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         hosts = [Host(i.address, alias=i.name, user=i.user, port=i.port, keyfile=i.keyfile,
                       extra={"ansible_host_key_checking": False}) for i in infos]
+        spec = [{"address": h.address, "user": h.user, "port": h.port, "keyfile": h.keyfile}
+                for h in hosts]
+        worker = ExecoWorker(py, spec, str(data)) if py else None
+        ours: dict[str, list[float | None]] = {}
+        theirs: dict[str, list[float | None]] = {}
+
+        def measure(key: str, fn: Callable[[], bool], op: str, n: int,
+                    before: Callable[[], Any] | None = None) -> None:
+            for _ in range(runs):
+                if before:
+                    before()
+                ours.setdefault(key, []).append(_timed(fn))
+                if worker is not None and op:
+                    theirs.setdefault(key, []).append(worker.measure(op, n))
+
         try:
+            taktuk: dict[int, float | None] = {}
             for n in sizes:
                 hs = hosts[:n]
-                ours[f"remote{n}_cold"] = median_of(runs, lambda: Remote("true", hs).run().ok,
-                                                    before=lambda: close_connections(hs))
-                ours[f"remote{n}"] = median_of(runs, lambda: Remote("true", hs).run().ok)
-                ours[f"taktukremote{n}"] = median_of(runs, lambda: TaktukRemote("true", hs).run().ok)
-                ours[f"put{n}"] = median_of(runs, lambda: Put(hs, [str(data)], "/tmp/").run().ok)
-                taktuk[f"remote{n}"] = taktuk_binary(lab, [i.name for i in infos[:n]])
-            ours[f"chainput{n_max}"] = median_of(
-                runs, lambda: ChainPut(hosts, [str(data)], "/tmp/chained.bin").run().ok)
-            close_connections(hosts)
-            if execo:
-                py = execo_python(python)
-                if py:
-                    spec = [{"address": h.address, "user": h.user, "port": h.port,
-                             "keyfile": h.keyfile} for h in hosts]
-                    theirs = run_execo(py, spec, runs, list(sizes), str(data))
-                    for key, error in (theirs.pop("errors", None) or {}).items():
-                        print(f"execo {key}: {error}", file=sys.stderr)
+                measure(f"remote{n}_cold", lambda: Remote("true", hs).run().ok, "", n,
+                        before=lambda: close_connections(hs))
+                measure(f"remote{n}", lambda: Remote("true", hs).run().ok, "remote", n)
+                measure(f"taktukremote{n}", lambda: TaktukRemote("true", hs).run().ok,
+                        "taktukremote", n)
+                measure(f"put{n}", lambda: Put(hs, [str(data)], "/tmp/").run().ok, "put", n)
+                taktuk[n] = taktuk_binary(lab, [i.name for i in infos[:n]])
+            measure(f"chainput{n_max}",
+                    lambda: ChainPut(hosts, [str(data)], "/tmp/chained.bin").run().ok,
+                    "chainput", n_max)
         finally:
+            if worker is not None:
+                worker.close()
+                for key, error in worker.errors.items():
+                    print(f"execo {key}: {error}", file=sys.stderr)
             close_connections(hosts)
             shutil.rmtree(work, ignore_errors=True)
+
+    def row(scenario: str, key: str, cold: str | None = None, n: int | None = None) -> None:
+        rows.append({"scenario": scenario, "enoslib.execo": _median(ours[key]),
+                     "enoslib.execo cold": _median(ours[cold]) if cold else None,
+                     "execo": _median(theirs.get(key, [])),
+                     "taktuk binary": taktuk.get(n) if n is not None else None})
+
     for n in sizes:
-        rows.append({"scenario": f"Remote('true'), {n} hosts", "enoslib.execo": ours[f"remote{n}"],
-                     "enoslib.execo cold": ours[f"remote{n}_cold"], "execo": theirs.get(f"remote{n}"),
-                     "taktuk binary": taktuk.get(f"remote{n}")})
+        row(f"Remote('true'), {n} hosts", f"remote{n}", f"remote{n}_cold", n)
     for n in sizes:
-        rows.append({"scenario": f"TaktukRemote('true'), {n} hosts",
-                     "enoslib.execo": ours[f"taktukremote{n}"], "enoslib.execo cold": None,
-                     "execo": theirs.get(f"taktukremote{n}"), "taktuk binary": None})
+        row(f"TaktukRemote('true'), {n} hosts", f"taktukremote{n}")
     for n in sizes:
-        rows.append({"scenario": f"Put 10 MiB, {n} hosts", "enoslib.execo": ours[f"put{n}"],
-                     "enoslib.execo cold": None, "execo": theirs.get(f"put{n}"), "taktuk binary": None})
-    rows.append({"scenario": f"ChainPut 10 MiB, {n_max} hosts", "enoslib.execo": ours[f"chainput{n_max}"],
-                 "enoslib.execo cold": None, "execo": theirs.get(f"chainput{n_max}"),
-                 "taktuk binary": None})
+        row(f"Put 10 MiB, {n} hosts", f"put{n}")
+    row(f"ChainPut 10 MiB, {n_max} hosts", f"chainput{n_max}")
     return rows
 
 
@@ -231,7 +257,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="1,10,50", help="host counts, comma-separated")
     parser.add_argument("--no-execo", action="store_true", help="skip the execo column")
     parser.add_argument("--execo-python", default=None)
