@@ -26,6 +26,7 @@ _COLUMNS = (("started", "num_started"), ("ended", "num_ended"), ("errors", "num_
 
 
 def empty_stats(name: str | None = None) -> dict[str, Any]:
+    """A stats dict as :meth:`Report.stats` returns it, with every count at zero."""
     stats: dict[str, Any] = {"name": name, "start_date": None, "end_date": None, "sub_stats": []}
     stats.update(dict.fromkeys(_COUNTS, 0))
     return stats

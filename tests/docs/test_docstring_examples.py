@@ -22,6 +22,8 @@ ILLUSTRATIVE = {
     "enoslib.api.processes": "hosts (roles from a provider)",
     "enoslib.api.results": "results of a run on hosts",
     "enoslib.config": "an Ellipsis statement echoed by the REPL",
+    "enoslib.execo": "hosts to run on",
+    "enoslib.execo.report": "processes run on hosts",
     "enoslib.g5k": "an OAR job on Grid'5000",
     "enoslib.g5k.kadeploy": "Grid'5000 nodes",
     "enoslib.g5k.oar": "an OAR job on Grid'5000",
