@@ -19,6 +19,7 @@ shipped to the hosts. ``engine="ansible"`` forces Ansible.
 
 from __future__ import annotations
 
+import logging
 import math
 import shlex
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from enoslib.api.commands import exec_commands, wrap
 from enoslib.api.hosts import RolesLike, as_roles, get_hosts
 from enoslib.api.results import Results
 from enoslib.api.templating import for_ansible
+
+log = logging.getLogger("enoslib.api.actions")
 
 # Task keywords recognised among a module call's keyword arguments: only names that no module
 # takes as an argument. Names that are both (``name``, ``delay``, ``timeout``, ``retries``,
@@ -211,6 +214,7 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         self.engine = engine
         self.tasks: list[Task] = [t for prior in priors or () for t in prior.tasks]
         self.results = Results()
+        self.engine_used: str | None = None  # "ssh", "modules" or "ansible", after the run
 
     def __getattr__(self, name: str) -> _Module:
         if name.startswith("_"):
@@ -246,12 +250,43 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             and all(t.fast() for t in self.tasks)
         )
 
+    def module_path_refusal(self) -> str | None:
+        """Why this play cannot run on the module fast path (:mod:`enoslib.api.modules`),
+        or None when it can."""
+        if self.gather_facts:
+            return "gather_facts=True"
+        if self.strategy not in ("linear", "free"):
+            return f"strategy {self.strategy!r}"
+        if self.extra_vars:
+            return "extra_vars (templates need ansible-core)"
+        from enoslib.api.modules import unsupported
+
+        for t in self.tasks:
+            if t.fast():
+                continue
+            reason = unsupported(t)
+            if reason:
+                return f"task {str(t.keywords.get('name'))!r} ({t.module}): {reason}"
+        return None
+
     def _execute(self) -> Results:
         if not self.tasks:
             self.results = Results()
-        elif self._use_fast_path():
+            return check(self.results, self.on_error_continue)
+        if self._use_fast_path():
+            self.engine_used = "ssh"
             self.results = _run_fast(self)
+            return check(self.results, self.on_error_continue)
+        reason = "engine='ansible'" if self.engine == "ansible" else self.module_path_refusal()
+        if reason is None:
+            from enoslib.api.modules import run_actions
+
+            log.debug("actions: %d task(s) on the module fast path", len(self.tasks))
+            self.engine_used = "modules"
+            self.results = run_actions(self)
         else:
+            log.debug("actions: through ansible-core, because of %s", reason)
+            self.engine_used = "ansible"
             self.results = run_plays([self.play()], self.roles, self.extra_vars)
         return check(self.results, self.on_error_continue)
 
@@ -267,6 +302,22 @@ def _fast_command(task: Task, run_as: str | None, background: bool) -> str:
     return wrap(text, run_as=user, background=background, chdir=task.args.get("chdir"))
 
 
+def _run_fast_task(task: Task, active: list[Any], run_as: str | None) -> Results:
+    """One plain shell/command task over ssh on ``active`` hosts."""
+    background = "async" in task.keywords
+    command = _fast_command(task, run_as, background)
+    step = exec_commands(
+        dict.fromkeys(active, command),
+        task=task.keywords["name"],
+        shown=dict.fromkeys(active, task.free_form or ""),
+    )
+    if task.keywords.get("ignore_errors"):
+        for r in step:
+            if r.status == "failed":
+                r.payload["ignored"] = True
+    return step
+
+
 def _run_fast(a: actions) -> Results:
     """Linear play over ssh: each task on every host still in play, hosts dropping out on
     failure (unless ``ignore_errors``), as Ansible's linear strategy does."""
@@ -275,18 +326,8 @@ def _run_fast(a: actions) -> Results:
     for task in a.tasks:
         if not active:
             break
-        background = "async" in task.keywords
-        command = _fast_command(task, a.run_as, background)
-        name = task.keywords["name"]
-        step = exec_commands(
-            dict.fromkeys(active, command),
-            task=name,
-            shown=dict.fromkeys(active, task.free_form or ""),
-        )
+        step = _run_fast_task(task, active, a.run_as)
         ignore = bool(task.keywords.get("ignore_errors"))
-        for r in step:
-            if r.status == "failed" and ignore:
-                r.payload["ignored"] = True
         gone = {
             r.host
             for r in step

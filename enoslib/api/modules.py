@@ -1,0 +1,593 @@
+"""Ansible modules over enoslib's own connections: the module fast path.
+
+ansible-core runs a task by forking a worker per host, templating the task there, building
+the module's AnsiballZ payload, and starting a new Python on the host that imports
+``ansible.module_utils.basic`` again (~70 ms of CPU per host and per task). Here the
+controller builds each payload ONCE per (module, arguments) with ansible-core's own
+``modify_module``, and a small agent (:mod:`enoslib.api._agent`), started once per host
+over the host's multiplexed SSH connection and kept for the process's lifetime, runs it in a
+forked child through ansible-core's own AnsiballZ loader. The module library and the module
+code are Ansible's; the result goes through the same parsing as ansible-core's
+(``_filter_non_json_lines``, the module's serialization profile, ``remove_internal_keys``,
+``failed`` from ``rc``) and becomes the same :class:`~enoslib.api.results.Result`.
+
+What takes this path is decided per task by :func:`unsupported`: plain modules (those run by
+ansible-core's ``normal`` action) and ``command``/``shell``, with arguments free of
+templates, and only the task keywords ``name``, ``register``, ``become``/``become_user``
+(sudo), ``ignore_errors``, ``check_mode``. Anything else (action plugins that work on the
+controller: ``copy``, ``template``, ``fetch``, ``debug`` ...; ``when``, loops, ``until``,
+handlers, ``{{ }}``, facts gathering, ``async``, ``delegate_to``, ``environment`` ...)
+makes the whole play run through ansible-core; the reason is logged at DEBUG on
+``enoslib.api.modules``.
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import base64
+import hashlib
+import json
+import logging
+import os
+import selectors
+import shlex
+import struct
+import subprocess
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from enoslib.api.commands import wrap
+from enoslib.api.results import Result, Results
+from enoslib.api.ssh import connection, is_ssh_failure
+from enoslib.objects import Host
+
+if TYPE_CHECKING:
+    from enoslib.api._actions import Task, actions
+
+log = logging.getLogger("enoslib.api.modules")
+
+# task keywords this path honours; any other keyword sends the play to ansible-core
+KEYWORDS = frozenset(
+    {"name", "register", "become", "become_user", "become_method", "ignore_errors", "check_mode"}
+)
+# action plugins whose work is only "run the module" (shell = command with _uses_shell)
+_PLAIN_ACTIONS = {"ansible.legacy.normal", "ansible.builtin.normal", "normal"}
+_COMMAND_ACTIONS = {"command": False, "shell": True}
+_HELLO_TIMEOUT = 120.0
+_LOCK = threading.RLock()
+
+
+# -- which tasks -------------------------------------------------------------------------
+def _templated(value: Any) -> bool:
+    from enoslib.api.ansible import Literal
+
+    if isinstance(value, Literal):
+        return False
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(_templated(k) or _templated(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_templated(v) for v in value)
+    return False
+
+
+def unsupported(task: "Task") -> str | None:
+    """Why ``task`` cannot run on the module fast path, or None when it can."""
+    extra = sorted(set(task.keywords) - KEYWORDS)
+    if extra:
+        return f"task keyword(s) {', '.join(extra)}"
+    if task.keywords.get("become_method", "sudo") != "sudo":
+        return f"become_method {task.keywords['become_method']!r}"
+    if not isinstance(task.keywords.get("check_mode", False), bool):
+        return "check_mode is not a boolean"
+    if _templated(task.args) or _templated(task.free_form) or _templated(task.keywords):
+        return "a {{ template }} in its arguments"
+    try:
+        _resolve(task.module)
+    except _Unsupported as exc:
+        return str(exc)
+    return None
+
+
+class _Unsupported(Exception):
+    pass
+
+
+_RESOLVED: dict[str, tuple[str, str, bool]] = {}
+
+
+def _resolve(name: str) -> tuple[str, str, bool]:
+    """(module name to run, its source path, uses shell) as ansible-core's TaskExecutor and
+    ActionBase would pick them; raises _Unsupported for controller-side action plugins."""
+    if name in _RESOLVED:
+        return _RESOLVED[name]
+    from enoslib.api.ansible import _prepare_environment
+
+    _prepare_environment()
+    from ansible.plugins.loader import action_loader, module_loader
+
+    found = module_loader.find_plugin_with_context(name)
+    if not found.resolved:
+        raise _Unsupported(f"module {name!r} not found")
+    fqcn = found.resolved_fqcn or name
+    short = fqcn.rsplit(".", 1)[-1]
+    if found.action_plugin:
+        handler = found.action_plugin
+    elif action_loader.has_plugin(name):
+        handler = name
+    else:
+        handler = "ansible.legacy.normal"
+    if fqcn.startswith("ansible.builtin.") and short in _COMMAND_ACTIONS:
+        command = module_loader.find_plugin_with_context("ansible.legacy.command")
+        resolved = ("ansible.legacy.command", command.plugin_resolved_path, _COMMAND_ACTIONS[short])
+    elif handler in _PLAIN_ACTIONS:
+        path = found.plugin_resolved_path
+        if not path or not path.endswith(".py"):
+            raise _Unsupported(f"module {name!r} is not a Python module")
+        resolved = (name, path, False)
+    else:
+        raise _Unsupported(f"action plugin {handler!r} (runs on the controller)")
+    _RESOLVED[name] = resolved
+    return resolved
+
+
+# -- payloads ------------------------------------------------------------------------------
+class _Payload:
+    """One module with its arguments, built by ansible-core's ``modify_module``."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.zip_data: str = fields["zip_data"]
+        self.zip_sha = hashlib.sha256(self.zip_data.encode()).hexdigest()[:24]
+        self.module: str = fields["ansible_module"]
+        self.fqn: str = fields["module_fqn"]
+        self.params: str = fields["params"]
+        self.profile: str = fields["profile"]
+        self.extensions: dict[str, Any] = fields.get("extensions") or {}
+        self.rlimit: int = fields.get("rlimit_nofile") or 0
+
+    def request(self, with_zip: bool) -> dict[str, Any]:
+        req = {
+            "zip": self.zip_sha,
+            "fqn": self.fqn,
+            "params": self.params,
+            "profile": self.profile,
+            "extensions": self.extensions,
+            "rlimit": self.rlimit,
+        }
+        if with_zip:
+            req["zip_data"] = self.zip_data
+        return req
+
+
+_PAYLOADS: dict[str, _Payload] = {}
+
+
+def _module_args(module: str, args: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
+    """The internal arguments ansible-core's ActionBase adds (``_update_module_args``) for a
+    pipelined run of a task without no_log/diff, at verbosity 0."""
+    from ansible import constants as C
+    from ansible.module_utils._internal import _traceback
+    from ansible.release import __version__
+
+    out = dict(args)
+    out.update(
+        _ansible_check_mode=check_mode,
+        _ansible_no_log=bool(C.config.get_config_value("DEFAULT_NO_TARGET_SYSLOG")),
+        _ansible_debug=C.DEFAULT_DEBUG,
+        _ansible_diff=False,
+        _ansible_verbosity=0,
+        _ansible_version=__version__,
+        _ansible_module_name=module,
+        _ansible_syslog_facility=C.DEFAULT_SYSLOG_FACILITY,
+        _ansible_selinux_special_fs=C.DEFAULT_SELINUX_SPECIAL_FS,
+        _ansible_socket=None,
+        _ansible_shell_executable=C.DEFAULT_EXECUTABLE,
+        _ansible_keep_remote_files=C.DEFAULT_KEEP_REMOTE_FILES,
+        _ansible_tmpdir=None,
+        _ansible_remote_tmp="~/.ansible/tmp",
+        _ansible_ignore_unknown_opts=False,
+        _ansible_target_log_info=C.config.get_config_value("TARGET_LOG_INFO"),
+        _ansible_tracebacks_for=_traceback.traceback_for(),
+    )
+    return out
+
+
+def payload(task: "Task") -> _Payload:
+    module, path, uses_shell = _resolve(task.module)
+    args = dict(task.args)
+    if task.free_form is not None:
+        args["_raw_params"] = task.free_form
+    if uses_shell:
+        args["_uses_shell"] = True
+    check_mode = bool(task.keywords.get("check_mode", False))
+    key = json.dumps([module, args, check_mode], sort_keys=True, default=repr)
+    cached = _PAYLOADS.get(key)
+    if cached is not None:
+        return cached
+    from ansible import constants as C
+    from ansible.executor.module_common import modify_module
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    built = modify_module(
+        module_name=module,
+        module_path=path,
+        module_args=_module_args(module, args, check_mode),
+        templar=Templar(loader=DataLoader()),
+        # our agent runs the payload: no interpreter discovery for the shebang
+        task_vars={"ansible_python_interpreter": "/usr/bin/python3"},
+        module_compression=C.config.get_config_value("DEFAULT_MODULE_COMPRESSION"),
+    )
+    fields = _wrapper_arguments(built.b_module_data) if built.module_style == "new" else None
+    if fields is None:
+        raise _Unsupported(f"module {task.module!r} is not an AnsiballZ Python module")
+    result = _PAYLOADS[key] = _Payload(fields)
+    return result
+
+
+def _wrapper_arguments(wrapper: bytes) -> dict[str, Any] | None:
+    """The literal keyword arguments of the AnsiballZ wrapper's ``_ansiballz_main(...)``
+    call (ansible-core >= 2.19); None for another wrapper shape."""
+    try:
+        tree = ast.parse(wrapper)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "_ansiballz_main"
+        ):
+            fields: dict[str, Any] = {}
+            for kw in node.keywords:
+                try:
+                    fields[str(kw.arg)] = ast.literal_eval(kw.value)
+                except ValueError:
+                    pass  # date_time: not needed
+            needed = {"zip_data", "ansible_module", "module_fqn", "params", "profile"}
+            return fields if needed <= set(fields) else None
+    return None
+
+
+# -- agents ----------------------------------------------------------------------------------
+def _agent_command(interpreter: str | None, run_as: str | None) -> str:
+    code = (Path(__file__).with_name("_agent.py")).read_bytes()
+    packed = base64.b64encode(zlib.compress(code, 9)).decode()
+    boot = f"import base64,zlib;exec(zlib.decompress(base64.b64decode('{packed}')))"
+    candidates = [interpreter] if interpreter else ["/usr/bin/python3", "python3",
+                                                    "/usr/libexec/platform-python", "python"]
+    tried = " ".join(shlex.quote(c) for c in candidates)
+    script = (
+        f"for p in {tried}; do if command -v \"$p\" >/dev/null 2>&1; then "
+        f"exec \"$p\" -c {shlex.quote(boot)}; fi; done; "
+        f"echo 'no Python interpreter found on the host (tried {' '.join(candidates)})' >&2; "
+        "exit 127"
+    )
+    return wrap(script, run_as=run_as)
+
+
+class _Agent:
+    def __init__(self, host: Host, run_as: str | None, interpreter: str | None) -> None:
+        self.host = host
+        argv = connection(host).argv(_agent_command(interpreter, run_as))
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            assert stream is not None
+            os.set_blocking(stream.fileno(), False)
+        self.buffer = b""
+        self.errors = b""
+        self.zips: set[str] = set()
+        self.hello: dict[str, Any] | None = None
+        self.dead: str | None = None
+
+    def take_frame(self) -> dict[str, Any] | None:
+        if len(self.buffer) < 4:
+            return None
+        size = struct.unpack(">I", self.buffer[:4])[0]
+        if len(self.buffer) < 4 + size:
+            return None
+        body, self.buffer = self.buffer[4 : 4 + size], self.buffer[4 + size :]
+        frame: dict[str, Any] = json.loads(body.decode("utf-8", "surrogateescape"))
+        return frame
+
+    def failure(self) -> tuple[str, str]:
+        """(status, message) for an agent that died: unreachable when ssh itself failed."""
+        try:
+            rc = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.close()
+            rc = None
+        stderr = self.errors.decode("utf-8", "replace")
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        message = lines[-1] if lines else f"connection lost (exit code {rc})"
+        if rc == 255 and (is_ssh_failure(rc, stderr) or not lines):
+            return "unreachable", message
+        return "failed", message
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 15)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+_AGENTS: dict[tuple[Any, ...], _Agent] = {}
+
+
+def _agent_key(host: Host, run_as: str | None) -> tuple[Any, ...]:
+    return (connection(host).control_path, run_as)
+
+
+def _interpreter(host: Host) -> str | None:
+    from enoslib.api.ansible import _INTERPRETERS, _host_key
+    from enoslib.config import get_config
+
+    value = (
+        host.extra.get("ansible_python_interpreter")
+        or get_config().get("ansible_python_interpreter")
+        or _INTERPRETERS.get(_host_key(host))
+    )
+    return str(value) if value and not str(value).startswith("auto") else None
+
+
+def _exchange(requests: Mapping[_Agent, bytes | None], timeout: float | None = None) -> None:
+    """Write each agent's request (if any), then read one frame from each into
+    ``agent.reply``; agents whose process ends get ``dead`` set instead."""
+    sel = selectors.DefaultSelector()
+    pending_out: dict[_Agent, bytes] = {}
+    waiting = set(requests)
+    for agent, data in requests.items():
+        agent.reply = None  # type: ignore[attr-defined]
+        assert agent.proc.stdout is not None and agent.proc.stderr is not None
+        sel.register(agent.proc.stdout, selectors.EVENT_READ, (agent, "out"))
+        sel.register(agent.proc.stderr, selectors.EVENT_READ, (agent, "err"))
+        if data:
+            pending_out[agent] = data
+            sel.register(agent.proc.stdin, selectors.EVENT_WRITE, (agent, "in"))  # type: ignore[arg-type]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while waiting:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                for agent in waiting:
+                    agent.dead = agent.dead or "no answer"
+                    agent.close()
+                return
+            for key, _ in sel.select(left):
+                agent, kind = key.data
+                if kind == "in":
+                    data = pending_out[agent]
+                    try:
+                        n = os.write(key.fd, data[: 1 << 16])
+                    except (BrokenPipeError, OSError):
+                        n = len(data)
+                    pending_out[agent] = data[n:]
+                    if not pending_out[agent]:
+                        sel.unregister(key.fileobj)
+                    continue
+                chunk = os.read(key.fd, 1 << 16)
+                if kind == "err":
+                    if chunk:
+                        agent.errors = (agent.errors + chunk)[-65536:]
+                    else:
+                        sel.unregister(key.fileobj)
+                    continue
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    if agent in waiting:
+                        waiting.discard(agent)
+                        agent.dead = agent.dead or "exited"
+                    continue
+                agent.buffer += chunk
+                frame = agent.take_frame()
+                if frame is not None and agent in waiting:
+                    agent.reply = frame  # type: ignore[attr-defined]
+                    waiting.discard(agent)
+    finally:
+        for key in list(sel.get_map().values()):
+            sel.unregister(key.fileobj)
+        sel.close()
+
+
+def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tuple[str, str]]:
+    """A live agent per host, started (all at once) where missing; a host whose agent
+    cannot start maps to (status, message)."""
+    out: dict[Host, _Agent | tuple[str, str]] = {}
+    fresh: dict[Host, _Agent] = {}
+    for h in hosts:
+        key = _agent_key(h, run_as)
+        agent = _AGENTS.get(key)
+        if agent is not None and (agent.dead or agent.proc.poll() is not None):
+            agent.close()
+            agent = None
+        if agent is None:
+            agent = fresh[h] = _Agent(h, run_as, _interpreter(h))
+            _AGENTS[key] = agent
+        out[h] = agent
+    if fresh:
+        _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
+        for h, agent in fresh.items():
+            reply = getattr(agent, "reply", None)
+            if reply and "hello" in reply:
+                agent.hello = reply["hello"]
+                continue
+            status_message = agent.failure()
+            agent.close()
+            _AGENTS.pop(_agent_key(h, run_as), None)
+            out[h] = status_message
+    return out
+
+
+def close_agents(hosts: Iterable[Host] | None = None) -> None:
+    """Stop the agents of ``hosts`` (all agents when None)."""
+    with _LOCK:
+        paths = None if hosts is None else {connection(h).control_path for h in hosts}
+        for key in list(_AGENTS):
+            if paths is None or key[0] in paths:
+                _AGENTS.pop(key).close()
+
+
+atexit.register(close_agents)
+
+
+# -- results -------------------------------------------------------------------------------
+def _parse(reply: Mapping[str, Any], profile: str) -> dict[str, Any]:
+    """What ansible-core's ``ActionBase._execute_module`` and ``TaskExecutor`` make of a
+    module's output (ansible-core's own functions where they are reachable)."""
+    from ansible._internal._errors import _captured, _error_utils
+    from ansible.errors import AnsibleError
+    from ansible.module_utils.common.json import Direction, get_module_decoder
+    from ansible.module_utils.json_utils import _filter_non_json_lines
+    from ansible.vars.clean import remove_internal_keys
+
+    stdout, stderr, rc = reply.get("stdout", ""), reply.get("stderr", ""), reply.get("rc")
+    try:
+        filtered, warnings = _filter_non_json_lines(stdout, objects_only=True)
+        for w in warnings:
+            log.info("ansible: [WARNING]: %s", w)
+        data = json.loads(filtered, cls=get_module_decoder(profile, Direction.MODULE_TO_CONTROLLER))
+        _captured.AnsibleModuleCapturedError.normalize_result_exception(data)
+        data.update(_ansible_parsed=True)
+    except ValueError as ex:
+        try:
+            raise AnsibleError(
+                message="Module result deserialization failed.",
+                help_text="See stdout/stderr for the returned output.",
+            ) from ex
+        except AnsibleError as error:
+            data = _error_utils.result_dict_from_exception(error)
+        data.update(_ansible_parsed=False, module_stdout=stdout, module_stderr=stderr, rc=rc)
+    remove_internal_keys(data)
+    for key in ("stdout", "stderr"):
+        if key in data and f"{key}_lines" not in data:
+            data[f"{key}_lines"] = (data.get(key) or "").splitlines()
+    if "failed" not in data:
+        data["failed"] = "rc" in data and data["rc"] not in (0, "0")
+    data.setdefault("changed", False)
+    data["_ansible_no_log"] = False
+    return data
+
+
+def _setup_names() -> tuple[str, ...]:
+    from ansible import constants as C
+
+    return tuple(C._ACTION_SETUP)
+
+
+def _status(data: Mapping[str, Any]) -> str:
+    if data.get("failed"):
+        return "failed"
+    if data.get("skipped"):
+        return "skipped"
+    return "ok"
+
+
+def _for_callback(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The result as ansible-core hands it to callbacks (``as_callback_task_result``):
+    statuses left out (the event says them), internal keys stripped, native types."""
+    from ansible.executor.task_result import CLEAN_EXCEPTIONS
+    from ansible.utils.vars import transform_to_native_types
+    from ansible.vars.clean import strip_internal_keys
+
+    out = {k: v for k, v in data.items() if k not in ("failed", "skipped")}
+    strip_internal_keys(out, exceptions=CLEAN_EXCEPTIONS)
+    native: dict[str, Any] = transform_to_native_types(out)
+    return native
+
+
+def _run_task(task: "Task", hosts: list[Host], run_as: str | None) -> Results:
+    from enoslib.api.ansible import result_from_data
+
+    kw = task.keywords
+    user = kw.get("become_user", "root") if kw.get("become") else run_as
+    name = str(kw["name"])
+    built = payload(task)
+    agents = _agents_for(hosts, user)
+    live = {h: a for h, a in agents.items() if isinstance(a, _Agent)}
+    requests: dict[_Agent, bytes] = {}
+    for agent in live.values():
+        req = built.request(with_zip=built.zip_sha not in agent.zips)
+        body = json.dumps(req).encode("utf-8", "surrogateescape")
+        requests[agent] = struct.pack(">I", len(body)) + body
+    start = time.monotonic()
+    _exchange(requests)
+    duration = time.monotonic() - start
+    results = Results()
+    for h in hosts:
+        agent = agents[h]
+        if isinstance(agent, tuple):
+            status, message = agent
+            data: dict[str, Any] = {"msg": message, "changed": False}
+            if status == "unreachable":
+                data["unreachable"] = True
+            else:
+                data["failed"] = True
+            results.append(result_from_data(h.alias, name, status, data, None))
+            continue
+        reply = getattr(agent, "reply", None)
+        if reply is None or "rc" not in reply:
+            status, message = agent.failure() if reply is None else ("failed", str(reply))
+            agent.close()
+            _AGENTS.pop(_agent_key(h, user), None)
+            data = {"msg": message, "changed": False}
+            data["unreachable" if status == "unreachable" else "failed"] = True
+            results.append(result_from_data(h.alias, name, status, data, duration))
+            continue
+        agent.zips.add(built.zip_sha)
+        data = _parse(reply, built.profile)
+        if built.module in _setup_names():  # what ansible-core's normal action adds
+            data["_ansible_verbose_override"] = True
+        status = _status(data)
+        ignored = status == "failed" and bool(kw.get("ignore_errors"))
+        results.append(
+            result_from_data(h.alias, name, status, _for_callback(data), duration, ignored=ignored)
+        )
+    return results
+
+
+def run_actions(a: "actions") -> Results:
+    """The recorded tasks of ``a`` as ansible-core's linear strategy runs them: each task on
+    every host still in play; a host drops out after an unreachable or failed task
+    (unless ``ignore_errors``). Plain shell tasks take the SSH fast path."""
+    from enoslib.api._actions import _run_fast_task
+    from enoslib.api.hosts import get_hosts
+
+    active = get_hosts(a.roles, a.pattern_hosts)
+    results = Results()
+    with _LOCK:
+        for task in a.tasks:
+            if not active:
+                break
+            if task.fast():
+                step = _run_fast_task(task, active, a.run_as)
+            else:
+                step = _run_task(task, active, a.run_as)
+            ignore = bool(task.keywords.get("ignore_errors"))
+            gone = {
+                r.host
+                for r in step
+                if r.status == "unreachable" or (r.status == "failed" and not ignore)
+            }
+            active = [h for h in active if h.alias not in gone]
+            results.extend(step)
+    return results
