@@ -392,12 +392,9 @@ def gather_facts(
     args: dict[str, Any] = {}
     if gather_subset:
         args["gather_subset"] = list(gather_subset)
-    source = {
-        "hosts": pattern_hosts,
-        "gather_facts": False,
-        "tasks": [{"name": "gather facts", "ansible.builtin.setup": args}],
-    }
-    results = check(run_plays([source], as_roles(roles)), on_error_continue)
+    a = actions(roles, pattern_hosts=pattern_hosts, on_error_continue=True)
+    a.ansible.builtin.setup(task_name="gather facts", **args)
+    results = check(a._execute(), on_error_continue)
     return {r.host: r.payload.get("ansible_facts", {}) for r in results.ok}
 
 

@@ -430,12 +430,24 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
             reply = getattr(agent, "reply", None)
             if reply and "hello" in reply:
                 agent.hello = reply["hello"]
+                _discovered(h, agent)
                 continue
             status_message = agent.failure()
             agent.close()
             _AGENTS.pop(_agent_key(h, run_as), None)
             out[h] = status_message
     return out
+
+
+def _discovered(host: Host, agent: _Agent) -> None:
+    """An interpreter found by the agent (none configured) is what ansible-core's discovery
+    would report: remembered for later ansible-core runs, reported once as a fact."""
+    from enoslib.api.ansible import _INTERPRETERS, _host_key
+
+    python = (agent.hello or {}).get("python")
+    if python and _interpreter(host) is None:
+        _INTERPRETERS[_host_key(host)] = python
+        agent.discovered = python  # type: ignore[attr-defined]
 
 
 def close_agents(hosts: Iterable[Host] | None = None) -> None:
@@ -555,6 +567,10 @@ def _run_task(task: "Task", hosts: list[Host], run_as: str | None) -> Results:
             continue
         agent.zips.add(built.zip_sha)
         data = _parse(reply, built.profile)
+        discovered = getattr(agent, "discovered", None)
+        if discovered:  # as ansible-core's ActionBase reports a discovery
+            data.setdefault("ansible_facts", {})["discovered_interpreter_python"] = discovered
+            agent.discovered = None  # type: ignore[attr-defined]
         if built.module in _setup_names():  # what ansible-core's normal action adds
             data["_ansible_verbose_override"] = True
         status = _status(data)

@@ -31,6 +31,7 @@ import os
 import re
 import shlex
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,7 +251,12 @@ def ansible_ssh_args(host: Host) -> str:
 
 
 def close_connections(hosts: Iterable[Host]) -> None:
-    """Close the persistent connections to ``hosts`` (the next command reconnects)."""
+    """Close the persistent connections to ``hosts`` (the next command reconnects), and
+    the module agents running over them (:mod:`enoslib.api.modules`)."""
+    hosts = list(hosts)
+    agents = sys.modules.get("enoslib.api.modules")
+    if agents is not None:
+        agents.close_agents(hosts)
     jobs = []
     for h in hosts:
         conn = connection(h)
