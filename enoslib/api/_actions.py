@@ -14,7 +14,13 @@ other task keywords go in ``task_kwargs={"retries": 3, "delay": 2, "until": ...}
 The recorded tasks run as ONE play on exit. When every task is a plain ``shell``,
 ``command`` or ``raw`` call with nothing for Ansible to evaluate (no ``when``, loops or
 ``{{ }}``), the play runs over the SSH fast path instead: same Results, no Python module
-shipped to the hosts. ``engine="ansible"`` forces Ansible.
+shipped to the hosts. When the tasks are plain Ansible modules (``apt``, ``lineinfile``,
+``file``, ``stat``, ``setup``, ``pip`` ..., with ``register``, ``become``, ``ignore_errors``,
+``check_mode``), they run on the module fast path (:mod:`enoslib.api.modules`: Ansible's
+own module code, run by a persistent agent per host). Anything else (``when``, loops,
+``{{ }}``, action plugins such as ``copy``/``template``, facts gathering ...) runs the play
+through ansible-core; ``a.engine_used`` tells which path ran, and the reason for falling back
+is logged at DEBUG on ``enoslib.api.actions``. ``engine="ansible"`` forces ansible-core.
 """
 
 from __future__ import annotations
@@ -346,11 +352,71 @@ def run_play(
     on_error_continue: bool = False,
     **_: Any,
 ) -> Results:
-    """Run one play given as a dict (``{"hosts": "server", "tasks": [...]}``) on ``roles``."""
+    """Run one play given as a dict (``{"hosts": "server", "tasks": [...]}``) on ``roles``.
+
+    A play of plain module tasks (see :mod:`enoslib.api.modules`) runs on the module fast
+    path; anything else (handlers, roles, vars, templates ...) through ansible-core."""
     source = dict(play_source)
     source.setdefault("hosts", "all")
     source.setdefault("gather_facts", False)
+    a = _play_as_actions(source, roles, extra_vars)
+    if a is not None:
+        reason = a.module_path_refusal()
+        if reason is None:
+            a.on_error_continue = on_error_continue
+            return a._execute()
+        log.debug("run_play: through ansible-core, because of %s", reason)
     return check(run_plays([source], as_roles(roles), extra_vars), on_error_continue)
+
+
+_PLAY_KEYS = {"hosts", "name", "gather_facts", "tasks", "become", "become_user"}
+
+
+def _play_as_actions(
+    source: Mapping[str, Any], roles: RolesLike | None, extra_vars: Mapping[str, Any] | None
+) -> actions | None:
+    """The play as recorded ``actions`` when it is only a list of module calls, else None
+    (ansible-core reads it)."""
+    if set(source) - _PLAY_KEYS or not isinstance(source.get("hosts"), str):
+        log.debug("run_play: through ansible-core, because of play keys %s",
+                  sorted(set(source) - _PLAY_KEYS) or "hosts")
+        return None
+    if source.get("become") and not isinstance(source.get("become_user", "root"), str):
+        return None
+    run_as = (source.get("become_user") or "root") if source.get("become") is True else None
+    if source.get("become") not in (None, False, True):
+        return None
+    a = actions(
+        roles,
+        pattern_hosts=source["hosts"],
+        gather_facts=bool(source.get("gather_facts")),
+        run_as=run_as,
+        extra_vars=extra_vars,
+    )
+    for raw in source.get("tasks") or []:
+        if not isinstance(raw, Mapping):
+            return None
+        keywords = {k: v for k, v in raw.items() if k in TASK_KEYWORDS or k == "name"}
+        modules = [k for k in raw if k not in keywords]
+        if len(modules) != 1:
+            log.debug("run_play: through ansible-core, because of task keys %s", modules)
+            return None
+        module, value = modules[0], raw[modules[0]]
+        free_form = None
+        if isinstance(value, str) and module.rsplit(".", 1)[-1] in _FAST_MODULES:
+            free_form, args = value, {}
+        elif isinstance(value, Mapping):
+            args = dict(value)
+            if "_raw_params" in args:
+                free_form = args.pop("_raw_params")
+        elif value is None:
+            args = {}
+        else:
+            log.debug("run_play: through ansible-core, because of task %r's k=v arguments", module)
+            return None
+        keywords["name"] = keywords.get("name") or Literal(module)  # ansible-core names it so
+        a.tasks.append(Task(module, free_form, args, keywords))
+    return a
 
 
 def run_ansible(

@@ -156,3 +156,22 @@ def test_gather_facts_and_agents_closed_with_connections(hosts: list[Any]) -> No
     with actions(roles=hosts[:2]) as a:
         a.ping()
     assert a.engine_used == "modules" and len(a.results.ok) == 2
+
+
+def test_run_play_takes_the_module_path_when_it_can(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from enoslib.api import run_play
+
+    play = {"hosts": "all", "tasks": [{"ping": {"data": "x"}}, {"name": "st", "stat": {"path": "/"}},
+                                      {"command": "echo hi"}]}
+    fast = run_play(play, hosts[:2])
+    core_play = {**play, "vars": {"unused": 1}}  # vars: ansible-core reads the play
+    with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+        core = run_play(core_play, hosts[:2])
+    assert "through ansible-core, because of play keys ['vars']" in caplog.text
+    assert [(r.host, r.task, r.status, r.stdout) for r in fast] == [
+        (r.host, r.task, r.status, r.stdout) for r in core
+    ]
+    assert [r.task for r in fast[::2]] == ["ping", "st", "command"]
+    _assert_same(fast[:4], core[:4])  # the modules' results; command took the SSH fast path
