@@ -45,12 +45,16 @@ def entry_point(path: Path) -> dict[str, Any] | None:
     found: dict[str, Any] = {}
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id in ("RUN_ALL_ARGS", "RUN_ALL_ROOT"):
-                try:
-                    found[target.id] = ast.literal_eval(node.value)
-                except ValueError:
-                    pass
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("RUN_ALL_ARGS", "RUN_ALL_ROOT"):
+            try:
+                found[target.id] = ast.literal_eval(value)
+            except ValueError:
+                pass
     if not isinstance(found.get("RUN_ALL_ARGS"), list):
         return None
     return {"args": [str(a) for a in found["RUN_ALL_ARGS"]], "root": bool(found.get("RUN_ALL_ROOT"))}
