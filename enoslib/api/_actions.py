@@ -297,10 +297,20 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         return check(self.results, self.on_error_continue)
 
 
+def become_user_of(keywords: Mapping[str, Any], run_as: str | None) -> str | None:
+    """The user a task runs as, as Ansible decides it from the task's ``become`` /
+    ``become_user`` and the play's (``run_as``: become with that user); None: the SSH user."""
+    if "become" in keywords and not keywords["become"]:
+        return None
+    if keywords.get("become") or run_as:
+        return str(keywords.get("become_user") or run_as or "root")
+    return None
+
+
 def _fast_command(task: Task, run_as: str | None, background: bool) -> str:
     text = task.free_form or ""
     kw = task.keywords
-    user = kw.get("become_user", "root") if kw.get("become") else run_as
+    user = become_user_of(kw, run_as)
     if task.short_module == "command":  # no shell: words are literal, as the module does
         text = shlex.join(shlex.split(text))
     elif task.short_module == "shell" and not (user or background or task.args.get("chdir")):

@@ -185,6 +185,9 @@ def main():
             if sha not in zips:
                 _send(proto_out, {"error": "unknown module payload " + sha})
                 continue
+            if not warm:  # before the first fork: every child, the first too, starts warm
+                warm = True
+                _warm(zips[sha])
             out_path, err_path = os.path.join(work, "out"), os.path.join(work, "err")
             pid = os.fork()
             if pid == 0:
@@ -198,9 +201,6 @@ def main():
                 stderr = f.read()
             _send(proto_out, {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
                               "stderr": stderr.decode("utf-8", "surrogateescape")})
-            if not warm:
-                warm = True
-                _warm(zips[sha])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -596,8 +596,10 @@ def _for_callback(data: Mapping[str, Any]) -> dict[str, Any]:
 def _run_task(task: "Task", hosts: list[Host], run_as: str | None) -> Results:
     from enoslib.api.ansible import result_from_data
 
+    from enoslib.api._actions import become_user_of
+
     kw = task.keywords
-    user = kw.get("become_user", "root") if kw.get("become") else run_as
+    user = become_user_of(kw, run_as)
     name = str(kw["name"])
     built = payload(task)
     agents = _agents_for(hosts, user)
