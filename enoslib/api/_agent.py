@@ -154,12 +154,23 @@ def _warm(zip_path):
         sys.path.remove(zip_path)
 
 
+def _work_dir():
+    """A private directory for the module zips: under Ansible's remote_tmp (~/.ansible/tmp),
+    else the system's temporary directory (a become user without a home)."""
+    base = os.path.expanduser("~/.ansible/tmp")
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        return tempfile.mkdtemp(prefix="enoslib-agent-", dir=base)
+    except OSError:
+        return tempfile.mkdtemp(prefix="enoslib-agent-")
+
+
 def main():
     proto_in, proto_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)  # modules (and what they run) never see the protocol's pipes
     os.dup2(devnull, 1)
-    work = tempfile.mkdtemp(prefix="enoslib-agent-")
+    work = _work_dir()
     zips = {}
     warm = False
     try:
@@ -205,4 +216,5 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-main()
+if __name__ == "__main__":  # run by ``python -c``; importing this file does nothing
+    main()

@@ -491,7 +491,11 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
             _AGENTS[key] = agent
         out[h] = agent
     if fresh:
+        # the hosts start their Python meanwhile: import what parsing results needs now
+        warm = threading.Thread(target=_import_parsing, daemon=True)
+        warm.start()
         _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
+        warm.join()
         for h, agent in fresh.items():
             reply = getattr(agent, "reply", None)
             if reply and "hello" in reply:
@@ -529,6 +533,16 @@ atexit.register(close_agents)
 
 
 # -- results -------------------------------------------------------------------------------
+def _import_parsing() -> None:
+    try:
+        import ansible._internal._errors._error_utils  # noqa: F401
+        import ansible.executor.task_result  # noqa: F401
+        import ansible.module_utils.json_utils  # noqa: F401
+        import ansible.vars.clean  # noqa: F401
+    except Exception:  # noqa: BLE001 - imported again (and raising) where used
+        pass
+
+
 def _parse(reply: Mapping[str, Any], profile: str) -> dict[str, Any]:
     """What ansible-core's ``ActionBase._execute_module`` and ``TaskExecutor`` make of a
     module's output (ansible-core's own functions where they are reachable)."""

@@ -26,11 +26,10 @@ def _comparable(result: Any) -> dict[str, Any]:
     d.pop("duration")
     payload = d.pop("payload")
     d["payload"] = {k: v for k, v in payload.items() if k not in VOLATILE}
-    for key in ("stat",):  # stat's own times change as the file is read
-        if isinstance(payload.get(key), dict):
-            d["payload"][key] = {
-                k: v for k, v in payload[key].items() if k not in VOLATILE
-            }
+    if isinstance(payload.get("stat"), dict):  # the file is made anew before each run
+        d["payload"]["stat"] = {
+            k: v for k, v in payload["stat"].items() if k not in VOLATILE | {"inode", "version"}
+        }
     facts = payload.get("ansible_facts")
     # reported by whichever path first finds the host's Python in this process
     d["facts"] = sorted(set(facts or ()) - {"discovered_interpreter_python"})
