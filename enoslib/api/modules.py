@@ -11,14 +11,28 @@ code are Ansible's; the result goes through the same parsing as ansible-core's
 (``_filter_non_json_lines``, the module's serialization profile, ``remove_internal_keys``,
 ``failed`` from ``rc``) and becomes the same :class:`~enoslib.api.results.Result`.
 
-What takes this path is decided per task by :func:`unsupported`: plain modules (those run by
-ansible-core's ``normal`` action) and ``command``/``shell``, with arguments free of
-templates, and only the task keywords ``name``, ``register``, ``become``/``become_user``
-(sudo), ``ignore_errors``, ``check_mode``. Anything else (action plugins that work on the
-controller: ``copy``, ``template``, ``fetch``, ``debug`` ...; ``when``, loops, ``until``,
-handlers, ``{{ }}``, facts gathering, ``async``, ``delegate_to``, ``environment`` ...)
-makes the whole play run through ansible-core; the reason is logged at DEBUG on
-``enoslib.api.modules``.
+Which path runs what (decided per play; the reason for falling back is logged at DEBUG on
+``enoslib.api.actions``, and ``actions.engine_used`` says which path ran):
+
+* SSH fast path: plays whose tasks are all plain ``shell``/``command``/``raw`` calls
+  (see ``Task.fast``); in a mixed play, those tasks still take it.
+* module fast path (here): modules that ansible-core runs with its ``normal`` action
+  (``apt``, ``pip``, ``lineinfile``, ``file``, ``stat``, ``setup``, ``service``/``systemd``
+  by their own names, ``get_url``, ``user``, collection modules ...) and ``command`` /
+  ``shell`` with module arguments; task keywords ``name``, ``register``, ``become`` /
+  ``become_user`` (sudo), ``ignore_errors``, ``check_mode``; play-level ``run_as``;
+  arguments without ``{{ }}``. Also :func:`~enoslib.api._actions.gather_facts` and
+  ``run_play`` for plays that are only such tasks.
+* ansible-core: everything else: action plugins that work on the controller (``copy``,
+  ``template``, ``fetch``, ``debug``, ``assert``, ``set_fact``, ``package``, ``service``,
+  ``uri``, ``unarchive``, ``wait_for_connection`` ...), ``when``, loops, ``until``,
+  ``changed_when``/``failed_when``, ``notify``/handlers, ``environment``, ``no_log``,
+  ``async``/``background``, ``delegate_to``, ``run_once``, templates, ``extra_vars``,
+  ``gather_facts=True``, other become methods, playbook files (``run_ansible``), roles.
+
+A new process starts warm too: the payloads and the module resolution are kept on disk in
+enoslib's cache dir (ansible-core keeps its module zips per process only), so a later
+script imports neither ansible-core's plugin loader nor its module analysis.
 """
 
 from __future__ import annotations
@@ -88,9 +102,11 @@ def unsupported(task: "Task") -> str | None:
     if _templated(task.args) or _templated(task.free_form) or _templated(task.keywords):
         return "a {{ template }} in its arguments"
     try:
-        _resolve(task.module)
+        _, _, uses_shell = _resolve(task.module)
     except _Unsupported as exc:
         return str(exc)
+    if uses_shell and "expand_argument_vars" in task.args:
+        return "shell with expand_argument_vars (ansible-core's shell action refuses it)"
     return None
 
 

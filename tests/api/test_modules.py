@@ -63,18 +63,18 @@ def test_modules_give_the_results_of_ansible_core(hosts: list[Any]) -> None:
     def play(a: Any) -> None:
         a.command(argv=["echo", "hi there"], task_name="command argv")
         a.shell("echo out; echo err >&2", creates="/nonexistent", task_name="shell")
-        a.lineinfile(path="/tmp/enoslib-mod/li", line="hello", create=True)
-        a.lineinfile(path="/tmp/enoslib-mod/li", line="hello", task_name="lineinfile again")
-        a.file(path="/tmp/enoslib-mod/d", state="directory", mode="0750")
-        a.stat(path="/tmp/enoslib-mod/li")
+        a.lineinfile(path="/tmp/mp-test/li", line="hello", create=True)
+        a.lineinfile(path="/tmp/mp-test/li", line="hello", task_name="lineinfile again")
+        a.file(path="/tmp/mp-test/d", state="directory", mode="0750")
+        a.stat(path="/tmp/mp-test/li")
         a.ansible.builtin.ping(data="pong!")
         a.getent(database="passwd", key="root")
-        a.command(argv=["touch", "/tmp/enoslib-mod/no"], check_mode=True, task_name="check")
-        a.file(path="/tmp/enoslib-mod/d", state="absent", check_mode=True, task_name="check file")
+        a.command(argv=["touch", "/tmp/mp-test/no"], check_mode=True, task_name="check")
+        a.file(path="/tmp/mp-test/d", state="absent", check_mode=True, task_name="check file")
         a.command(argv=["id", "-un"], become=True, become_user="nobody", task_name="become")
         a.setup(gather_subset=["min"])
 
-    fast, core = _both(hosts[:2], play, reset="rm -rf /tmp/enoslib-mod; mkdir /tmp/enoslib-mod; mkdir -p -m 700 ~/.ansible/tmp")
+    fast, core = _both(hosts[:2], play, reset="rm -rf /tmp/mp-test; mkdir /tmp/mp-test; mkdir -p -m 700 ~/.ansible/tmp")
     assert fast.engine_used == "modules" and core.engine_used == "ansible"
     _assert_same(fast.results, core.results)
     by_task = {r.task: r for r in fast.results if r.host == hosts[0].alias}
@@ -83,7 +83,7 @@ def test_modules_give_the_results_of_ansible_core(hosts: list[Any]) -> None:
     assert by_task["stat"].payload["stat"]["exists"]
     assert by_task["check"].status == "skipped" or not by_task["check"].changed
     assert by_task["check file"].changed  # would remove it ...
-    assert run_command("test -d /tmp/enoslib-mod/d", hosts[:1]).ok  # ... but did not
+    assert run_command("test -d /tmp/mp-test/d", hosts[:1]).ok  # ... but did not
     assert by_task["become"].stdout == "nobody"
     facts = by_task["setup"].payload["ansible_facts"]
     assert facts["ansible_hostname"] == hosts[0].alias
@@ -128,7 +128,7 @@ def test_what_falls_back_to_ansible_core_is_logged(
     hosts: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     cases = {
-        "copy": lambda a: a.copy(content="x\n", dest="/tmp/enoslib-mod-copy"),
+        "copy": lambda a: a.copy(content="x\n", dest="/tmp/mp-copy"),
         "when": lambda a: a.ping(when="1 == 1"),
         "{{ template }}": lambda a: a.file(path="/tmp/{{ inventory_hostname }}", state="absent"),
         "loop": lambda a: a.ping(loop=[1, 2]),
