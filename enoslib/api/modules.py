@@ -130,12 +130,12 @@ def _resolve(name: str) -> tuple[str, str, bool]:
             return _RESOLVED[name]
     except (OSError, ValueError):
         pass
-    from enoslib.api.ansible import _prepare_environment
+    from enoslib.api.ansible import _process_state
 
-    _prepare_environment()
-    from ansible.plugins.loader import action_loader, module_loader
+    with _process_state():  # the plugin loader's warnings go to our logger
+        from ansible.plugins.loader import action_loader, module_loader
 
-    found = module_loader.find_plugin_with_context(name)
+        found = module_loader.find_plugin_with_context(name)
     if not found.resolved:
         raise _Unsupported(f"module {name!r} not found")
     fqcn = found.resolved_fqcn or name
