@@ -252,9 +252,9 @@ def ansible_ssh_args(host: Host) -> str:
 
 def close_connections(hosts: Iterable[Host]) -> None:
     """Close the persistent connections to ``hosts`` (the next command reconnects), and
-    the module agents running over them (:mod:`enoslib.api.modules`)."""
+    the module agents running over them (:mod:`enoslib.api.agents`)."""
     hosts = list(hosts)
-    agents = sys.modules.get("enoslib.api.modules")
+    agents = sys.modules.get("enoslib.api.agents")
     if agents is not None:
         agents.close_agents(hosts)
     jobs = []
