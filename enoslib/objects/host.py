@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import netaddr
-
+from enoslib._lazy import LazyModule
 from enoslib.objects.network import NetDevice, Network
+
+netaddr = LazyModule("netaddr")  # ~20 ms of import: only when an address is parsed
 
 
 class Host:
