@@ -241,6 +241,8 @@ def _module_args(module: str, args: Mapping[str, Any], check_mode: bool) -> dict
 
 
 def payload(task: "Task") -> _Payload:
+    """The AnsiballZ payload of ``task`` (module resolved, arguments set), built once per
+    (module, arguments) and cached in memory and on disk."""
     module, path, uses_shell = _resolve(task.module)
     args = dict(task.args)
     if task.free_form is not None:

@@ -455,13 +455,18 @@ class ProcessBase:
             for s in sinks:
                 if isinstance(s, _FileSink):
                     s.close()
+        # waiters see the end only once it is logged and the end handlers have run (what
+        # execo guarantees: after run() returns, a handler's side effects are there); the
+        # condition is reentrant, so handlers may still read the process's state
         with self._cond:
             self.exit_code = rc
             self.ended = True
             self.end_date = time.time()
-            self._cond.notify_all()
-        self._log_failure()
-        self._call_lifecycle("end")
+            try:
+                self._log_failure()
+                self._call_lifecycle("end")
+            finally:
+                self._cond.notify_all()
 
     def _close_stdin_fd(self) -> None:
         f = getattr(self, "_stdin_file", None)
