@@ -145,7 +145,11 @@ class IotlabConf(BaseConfiguration):
     # -- what the provider reads ----------------------------------------------------------------
     def machine_specs(self) -> list[dict[str, Any]]:
         """The machine groups with their defaults filled in."""
-        return self.to_dict(defaults=True)["resources"]["machines"]
+        out = []
+        for m in self.to_dict(defaults=True)["resources"]["machines"]:
+            # the items are a oneOf: the defaults of the group's own definition apply
+            out.append(m if "hostname" in m else {"number": 1, "mobile": False, **m})
+        return out
 
     def network_specs(self) -> list[dict[str, Any]]:
         return self.to_dict(defaults=True)["resources"].get("networks", [])

@@ -52,7 +52,8 @@ class _FrontendTool:
         directory = os.path.dirname(output)
         limit = int(self.timeout) if self.timeout and self.timeout > 0 else 0
         tool = shlex.join((["timeout", str(limit)] if limit else []) + argv)
-        redirect = f"> {shlex.quote(output)} 2>&1" if stdout_to_output else f"> {shlex.quote(output)}.err 2>&1"
+        errors = shlex.quote(self.pidfile[:-len(".pid")] + ".err")
+        redirect = f"> {shlex.quote(output)} 2>&1" if stdout_to_output else f"> /dev/null 2> {errors}"
         script = (f"mkdir -p {shlex.quote(directory)} && "
                   f"{{ setsid {tool} {redirect} < /dev/null & echo $! > {shlex.quote(self.pidfile)}; }}")
         self._run(script, f"starting {self.name} for {self.sensor.alias}")
