@@ -126,7 +126,8 @@ class IotlabClient:
                     except ValueError:
                         return body
                 error = IotlabApiError(f"IoT-LAB API, {what}: HTTP {err.code}: {_message(body)}", err.code)
-                transient = err.code >= 500 or err.code == 429
+                # OAR's answer to a second stop is a 500 that no retry changes
+                transient = (err.code >= 500 or err.code == 429) and "already killed" not in body
             except RuntimeError as err:  # iotlabcli's wrapping of network errors
                 error = IotlabApiError(f"IoT-LAB API, {what}: {_network_message(err)} ({self.url})", None)
                 transient = True

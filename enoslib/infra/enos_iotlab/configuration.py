@@ -132,6 +132,11 @@ class IotlabConf(BaseConfiguration):
     network_class = NetworkConfiguration
 
     # -- builders -----------------------------------------------------------------------------
+    def add_machine(self, **machine: Any) -> IotlabConf:
+        """Add boards (``roles, archi, site, number, image, profile, mobile``) or nodes by name
+        (``roles, hostname, image, profile``); fields given as None are left out."""
+        return super().add_machine(**_clean(**machine))
+
     def add_profile(self, profile: Mapping[str, Any] | None = None, **fields: Any) -> IotlabConf:
         """Add a monitoring profile (a :class:`ProfileConfiguration`, a dict, or its fields)."""
         item = dict(profile) if profile is not None else dict(ProfileConfiguration(**fields))
@@ -147,7 +152,7 @@ class IotlabConf(BaseConfiguration):
         """The machine groups with their defaults filled in."""
         out = []
         for m in self.to_dict(defaults=True)["resources"]["machines"]:
-            # the items are a oneOf: the defaults of the group's own definition apply
+            # the items are an if/then/else: the defaults of the group's own definition apply
             out.append(m if "hostname" in m else {"number": 1, "mobile": False, **m})
         return out
 
