@@ -60,10 +60,10 @@ class _FrontendTool:
         logger.info("%s: %s started on %s (%s)", self.sensor.alias, self.name, self.sensor.frontend.address, output)
 
     def stop(self) -> None:
-        pid = shlex.quote(self.pidfile)
+        pid, errors = shlex.quote(self.pidfile), shlex.quote(self.pidfile[:-len(".pid")] + ".err")
         script = (f"if [ -f {pid} ]; then kill $(cat {pid}) 2>/dev/null; "
                   f"for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 $(cat {pid}) 2>/dev/null || break; sleep 0.1; done; "
-                  f"rm -f {pid}; fi")
+                  f"rm -f {pid}; fi; [ -s {errors} ] || rm -f {errors}")
         self._run(script, f"stopping {self.name} for {self.sensor.alias}")
 
 
