@@ -17,8 +17,10 @@ M3, A8 = "m3:at86rf231", "a8:at86rf231"
 
 def conf_for(firmware=None, name="enos", m3=2, a8=1, profile=True):
     conf = IotlabConf.from_settings(job_name=name, walltime="00:30")
-    conf.add_machine(roles=["sensor"], archi=M3, site="grenoble", number=m3, image=firmware,
-                     profile="energy" if profile else None)
+    board = {"image": firmware} if firmware else {}
+    if profile:
+        board["profile"] = "energy"
+    conf.add_machine(roles=["sensor"], archi=M3, site="grenoble", number=m3, **board)
     if a8:
         conf.add_machine(roles=["linux"], archi=A8, site="grenoble", number=a8)
     conf.add_network(roles=["lan"], site="grenoble")

@@ -132,11 +132,6 @@ class IotlabConf(BaseConfiguration):
     network_class = NetworkConfiguration
 
     # -- builders -----------------------------------------------------------------------------
-    def add_machine(self, **machine: Any) -> IotlabConf:
-        """Add boards (``roles, archi, site, number, image, profile, mobile``) or nodes by name
-        (``roles, hostname, image, profile``); fields given as None are left out."""
-        return super().add_machine(**_clean(**machine))
-
     def add_profile(self, profile: Mapping[str, Any] | None = None, **fields: Any) -> IotlabConf:
         """Add a monitoring profile (a :class:`ProfileConfiguration`, a dict, or its fields)."""
         item = dict(profile) if profile is not None else dict(ProfileConfiguration(**fields))
