@@ -185,9 +185,12 @@ class IotlabEmulator(Hooks):
 
     def tick(self) -> None:
         self.scheduler.tick()
-        if time.monotonic() - self._last_flush >= 1.0:
-            self._last_flush = time.monotonic()
-            self._write_monitoring()
+        if time.monotonic() - self._last_flush >= 1.0 and self._tick_lock.acquire(blocking=False):
+            try:  # one writer at a time (the clock thread and requests both tick)
+                self._last_flush = time.monotonic()
+                self._write_monitoring()
+            finally:
+                self._tick_lock.release()
 
     # -- HTTP ------------------------------------------------------------------------------------
     def _dispatch(self, req: Request) -> Any:
@@ -284,6 +287,16 @@ class IotlabEmulator(Hooks):
     def _write_monitoring(self, final: Experiment | None = None) -> None:
         if self.hosts is None or self.hosts.kind != "netns":
             return
+        with self.scheduler.lock:  # segments computed once, whoever writes (clock thread, ended hook)
+            scripts = self._monitoring_scripts(final)
+        for site, lines in scripts.items():
+            try:
+                # the script on stdin: one argument may not exceed 128 KiB
+                self.hosts.exec(self.testbed.frontend(site), ["sh"], input="\n".join(lines) + "\n", timeout=30)
+            except Exception:  # noqa: BLE001 - a frontend gone at shutdown
+                pass
+
+    def _monitoring_scripts(self, final: Experiment | None) -> dict[str, list[str]]:
         exps = [final] if final is not None else self.scheduler.list(None, ["Running"])
         now = self.clock.now()
         scripts: dict[str, list[str]] = {}
@@ -304,11 +317,7 @@ class IotlabEmulator(Hooks):
                         f"mkdir -p {shlex.quote(os.path.dirname(path))}; "
                         f"[ -s {shlex.quote(path)} ] || printf '%s\\n' {shlex.quote(_oml_header(kind, node))} > {shlex.quote(path)}; "
                         f"printf '%s' {shlex.quote(body)} >> {shlex.quote(path)}")
-        for site, lines in scripts.items():
-            try:
-                self.hosts.exec(self.testbed.frontend(site), ["sh", "-c", "\n".join(lines)], timeout=30)
-            except Exception:  # noqa: BLE001 - a frontend gone at shutdown
-                pass
+        return scripts
 
 
 def _oml_header(kind: str, node: Node) -> str:
