@@ -127,3 +127,18 @@ def test_reload_experiment(emu, api):
     run_until(emu, api, new)
     exp = experiment.get_experiment(api, new)
     assert exp["nodes"] == nodes and exp["submitted_duration"] == 7
+
+
+def test_admin_endpoints(emu, api):
+    from enoslib.emulators.kit import call_admin
+
+    server = emu.server
+    call_admin(server.admin_url, server.admin_auth, "PUT", "/nodes/m3-1.lille.iot-lab.info", {"state": "Suspected"})
+    states = {i["network_address"]: i["state"] for i in api.get_nodes(site="lille")["items"]}
+    assert states["m3-1.lille.iot-lab.info"] == "Suspected"
+    call_admin(server.admin_url, server.admin_auth, "PUT", "/faults", {"experiment_error_next": 1})
+    exp_id = submit(api, emu, experiment.AliasNodes(1, "lille", M3))
+    call_admin(server.admin_url, server.admin_auth, "POST", "/clock", {"advance": 60})
+    assert experiment.get_experiment(api, exp_id)["state"] == "Error"
+    listed = call_admin(server.admin_url, server.admin_auth, "GET", "/experiments")["items"]
+    assert [e["id"] for e in listed] == [exp_id]
