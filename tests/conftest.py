@@ -27,6 +27,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from enoslib.config import set_config
 
+    import signal
+
+    # started in the background (a shell's `cmd &` ignores SIGINT, and children inherit that):
+    # give Ctrl-C back its default meaning, so the tests of Ctrl-C handling test it
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     cache = tempfile.mkdtemp(prefix="enoslib-test-cache-")
     os.environ["ENOSLIB_CACHE_DIR"] = cache
     set_config(cache_dir=cache)

@@ -80,6 +80,7 @@ def _queues_match(cluster: dict[str, Any], queues: str | Iterable[str] | None) -
 
 
 def get_g5k_sites(*, client: Any = None) -> list[str]:
+    """The names of the Grid'5000 sites."""
     return get_reference(client).sites()
 
 
@@ -90,6 +91,7 @@ def get_site_clusters(site: str, queues: str | Iterable[str] | None = "default",
 
 
 def get_g5k_clusters(queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    """Every cluster of Grid'5000 in the given queues (None: any queue)."""
     return [c for s in get_g5k_sites(client=client) for c in get_site_clusters(s, queues, client=client)]
 
 
@@ -101,14 +103,17 @@ def get_cluster_hosts(cluster: str, *, client: Any = None) -> list[str]:
 
 
 def get_site_hosts(site: str, queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    """The hosts of a site in the given queues (None: any queue)."""
     return [h for c in get_site_clusters(site, queues, client=client) for h in get_cluster_hosts(c, client=client)]
 
 
 def get_g5k_hosts(queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    """Every host of Grid'5000 in the given queues (None: any queue)."""
     return [h for s in get_g5k_sites(client=client) for h in get_site_hosts(s, queues, client=client)]
 
 
 def get_cluster_site(cluster: str, *, client: Any = None) -> str:
+    """The site a cluster belongs to."""
     return get_reference(client).cluster_site(cluster)
 
 
@@ -129,14 +134,17 @@ def get_host_interface(host: Any) -> str | None:
 
 
 def get_host_shortname(host: Any) -> str:
+    """A host's short name (``paravance-3.rennes.grid5000.fr`` -> ``paravance-3``)."""
     return str(canonical_host_name(_address(host))).split(".")[0]
 
 
 def get_host_cluster(host: Any) -> str:
+    """The cluster of a host (``paravance-3`` -> ``paravance``)."""
     return get_host_shortname(host).rsplit("-", 1)[0]
 
 
 def get_host_site(host: Any, *, client: Any = None) -> str | None:
+    """The site of a host, from its name or its cluster; None when unknown."""
     parts = str(canonical_host_name(_address(host))).split(".")
     if len(parts) >= 2 and parts[1] != "grid5000":
         return parts[1]
@@ -147,6 +155,7 @@ def get_host_site(host: Any, *, client: Any = None) -> str | None:
 
 
 def get_host_longname(host: Any, *, client: Any = None) -> str | None:
+    """A host's fully qualified name (``paravance-3.rennes.grid5000.fr``), None when its site is unknown."""
     site = get_host_site(host, client=client)
     return f"{get_host_shortname(host)}.{site}.grid5000.fr" if site else None
 
@@ -177,14 +186,17 @@ def get_host_attributes(host: Any, *, client: Any = None) -> dict[str, Any]:
 
 
 def get_cluster_attributes(cluster: str, *, client: Any = None) -> dict[str, Any]:
+    """The reference API description of a cluster (a dict)."""
     return get_reference(client).cluster(cluster)
 
 
 def get_site_attributes(site: str, *, client: Any = None) -> dict[str, Any]:
+    """The reference API description of a site (a dict)."""
     return get_reference(client).site(site)
 
 
 def get_cluster_queues(cluster: str, *, client: Any = None) -> list[str]:
+    """The OAR queues a cluster belongs to (``default``, ``production`` ...)."""
     return list(get_cluster_attributes(cluster, client=client).get("queues") or [])
 
 

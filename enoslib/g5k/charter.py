@@ -36,6 +36,7 @@ def easter_sunday(year: int) -> dt.date:
 
 @functools.lru_cache(maxsize=64)
 def french_holidays(year: int) -> frozenset[dt.date]:
+    """The French public holidays of ``year`` (outside the Grid'5000 charter's working days)."""
     easter = easter_sunday(year)
     movable = (easter + dt.timedelta(days=1), easter + dt.timedelta(days=39), easter + dt.timedelta(days=50))
     return frozenset({dt.date(year, m, d) for m, d in FIXED_HOLIDAYS} | set(movable))

@@ -268,10 +268,10 @@ usable, why = netns_available()
 def test_netns_hosts_are_real_ssh_hosts(tmp_path):
     hosts = make_hosts("netns", tag="kit")
     try:
-        hosts.add_network("lan", "10.77.0.0/24")
-        hosts.add_network("vlan", "10.77.1.0/24")
-        hosts.add_hosts(["n1.toy", "n2.toy"], ["lan"], addresses={"n1.toy": {"lan": "10.77.0.10"}})
-        assert hosts.address("n1.toy") == "10.77.0.10"
+        hosts.add_network("lan", "10.97.0.0/24")
+        hosts.add_network("vlan", "10.97.1.0/24")
+        hosts.add_hosts(["n1.toy", "n2.toy"], ["lan"], addresses={"n1.toy": {"lan": "10.97.0.10"}})
+        assert hosts.address("n1.toy") == "10.97.0.10"
         config = tmp_path / "ssh_config"
         config.write_text(hosts.ssh_config([([n], hosts.address(n)) for n in hosts.names]))
         out = subprocess.run(
@@ -279,15 +279,15 @@ def test_netns_hosts_are_real_ssh_hosts(tmp_path):
             capture_output=True, text=True, timeout=30, check=False,
         )
         assert out.returncode == 0, out.stderr
-        assert out.stdout.splitlines()[0] == "n1.toy" and "10.77.0.10/24" in out.stdout
-        hosts.move("n2.toy", "lan", "vlan", address="10.77.1.5")
-        assert hosts.interfaces("n2.toy") == [("vlan", "10.77.1.5")]
+        assert out.stdout.splitlines()[0] == "n1.toy" and "10.97.0.10/24" in out.stdout
+        hosts.move("n2.toy", "lan", "vlan", address="10.97.1.5")
+        assert hosts.interfaces("n2.toy") == [("vlan", "10.97.1.5")]
         config.write_text(hosts.ssh_config([([n], hosts.address(n)) for n in hosts.names]))
         out = subprocess.run(
             ["ssh", "-F", str(config), "n2.toy", "ip -4 -o addr"],
             capture_output=True, text=True, timeout=30, check=False,
         )
-        assert "10.77.1.5/24" in out.stdout, out.stderr
+        assert "10.97.1.5/24" in out.stdout, out.stderr
     finally:
         hosts.close()
     assert hosts.names == []

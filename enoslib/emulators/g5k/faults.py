@@ -7,13 +7,11 @@ come from the shared kit (:mod:`enoslib.emulators.kit.faults`). Grid'5000
 adds (all settable at construction, with :meth:`FaultInjector.update` at run
 time, or over HTTP: ``PUT /_emulator/faults`` with a JSON object):
 
-==========================  =====================================================
-``job_error_rate``/``job_error_next``  launching jobs sent to ``error``
-``deploy_fail_nodes``       node fqdns whose deployments end ``KO``
-``deploy_failure_rate``     per-node probability of ``KO``
-``deploy_error_next``       the next N deployments end in status ``error``
-``fewer_nodes``             started jobs get this many nodes less than asked
-==========================  =====================================================
+- ``job_error_rate``/``job_error_next``: launching jobs sent to ``error``
+- ``deploy_fail_nodes``: node fqdns whose deployments end ``KO``
+- ``deploy_failure_rate``: per-node probability of ``KO``
+- ``deploy_error_next``: the next N deployments end in status ``error``
+- ``fewer_nodes``: started jobs get this many nodes less than asked
 """
 
 from __future__ import annotations
