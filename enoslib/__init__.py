@@ -49,6 +49,9 @@ _register("enoslib.infra.enos_g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5k
           "G5kVlanNetwork", "G5kSubnetNetwork", "NotEnoughNodesError")
 _register("enoslib.infra.enos_g5k", "G5k", needs=("grid5000", "g5k"))
 _register("enoslib.infra.enos_g5k", "G5kTunnel", needs=("sshtunnel", "g5k"))
+_register("enoslib.infra.enos_iotlab", "IotlabConf", "IotlabHost", "IotlabSensor", "IotlabSerial", "IotlabSniffer",
+          "IotlabNetwork")
+_register("enoslib.infra.enos_iotlab", "Iotlab", needs=("iotlabcli", "iotlab"))
 _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensure_python", "actions",
           "run_play", "run_ansible", "gather_facts", "sync_info", "generate_inventory", "get_hosts",
           "put", "get", "broadcast", "Results", "Result", "Report", "Remote", "Put", "Get",
@@ -81,6 +84,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
     from enoslib.infra.enos_g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
                                         G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
+    from enoslib.infra.enos_iotlab import (Iotlab, IotlabConf, IotlabHost, IotlabNetwork, IotlabSensor, IotlabSerial,
+                                           IotlabSniffer)
     from enoslib.infra.enos_static import Static, StaticConf
     from enoslib.infra.enos_vagrant import Enos_vagrant, Vagrant, VagrantConf
     from enoslib.infra.local import Local, LocalConf

@@ -105,6 +105,35 @@ BASES: dict[str, list[dict[str, Any]]] = {
         },
         {"resources": {"machines": [{"roles": ["x"], "address": "h"}]}},
     ],
+    "iotlab": [
+        {
+            "job_name": "exp-1", "walltime": "01:30", "start_time": "2030-06-01 10:00:00",
+            "resources": {
+                "machines": [
+                    {"roles": ["sensor", "all"], "archi": "m3:at86rf231", "site": "grenoble", "number": 2,
+                     "mobile": False, "image": "/fw/hello.elf", "profile": "watch"},
+                    {"roles": ["linux"], "archi": "a8:at86rf231", "site": "grenoble"},
+                ],
+                "networks": [{"roles": ["lan"], "type": "prod", "site": "grenoble"}],
+            },
+            "monitoring": {"profiles": [
+                {"name": "watch", "archi": "m3", "power": "dc",
+                 "consumption": {"current": True, "power": True, "voltage": False, "period": 1100, "average": 64},
+                 "radio": {"mode": "sniffer", "channels": [22]}},
+                {"name": "rssi", "archi": "a8",
+                 "radio": {"mode": "rssi", "channels": [11, 26], "period": 100, "num_per_channel": 1}},
+            ]},
+        },
+        {
+            "walltime": "0:10:30",
+            "resources": {"machines": [
+                {"roles": ["r"], "hostname": ["m3-1.grenoble.iot-lab.info", "a8-2.lille.iot-lab.info"],
+                 "image": "fw.bin"},
+                {"roles": ["s"], "hostname": ["nrf52dk-3.saclay.iot-lab.info"]},
+            ]},
+        },
+        {"resources": {"machines": [{"roles": ["x"], "archi": "m3:at86rf231", "site": "lille"}]}},
+    ],
     "vagrant": [
         {
             "backend": "libvirt", "box": "generic/debian11", "user": "root", "name_prefix": "exp",
@@ -193,6 +222,16 @@ VALID_TWEAKS: dict[str, list[Callable[[dict[str, Any]], None]]] = {
         _set(("resources", "networks", 1, "cidr"), "fd00::1/64"),
         _set(("resources", "networks", 1, "gateway"), "fd00::ffff"),
     ],
+    "iotlab": [
+        _set(("job_name",), "A" * 64), _set(("job_name",), "a.b_c-1"), _set(("walltime",), "9999:59"),
+        _set(("walltime",), "0:01:00"), _set(("start_time",), "2031-12-31 23:59:59"),
+        _set(("resources", "machines", 0, "number"), 1000), _set(("resources", "machines", 0, "mobile"), True),
+        _set(("resources", "machines", 0, "image"), "my fw.hex"),
+        _set(("resources", "machines", 1, "archi"), "nrf52840dk:multi"),
+        _set(("monitoring", "profiles", 0, "power"), "battery"),
+        _set(("monitoring", "profiles", 0, "consumption", "period"), 8244),
+        _set(("monitoring", "profiles", 1, "radio", "num_per_channel"), 255),
+    ],
     "vagrant": [
         _set(("backend",), "virtualbox"), _set(("box",), "enoslib/debian12"), _set(("user",), "vagrant"),
         _set(("name_prefix",), "a"), _set(("name_prefix",), "A-1"), _set(("config_extra",), ""),
@@ -258,6 +297,13 @@ CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
         _cross_set(("resources", "networks", 0, "mac_end"), "02:00:00:00:00:00"),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "end"), DELETE)),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "mac_start"), DELETE)),
+    ],
+    "iotlab": [
+        _cross_set(("resources", "machines", 0, "profile"), "nope"),
+        _cross_set(("resources", "networks", 0, "site"), "lille"),
+        _cross_set(("monitoring", "profiles", 1, "name"), "watch"),
+        _cross_set(("monitoring", "profiles", 0, "radio", "channels"), [11, 12]),
+        _cross(("monitoring", "profiles", 1, "radio"), (("monitoring", "profiles", 1, "radio", "period"), DELETE)),
     ],
     "vagrant": [
         _cross(("resources", "machines", 0, "flavour_desc"),
@@ -493,7 +539,7 @@ def _related(a: str, b: str) -> bool:
 # -- the three ways a configuration reaches us ---------------------------------------------------
 
 def _classes(name: str) -> tuple[type[BaseConfiguration], type[Any]]:
-    providers = [en.G5k, en.Static, en.Local, en.Vagrant]
+    providers = [en.G5k, en.Static, en.Local, en.Iotlab, en.Vagrant]
     for provider in providers:
         if provider.configuration_class.schema_name == name:
             return provider.configuration_class, provider

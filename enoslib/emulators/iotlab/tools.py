@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The frontend's aggregation tools, as the emulator installs them on each frontend.
+
+Standalone (standard library only): the emulator writes this file as ``serial_aggregator`` and
+``sniffer_aggregator`` into the frontend's ``/usr/local/bin``; the name it is run under picks
+the tool.
+
+* ``serial_aggregator -l grenoble,m3,1-3+5`` -- connects to each board's serial port
+  (``<node>:20000``) and prints ``<time>;<node>;<line>`` for every line a board prints.
+* ``sniffer_aggregator -l grenoble,m3,1 -o out.pcap`` -- connects to each board's sniffer
+  stream (``<node>:30000``, 4-byte length + 802.15.4 frame) and writes a pcap file
+  (link type 195, IEEE 802.15.4 with FCS).
+"""
+
+import argparse
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+SERIAL_PORT = 20000
+SNIFFER_PORT = 30000
+DOMAIN = "iot-lab.info"
+
+
+def parse_nodes(specs):
+    """``["grenoble,m3,1-3+5"]`` -> node addresses."""
+    out = []
+    for spec in specs:
+        for part in spec.split(" "):
+            site, archi, numbers = part.split(",", 2)
+            for chunk in numbers.replace(",", "+").split("+"):
+                if "-" in chunk:
+                    lo, hi = chunk.split("-", 1)
+                    out += [f"{archi}-{n}.{site}.{DOMAIN}" for n in range(int(lo), int(hi) + 1)]
+                elif chunk:
+                    out.append(f"{archi}-{int(chunk)}.{site}.{DOMAIN}")
+    return out
+
+
+def connect(address, port, tries=20):
+    for attempt in range(tries):
+        try:
+            return socket.create_connection((address, port), timeout=5)
+        except OSError as exc:
+            if attempt == tries - 1:
+                print(f"cannot connect to {address}:{port}: {exc}", file=sys.stderr, flush=True)
+                return None
+            time.sleep(0.2)
+    return None
+
+
+def serial_main(argv):
+    parser = argparse.ArgumentParser(prog="serial_aggregator")
+    parser.add_argument("-l", "--list", action="append", required=True, help="site,archi,numbers")
+    args = parser.parse_args(argv)
+    sel = selectors.DefaultSelector()
+    for address in parse_nodes(args.list):
+        sock = connect(address, SERIAL_PORT)
+        if sock is not None:
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ, [address.split(".")[0], b""])
+    if not sel.get_map():
+        return 1
+    while sel.get_map():
+        for key, _ in sel.select():
+            try:
+                data = key.fileobj.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            key.data[1] += data
+            *lines, key.data[1] = key.data[1].split(b"\n")
+            for line in lines:
+                text = line.decode(errors="replace").rstrip("\r")
+                sys.stdout.write(f"{time.time():.6f};{key.data[0]};{text}\n")
+            sys.stdout.flush()
+    return 0
+
+
+def sniffer_main(argv):
+    parser = argparse.ArgumentParser(prog="sniffer_aggregator")
+    parser.add_argument("-l", "--list", action="append", required=True, help="site,archi,numbers")
+    parser.add_argument("-o", "--outfile", required=True)
+    args = parser.parse_args(argv)
+    sel = selectors.DefaultSelector()
+    for address in parse_nodes(args.list):
+        sock = connect(address, SNIFFER_PORT)
+        if sock is not None:
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ, [b""])
+    out = open(args.outfile, "wb")
+    out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 195))
+    out.flush()
+    while sel.get_map():
+        for key, _ in sel.select():
+            try:
+                data = key.fileobj.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            buf = key.data[0] + data
+            while len(buf) >= 4:
+                size = struct.unpack(">I", buf[:4])[0]
+                if len(buf) < 4 + size:
+                    break
+                frame, buf = buf[4:4 + size], buf[4 + size:]
+                now = time.time()
+                out.write(struct.pack("<IIII", int(now), int(now % 1 * 1e6), len(frame), len(frame)) + frame)
+                out.flush()
+            key.data[0] = buf
+    out.close()
+    return 0
+
+
+def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    name = os.path.basename(sys.argv[0])
+    try:
+        if "sniffer" in name:
+            return sniffer_main(sys.argv[1:])
+        return serial_main(sys.argv[1:])
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
