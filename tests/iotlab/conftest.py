@@ -9,7 +9,7 @@ pytest.importorskip("iotlabcli")
 pytest.importorskip("enoslib.emulators.kit")  # the shared emulator parts
 
 from enoslib.emulators.iotlab import IotlabEmulator  # noqa: E402
-from enoslib.infra.enos_iotlab.client import IotlabClient  # noqa: E402
+from iotlab_helpers import make_client  # noqa: E402
 
 LAYOUT = {"grenoble": {"m3": 6, "a8": 2, "nrf52dk": 1}, "lille": {"m3": 3, "a8": 1}}
 
@@ -19,11 +19,6 @@ def emu():
     """Address-only emulator (no SSH hosts): safe in tests not marked root."""
     with IotlabEmulator(LAYOUT, speed=0, backend="address", launch_seconds=20) as e:
         yield e
-
-
-def make_client(emu: IotlabEmulator, **kw) -> IotlabClient:
-    """A client whose waits and backoffs advance the emulator's clock instead of sleeping."""
-    return IotlabClient(emu.username, emu.password, emu.url, sleep=emu.advance, now=emu.clock.now, **kw)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from enoslib.emulators.iotlab import IotlabEmulator
 from enoslib.infra.enos_iotlab import (ConsumptionConfiguration, Iotlab, IotlabConf, IotlabSerial, IotlabSniffer,
                                        RadioConfiguration)
 
-from conftest import make_client
+from iotlab_helpers import make_client
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root")]
 

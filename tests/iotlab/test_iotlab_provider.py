@@ -10,7 +10,7 @@ from enoslib.errors import EnosFilePathError, EnosProviderError, EnosReservation
 from enoslib.infra.enos_iotlab import (ConsumptionConfiguration, Iotlab, IotlabConf, IotlabHost, IotlabNetwork,
                                        IotlabSensor, RadioConfiguration)
 
-from conftest import make_client
+from iotlab_helpers import make_client
 
 M3, A8 = "m3:at86rf231", "a8:at86rf231"
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def error(status: int, message: str) -> Response:
+    """An IoT-LAB style error answer: ``{"code", "message"}`` with that status."""
     return Response(status, {"code": status, "message": message})
 
 

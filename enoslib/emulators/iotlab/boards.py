@@ -36,6 +36,7 @@ CLONE_NEWNET = 0x40000000
 
 
 def board_address(index: int) -> str:
+    """The loopback address board number ``index`` listens on (serial, sniffer) on its frontend."""
     return f"127.1.{index // 250}.{index % 250 + 1}"
 
 

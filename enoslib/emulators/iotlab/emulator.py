@@ -55,6 +55,8 @@ class IotlabFaultSettings(FaultSettings):
 
 
 class IotlabFaults(FaultInjector):
+    """The kit's fault injection with IoT-LAB's own knobs (:class:`IotlabFaultSettings`)."""
+
     settings_class = IotlabFaultSettings
 
 
@@ -239,7 +241,8 @@ class IotlabEmulator(Hooks):
         self.hosts = make_hosts(self.backend_kind, tag="iot")
         netns = self.hosts.kind == "netns"
         for i, (site, nodes) in enumerate(self.testbed.sites.items()):
-            self.hosts.add_network(site, f"10.77.{i}.0/24")
+            # 10.190/16: clear of the test labs and of the Grid'5000 emulator's ranges
+            self.hosts.add_network(site, f"10.190.{i}.0/24")
             names = [self.testbed.frontend(site)] + [n.ssh_name for n in nodes if n.linux]
             self.hosts.add_hosts(names, [site])
         if not netns:

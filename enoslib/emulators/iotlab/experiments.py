@@ -40,11 +40,14 @@ class ApiError(Exception):
 
 
 def iso(t: float | None) -> str:
+    """A virtual-clock timestamp as the API writes dates (UTC, ISO 8601)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t or 0))
 
 
 @dataclass
 class Experiment:
+    """One submitted experiment: what the API reports of it and its nodes' states."""
+
     id: int
     name: str
     user: str

@@ -42,6 +42,7 @@ def parse_nodes(specs):
 
 
 def connect(address, port, tries=20):
+    """A TCP connection to a board's endpoint, retried while it starts (None if it never does)."""
     for attempt in range(tries):
         try:
             return socket.create_connection((address, port), timeout=5)
@@ -54,6 +55,8 @@ def connect(address, port, tries=20):
 
 
 def serial_main(argv):
+    """``serial_aggregator -l site,archi,numbers``: every selected board's serial lines, prefixed
+    with the board's name, on stdout."""
     parser = argparse.ArgumentParser(prog="serial_aggregator")
     parser.add_argument("-l", "--list", action="append", required=True, help="site,archi,numbers")
     args = parser.parse_args(argv)
@@ -85,6 +88,8 @@ def serial_main(argv):
 
 
 def sniffer_main(argv):
+    """``sniffer_aggregator -l site,archi,numbers -o FILE``: the selected boards' radio frames
+    into one pcap file."""
     parser = argparse.ArgumentParser(prog="sniffer_aggregator")
     parser.add_argument("-l", "--list", action="append", required=True, help="site,archi,numbers")
     parser.add_argument("-o", "--outfile", required=True)
@@ -123,6 +128,7 @@ def sniffer_main(argv):
 
 
 def main():
+    """Entry point of the frontend tools: ``serial_aggregator`` or ``sniffer_aggregator`` by name."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     name = os.path.basename(sys.argv[0])
     try:

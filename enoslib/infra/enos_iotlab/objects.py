@@ -28,6 +28,7 @@ SITE_NETWORKS: dict[str, dict[str, str]] = {
 
 
 def ssh_enabled(network_address: str) -> bool:
+    """Whether a node of this name (``a8-1...``) is a Linux host reachable over SSH."""
     return network_address.split("-", 1)[0] in SSH_ARCHIS
 
 
