@@ -331,8 +331,9 @@ class BaseLab:
 
     # ------------------------------------------------------------------ networks
 
-    def add_bridge(self, name: str, cidr: str) -> BridgeInfo:
-        """Add a network; its first usable address is the gateway (held by the machine)."""
+    def add_bridge(self, name: str, cidr: str, gateway: str | None = None) -> BridgeInfo:
+        """Add a network; its ``gateway`` (default: the first usable address) is held by
+        the machine."""
         with self._lock:
             self._check_alive()
             if not NETWORK_NAME_RE.match(name):
@@ -354,13 +355,17 @@ class BaseLab:
                         f"({other['cidr']}) of lab {self.name!r}"
                     )
             self._check_cidr(name, net)
+            if gateway is not None:
+                gw = ipaddress.ip_address(gateway)
+                if gw not in net or gw in (net.network_address, net.broadcast_address):
+                    raise LabError(f"network {name!r}: gateway {gateway} is not a host of {net}")
             index = self._state["counters"]["bridge"]
             if index > MAX_IFNAME_INDEX:
                 raise LabError(f"lab {self.name!r}: too many bridges created")
             rec = {
                 "name": name,
                 "cidr": str(net),
-                "gateway": str(next(net.hosts())),
+                "gateway": str(gateway or next(net.hosts())),
                 "ifname": self._bridge_ifname(index),
                 "mac": mac_address(self.name, "bridge", name),
             }
@@ -414,8 +419,8 @@ class BaseLab:
             for itf in rec["interfaces"]:
                 if itf["network"] == network:
                     used.add(ipaddress.ip_interface(itf["address"]).ip)
-        first, last = int(gateway) + 1, int(net.broadcast_address) - 1
-        start = int(ipaddress.ip_address(br.get("cursor") or br["gateway"])) + 1
+        first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
+        start = int(ipaddress.ip_address(br.get("cursor") or net.network_address)) + 1
         found: list[str] = []
         for low, high in ((start, last), (first, start - 1)):
             i = low

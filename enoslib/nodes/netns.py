@@ -210,6 +210,8 @@ class NamespaceLab(BaseLab):
             f"mount --bind {q(str(ndir / 'home'))} /root",
             f"mount --bind {q(str(ndir / 'tmp'))} /tmp",
         ]
+        if rec.get("etc_files"):
+            steps.append(self._etc_overlay(rec))
         if os.path.exists("/etc/hosts"):
             steps.append(f"mount --bind {q(str(self._hosts_file))} /etc/hosts")
         if os.path.exists("/etc/resolv.conf"):
@@ -227,6 +229,40 @@ class NamespaceLab(BaseLab):
             "unshare", "--mount", "--uts", "--propagation", "private",
             "--", "/bin/sh", "-c", script,
         ]
+
+    def set_etc_files(self, node: str, files: Mapping[str, str]) -> None:
+        """Files the node sees under ``/etc`` from its next (re)start on (:meth:`reset_node`).
+
+        ``{"os-release": "...", "grid5000/release": "..."}``: a private overlay of the
+        machine's ``/etc`` (the machine's files are never touched), rebuilt fresh at each
+        start, so what a previous run wrote under ``/etc`` is gone after a reset.
+        """
+        with self._lock:
+            for rel in files:
+                parts = Path(rel).parts
+                if not parts or Path(rel).is_absolute() or ".." in parts:
+                    raise LabError(f"etc file {rel!r} must be a relative path under /etc")
+            rec = self._rec(node)
+            rec["etc_files"] = dict(files)
+            self._save()
+
+    def _etc_overlay(self, rec: Mapping[str, Any]) -> str:
+        """Shell step mounting a fresh overlay of /etc holding the node's ``etc_files``."""
+        base = self._node_dir(rec["name"]) / "etc"
+        if base.exists():
+            shutil.rmtree(base)
+        upper, work = base / "upper", base / "work"
+        upper.mkdir(parents=True)
+        work.mkdir()
+        for rel, text in rec["etc_files"].items():
+            target = upper / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        q = shlex.quote
+        return (
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={q(str(upper))},"
+            f"workdir={q(str(work))} /etc"
+        )
 
     def _ssh_target(self, rec: Mapping[str, Any]) -> tuple[str, int]:
         return rec["interfaces"][0]["address"].split("/")[0], 22

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sites",
         default=None,
-        help="comma-separated sites of the default dataset (rennes,nancy,lyon)",
+        help="comma-separated sites of the real reference (default: all 12)",
     )
     p.add_argument("--snapshot", default=None, help="reference data: a JSON dump to load instead")
     p.add_argument(
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("auto", "netns", "address"),
         default="auto",
         help="node backend (netns: real SSH hosts, root only)",
+    )
+    p.add_argument(
+        "--instance",
+        type=int,
+        default=None,
+        help="netns: address ranges of this emulator (0: real ones, 1-2 shifted; default: first free)",
     )
     p.add_argument("--quota", type=int, default=None, help="max nodes per user")
     p.add_argument(
@@ -119,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             launch_delay=args.launch_delay,
             deploy_duration=args.deploy_duration,
             nodes_per_cluster=args.nodes_per_cluster,
+            instance=args.instance,
             verbose=args.verbose,
         ).start()
 
