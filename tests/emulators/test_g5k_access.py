@@ -39,11 +39,16 @@ def test_gateway_jump_and_deployed_image_on_real_nodes(tmp_path):
         config = tmp_path / "ssh_config"
         emu.ssh_config(config)
         # from outside, as EnOSlib does: through access.grid5000.fr; frontends answer too
-        out = ssh(config, "-J", "access.grid5000.fr", node, "hostname; ip -4 -o addr show dev eth0")
+        out = ssh(config, "-J", "access.grid5000.fr", node, "hostname; ip -4 -o addr show dev eno1")  # the reference NIC name
         assert out.returncode == 0, out.stderr
         assert out.stdout.splitlines()[0] == node and "172.16.97.1/" in out.stdout
         assert ssh(config, "rennes.grid5000.fr", "true").returncode == 0
         assert ssh(config, "kavlan-1.rennes.grid5000.fr", "true").returncode == 0
+        # names not in the config resolve on the gateway, as the testbed's DNS does
+        bare = tmp_path / "gateways_only"
+        bare.write_text(emu.backend.gateway_config() + emu.backend.fallback_config())
+        out = ssh(bare, node, "hostname")
+        assert out.returncode == 0 and out.stdout.strip() == node, out.stderr
 
         key = tmp_path / "user_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -76,5 +81,5 @@ def test_two_netns_emulators_side_by_side(tmp_path):
         for emu in (a, b):
             config = tmp_path / f"ssh_config{emu.backend.instance}"
             emu.ssh_config(config)
-            out = ssh(config, node, "ip -4 -o addr show dev eth0")
+            out = ssh(config, node, "ip -4 -o addr show dev ens10f0np0")
             assert out.returncode == 0 and f"{emu.node_address(node)}/" in out.stdout, out.stderr

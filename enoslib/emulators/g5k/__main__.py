@@ -99,7 +99,14 @@ def _banner(emu: G5kEmulator, args: argparse.Namespace) -> list[str]:
     # the control endpoints have their own secret: API credentials cannot steer the emulator
     lines.extend(admin_hints(emu.admin_url, emu.admin_auth))
     if args.ssh_config:
-        lines.append(f"  nodes       : ssh -F {args.ssh_config} <node fqdn>")
+        emu.ssh_config(args.ssh_config)
+        lines.append(f"  nodes       : ssh -F {args.ssh_config} <node fqdn>   (kept up to date;")
+        lines.append(f"                or 'Include {args.ssh_config}' at the top of ~/.ssh/config)")
+    if emu.backend is not None and emu.backend.kind == "netns":
+        lines.append("  ssh config  : nodes are reached through the emulated access.grid5000.fr,")
+        lines.append("                as from a laptop (EnOSlib jumps through it by itself):")
+        text = emu.backend.gateway_config() + emu.backend.fallback_config()
+        lines.extend("                " + line for line in text.splitlines())
     return lines
 
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
-from .images import etc_files
+from .images import etc_files, standard_files
 from .reference import NodeRef, ReferenceData
 
 __all__ = [
@@ -172,8 +172,8 @@ class NodeBackend:
         self.stop(list(self.up.values()))
 
     # -- ssh_config -----------------------------------------------------------
-    def ssh_config(self) -> str:
-        """``Host <name>`` / ``HostName <address>`` stanzas for every NIC of every up node."""
+    def entries(self) -> list[tuple[list[str], str | None]]:
+        """``(names, address)`` of every NIC of every up node (the names DNS would know)."""
         entries: list[tuple[list[str], str | None]] = []
         for node in self.up.values():
             host, _, domain = node.fqdn.partition(".")
@@ -186,12 +186,25 @@ class NodeBackend:
                 if k == 0 and vlan == DEFAULT:
                     names.append(host)
                 entries.append((names, self.address(node, nic)))
-        return self.gateway_config() + render_ssh_config(
-            entries,
+        return entries
+
+    def ssh_config(self) -> str:
+        """``Host <name>`` / ``HostName <address>`` stanzas for every NIC of every up node.
+
+        With real nodes, the gateways come first and a last ``Host *.grid5000.fr``
+        stanza sends any other name through ``access.grid5000.fr`` (which resolves it),
+        as Grid'5000 recommends for a laptop's ~/.ssh/config.
+        """
+        text = self.gateway_config() + render_ssh_config(
+            self.entries(),
             self.ssh_user(),
             self.ssh_options(),
             header=f"# Grid'5000 emulator nodes ({self.kind} backend)",
         )
+        return text + self.fallback_config()
+
+    def fallback_config(self) -> str:
+        return ""
 
     def gateway_names(self) -> list[str]:
         """Names of the SSH gateways: ``access.grid5000.fr``, frontends, ``kavlan-N.<site>``."""
@@ -242,7 +255,14 @@ class NamespaceBackend(NodeBackend):
         self.lab = self.hosts.lab
         self._lock = threading.RLock()
         self._placeholders: dict[str, str] = {}  # our network key -> lab network name
-        self._gw: Any = None  # the gateways' LoopbackLab, made with the first node
+        self._gw: Any = None  # the gateways' LoopbackLab
+        try:
+            self._gateway()
+        except BaseException:
+            if hosts is None:
+                self.hosts.close()  # ours; a given one is its giver's
+            self.slot.release()
+            raise
 
     # -- gateways -------------------------------------------------------------
     def _gateway(self) -> Any:
@@ -274,11 +294,33 @@ class NamespaceBackend(NodeBackend):
             f"    Port {info.port}",
             f"    User {info.user}",
             f"    IdentityFile {info.keyfile}",
+            "    ProxyJump none",
             "    StrictHostKeyChecking no",
             "    UserKnownHostsFile /dev/null",
             "    LogLevel ERROR",
         ]
         return "\n".join(lines) + "\n"
+
+    def fallback_config(self) -> str:
+        lines = [
+            "# any other Grid'5000 name: through the access gateway, which resolves it",
+            "Host *.grid5000.fr",
+            "    ProxyJump access.grid5000.fr",
+            f"    User {self.ssh_user()}",
+            *(f"    {o}" for o in self.ssh_options()),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _refresh_gateway_hosts(self) -> None:
+        """The gateways' /etc/hosts: every up node's names (rewritten in place, live)."""
+        if self._gw is None:
+            return
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        for names, address in self.entries():
+            if address:
+                lines.append(f"{address}\t{' '.join(names)}")
+        with open(self._gw._hosts_file, "w") as f:  # same inode: the bind mount follows
+            f.write("\n".join(lines) + "\n")
 
     def ssh_user(self) -> str:
         return self.hosts.ssh_user()
@@ -293,6 +335,15 @@ class NamespaceBackend(NodeBackend):
         nics = self.nics(node)
         k = nics.index(nic) if nic in nics else 0
         return itfs[k][1] if k < len(itfs) else None
+
+    def kernel_names(self, node: NodeRef) -> list[str] | None:
+        """The node's interface names inside it: the reference's kernel ``name`` (eno1,
+        enp24s0f0...) with the real dataset, None (eth0, eth1...) with generated ones."""
+        if not self.ref.kernel_names:
+            return None
+        by_device = {a["device"]: a.get("name") for a in self.ref.node(node)["network_adapters"]}
+        names = [by_device.get(d) or d for d in self.nics(node)] or ["eth0"]
+        return names if len(set(names)) == len(names) else None
 
     # -- networks -------------------------------------------------------------
     def _network(self, site: str, vlan: str) -> str:
@@ -334,8 +385,6 @@ class NamespaceBackend(NodeBackend):
             by_shape: dict[tuple[str, int], list[NodeRef]] = {}
             for n in todo:
                 by_shape.setdefault((n.site, len(self.nics(n)) or 1), []).append(n)
-            if todo:
-                self._gateway()
             for (site, count), group in by_shape.items():
                 # the primary NIC on the production bridge with its reference address,
                 # the others on placeholder bridges until a KaVLAN move plugs them
@@ -345,9 +394,21 @@ class NamespaceBackend(NodeBackend):
                     n.fqdn: {nets[0]: shift_address(self.ref.primary_ip(n), self.instance)}
                     for n in group
                 }
-                self.hosts.add_hosts([n.fqdn for n in group], nets, addresses)
+                files = {n.fqdn: standard_files(self.ref.node(n)) for n in group}
+                ifnames = {n.fqdn: self.kernel_names(n) for n in group}
+                self.hosts.add_hosts(
+                    [n.fqdn for n in group], nets, addresses, files,
+                    {k: v for k, v in ifnames.items() if v} or None,
+                )
                 for n in group:
                     self.up[n.fqdn] = n
+                    # the testbed's NFS home holds the user's key pair
+                    self.hosts.exec(
+                        n.fqdn,
+                        ["sh", "-c", "cp /root/.ssh/authorized_keys /root/.ssh/id_rsa.pub"],
+                        check=True,
+                    )
+            self._refresh_gateway_hosts()
 
     def stop(self, nodes: Sequence[NodeRef]) -> None:
         with self._lock:
@@ -355,6 +416,7 @@ class NamespaceBackend(NodeBackend):
                 self.hosts.remove_hosts([n.fqdn for n in nodes])
             finally:
                 super().stop(nodes)
+                self._refresh_gateway_hosts()
 
     def reset(self, node: NodeRef, environment: str | None = None, version: Any = None,
               key: str | None = None) -> None:
@@ -364,8 +426,9 @@ class NamespaceBackend(NodeBackend):
             files = None
             if environment:
                 arch = self.ref.node(node).get("architecture", {}).get("platform_type", "x86_64")
-                files = etc_files(environment.split("@")[0], version, arch)
-            self.hosts.reset(node.fqdn, etc_files=files)
+                name = environment.split("@")[0]
+                files = etc_files(name, version, arch) if "/" not in name else None
+            self.hosts.reset(node.fqdn, files=files)
             if key and key.strip().startswith(("ssh-", "ecdsa-", "sk-")):
                 # kadeploy installs the user's key for root, next to the lab's
                 self.hosts.exec(
@@ -390,6 +453,7 @@ class NamespaceBackend(NodeBackend):
                 if address is not None:
                     address = shift_address(address, self.instance)
                 self.hosts.move(node.fqdn, before, after, address=address)
+                self._refresh_gateway_hosts()
 
     def close(self) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEFAULT_VERSION", "etc_files", "release_name"]
+__all__ = ["DEFAULT_VERSION", "etc_files", "release_name", "standard_files"]
 
 DEFAULT_VERSION = "2025011417"
 
@@ -48,8 +48,43 @@ def release_name(env: str, version: str | int | None = None, arch: str = "x86_64
     return f"{family}{number}-{_ARCH_TAG.get(arch, arch)}-{variant}-{version or DEFAULT_VERSION}"
 
 
+SUDO_G5K = """#!/bin/sh
+# sudo-g5k (emulated): root for the job's owner on a node not deployed
+if [ "$(id -u)" = 0 ]; then exec "$@"; fi
+exec sudo -n "$@"
+"""
+
+
+DHCLIENT = """#!/bin/sh
+# dhclient (emulated): KaVLAN's DHCP server already leased the address to the NIC
+# (the emulator plugs it with its reference address); report it, or fail as dhclient does.
+nic=""
+for arg in "$@"; do case "$arg" in -*) ;; *) nic="$arg" ;; esac; done
+[ -n "$nic" ] || { echo "usage: dhclient [-1] [-nw] NIC" >&2; exit 2; }
+ip link set "$nic" up 2>/dev/null || { echo "Cannot find device \"$nic\"" >&2; exit 1; }
+if ip -4 -o addr show dev "$nic" | grep -q inet; then
+    ip -4 -o addr show dev "$nic" | awk '{print "bound to " $4}'
+    exit 0
+fi
+echo "No DHCPOFFERS received." >&2
+exit 2
+"""
+
+
+def standard_files(node: dict) -> dict[str, str]:
+    """Files of a node running the standard environment (no deployment): ``sudo-g5k``
+    and its ``/etc/grid5000/release`` (``debian11-x64-std-...``)."""
+    std = node.get("software", {}).get("standard-environment", "debian11-x64-std")
+    stamp = node.get("software", {}).get("postinstall-version", DEFAULT_VERSION)
+    return {
+        "/usr/local/bin/sudo-g5k": SUDO_G5K,
+        "/usr/local/sbin/dhclient": DHCLIENT,
+        "/etc/grid5000/release": f"{std}-{stamp}\n",
+    }
+
+
 def etc_files(env: str, version: str | int | None = None, arch: str = "x86_64") -> dict[str, str]:
-    """``{path under /etc: content}`` of a node deployed with ``env``."""
+    """``{absolute path: content}`` of the /etc of a node deployed with ``env``."""
     family, number, _ = _split(env)
     ident, name, versions = _FAMILIES.get(family, (family, family.capitalize(), {}))
     version_id, codename = versions.get(number, (number, ""))
@@ -65,14 +100,15 @@ def etc_files(env: str, version: str | int | None = None, arch: str = "x86_64") 
         f"ID={ident}",
     ]
     files = {
-        "os-release": "\n".join(lines) + "\n",
-        "lsb-release": (
+        "/usr/local/sbin/dhclient": DHCLIENT,
+        "/etc/os-release": "\n".join(lines) + "\n",
+        "/etc/lsb-release": (
             f"DISTRIB_ID={name.split()[0]}\nDISTRIB_RELEASE={version_id or 'n/a'}\n"
             f"DISTRIB_CODENAME={codename.split()[0].lower() if codename else 'n/a'}\n"
             f'DISTRIB_DESCRIPTION="{pretty}"\n'
         ),
-        "grid5000/release": release_name(env, version, arch) + "\n",
+        "/etc/grid5000/release": release_name(env, version, arch) + "\n",
     }
     if ident == "debian":
-        files["debian_version"] = (f"{version_id}.0" if version_id else f"{codename}/sid") + "\n"
+        files["/etc/debian_version"] = (f"{version_id}.0" if version_id else f"{codename}/sid") + "\n"
     return files

@@ -148,7 +148,7 @@ def real_dataset(
         raise ValueError(
             f"unknown Grid'5000 site(s) {', '.join(unknown)} (known: {', '.join(known)})"
         )
-    ref = ReferenceData()
+    ref = ReferenceData(kernel_names=True)
     for site, clusters in wanted.items():
         parts = _site_parts(site)
         site_doc = json.loads(parts["site"])

@@ -289,6 +289,8 @@ class ReferenceData:
     nodes: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
     servers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     pdus: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: real hosts name their NICs as the reference's ``name`` (eno1...), else eth0...
+    kernel_names: bool = False
 
     def __post_init__(self) -> None:
         self.reindex()

@@ -138,11 +138,15 @@ class Hosts:
         names: Sequence[str],
         networks: Sequence[str],
         addresses: Mapping[str, Mapping[str, str]] | None = None,
+        files: Mapping[str, Mapping[str, str]] | None = None,
+        ifnames: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Create hosts with one NIC per network (in that order).
 
         ``addresses[name][network]`` pins an address (without prefix length);
-        other NICs get the next free address of their network.
+        other NICs get the next free address of their network. ``files[name]``: what
+        that host shows at those paths (see :meth:`reset`; real hosts only).
+        ``ifnames[name]``: its interface names (default eth0, eth1...; real hosts only).
         """
         with self._lock:
             for net in networks:
@@ -151,10 +155,15 @@ class Hosts:
             clash = [n for n in names if n in self._hosts]
             if clash:
                 raise ValueError(f"host(s) already exist: {', '.join(clash)}")
-            self._create_hosts(list(names), list(networks), addresses or {})
+            self._create_hosts(list(names), list(networks), addresses or {}, files, ifnames)
 
     def _create_hosts(
-        self, names: list[str], networks: list[str], addresses: Mapping[str, Mapping[str, str]]
+        self,
+        names: list[str],
+        networks: list[str],
+        addresses: Mapping[str, Mapping[str, str]],
+        files: Mapping[str, Mapping[str, str]] | None = None,
+        ifnames: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         for name in names:
             self._hosts[name] = {}
@@ -167,11 +176,11 @@ class Hosts:
             for name in names:
                 self._hosts.pop(name, None)
 
-    def reset(self, name: str, etc_files: Mapping[str, str] | None = None) -> None:
+    def reset(self, name: str, files: Mapping[str, str] | None = None) -> None:
         """A redeployment: fresh processes, home and /tmp (no-op without real hosts).
 
-        ``etc_files`` (``{"os-release": text, ...}``): what the host shows under
-        ``/etc`` from then on (a private overlay: the machine's /etc is untouched).
+        ``files`` (``{"/etc/os-release": text, ...}``): what the host shows at those
+        paths from then on (private overlays: the machine's files are untouched).
         """
 
     def move(self, name: str, from_network: str, to_network: str, address: str | None = None) -> None:
@@ -274,10 +283,21 @@ class NetnsHosts(Hosts):
         self.lab.add_bridge(name, cidr, gateway=gateway)
 
     def _create_hosts(
-        self, names: list[str], networks: list[str], addresses: Mapping[str, Mapping[str, str]]
+        self,
+        names: list[str],
+        networks: list[str],
+        addresses: Mapping[str, Mapping[str, str]],
+        files: Mapping[str, Mapping[str, str]] | None = None,
+        ifnames: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         wanted = {n: dict(addresses[n]) for n in names if addresses.get(n)}
-        self.lab.add_nodes(names, networks=networks, addresses=wanted or None)
+        self.lab.add_nodes(
+            names,
+            networks=networks,
+            addresses=wanted or None,
+            files=files or None,
+            ifnames=ifnames or None,
+        )
         for name in names:
             self._hosts[name] = {}  # the lab knows the addresses
 
@@ -300,11 +320,11 @@ class NetnsHosts(Hosts):
             if errors:
                 raise RuntimeError("; ".join(errors))
 
-    def reset(self, name: str, etc_files: Mapping[str, str] | None = None) -> None:
+    def reset(self, name: str, files: Mapping[str, str] | None = None) -> None:
         with self._lock:
             if name in self.lab.nodes:
-                if etc_files is not None:
-                    self.lab.set_etc_files(name, etc_files)
+                if files is not None:
+                    self.lab.set_files(name, files)
                 self.lab.reset_node(name)
 
     def _move(self, name: str, from_network: str, to_network: str, address: str | None) -> None:
