@@ -114,3 +114,11 @@ def test_basic_reservation(emu, library, tmp_path):
 def test_deploy_in_kavlan_and_reload(emu, library, tmp_path):
     out = run_script(emu, "deploy_kavlan.py", library, tmp_path)
     assert lines(out, "RELEASE").count("debian12-x64-min-") == 2
+
+
+@pytest.mark.parametrize("library", ["ours", "enoslib10"])
+def test_global_vlan_subnet_and_firewall(emu, library, tmp_path):
+    out = run_script(emu, "global_subnet_firewall.py", library, tmp_path)
+    host, in_global = lines(out, "ADDR").split()
+    assert host == "parasilo-1.rennes.grid5000.fr" and in_global == "True"  # rennes' global vlan 16
+    assert lines(out, "SUBNET").startswith("10.")
