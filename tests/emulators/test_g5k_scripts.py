@@ -114,6 +114,14 @@ def test_basic_reservation(emu, library, tmp_path):
 def test_deploy_in_kavlan_and_reload(emu, library, tmp_path):
     out = run_script(emu, "deploy_kavlan.py", library, tmp_path)
     assert lines(out, "RELEASE").count("debian12-x64-min-") == 2
+    deployments = len(emu.client().sites["rennes"].deployments.list())
+    if library == "ours":
+        # the reload found the environment in place: one deployment only, as on the testbed
+        assert deployments == 1
+    else:
+        # EnOSlib 10 reads /etc/grid5000/release on reload but redeploys here (its check
+        # finds the environment missing on the emulator): known gap, see issue 19 notes
+        assert deployments >= 1
 
 
 @pytest.mark.parametrize("library", ["ours", "enoslib10"])

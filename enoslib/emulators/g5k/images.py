@@ -71,6 +71,27 @@ exit 2
 """
 
 
+def _root_device(device: str) -> dict[str, str]:
+    """``mount``/``findmnt`` showing ``/`` on ``device``, as the node's disk layout has it
+    (standard environment on partition 2, deployed ones on partition 3: what reload
+    logic checks); every other use goes to the real tools."""
+    mount = f"""#!/bin/sh
+if [ $# -eq 0 ]; then
+    echo "{device} on / type ext4 (rw,relatime)"
+    /usr/bin/mount | grep -v ' on / '
+    exit 0
+fi
+exec /usr/bin/mount "$@"
+"""
+    findmnt = f"""#!/bin/sh
+last=""; source=""
+for arg in "$@"; do last="$arg"; case "$arg" in *SOURCE*) source=1 ;; esac; done
+if [ "$last" = / ] && [ -n "$source" ]; then echo "{device}"; exit 0; fi
+exec /usr/bin/findmnt "$@"
+"""
+    return {"/usr/local/bin/mount": mount, "/usr/local/bin/findmnt": findmnt}
+
+
 def standard_files(node: dict) -> dict[str, str]:
     """Files of a node running the standard environment (no deployment): ``sudo-g5k``
     and its ``/etc/grid5000/release`` (``debian11-x64-std-...``)."""
@@ -80,6 +101,7 @@ def standard_files(node: dict) -> dict[str, str]:
         "/usr/local/bin/sudo-g5k": SUDO_G5K,
         "/usr/local/sbin/dhclient": DHCLIENT,
         "/etc/grid5000/release": f"{std}-{stamp}\n",
+        **_root_device("/dev/sda2"),
     }
 
 
@@ -101,6 +123,7 @@ def etc_files(env: str, version: str | int | None = None, arch: str = "x86_64") 
     ]
     files = {
         "/usr/local/sbin/dhclient": DHCLIENT,
+        **_root_device("/dev/sda3"),
         "/etc/os-release": "\n".join(lines) + "\n",
         "/etc/lsb-release": (
             f"DISTRIB_ID={name.split()[0]}\nDISTRIB_RELEASE={version_id or 'n/a'}\n"
