@@ -29,12 +29,14 @@ def testbed(**emulator_options: Any) -> Iterator[Any]:
     import tempfile
 
     from enoslib.config import config_context
-    from enoslib.emulators.g5k import G5kEmulator
+    from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
     from enoslib.infra.enos_g5k.client import G5kClient, reset_api, set_api
 
     emulator_options.setdefault("speed", 0)
     emulator_options.setdefault("backend", "address")
     emulator_options.setdefault("nodes_per_cluster", 8)
+    # the examples name the clusters of the emulator's former generated layout
+    emulator_options.setdefault("sites", legacy_dataset(emulator_options["nodes_per_cluster"]))
     # the emulator's reference data is cached apart from the real testbed's, and thrown away
     with tempfile.TemporaryDirectory() as cache, config_context(cache_dir=cache), \
             G5kEmulator(**emulator_options) as emu:

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -47,6 +48,9 @@ STATE_VERSION = 1
 #: of a report file: creating namespaces or sshd there is a wrong marker, and ``pytest -m "not
 #: root"`` must stay safe on a shared machine. Inherited by subprocesses (example scripts).
 NO_LABS_ENV = "ENOSLIB_NO_LABS"
+
+
+IFNAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.-]{0,14}\Z")  # a Linux interface name
 
 
 def _refuse_if_forbidden(what: str) -> None:
@@ -331,8 +335,9 @@ class BaseLab:
 
     # ------------------------------------------------------------------ networks
 
-    def add_bridge(self, name: str, cidr: str) -> BridgeInfo:
-        """Add a network; its first usable address is the gateway (held by the machine)."""
+    def add_bridge(self, name: str, cidr: str, gateway: str | None = None) -> BridgeInfo:
+        """Add a network; its ``gateway`` (default: the first usable address) is held by
+        the machine."""
         with self._lock:
             self._check_alive()
             if not NETWORK_NAME_RE.match(name):
@@ -354,13 +359,17 @@ class BaseLab:
                         f"({other['cidr']}) of lab {self.name!r}"
                     )
             self._check_cidr(name, net)
+            if gateway is not None:
+                gw = ipaddress.ip_address(gateway)
+                if gw not in net or gw in (net.network_address, net.broadcast_address):
+                    raise LabError(f"network {name!r}: gateway {gateway} is not a host of {net}")
             index = self._state["counters"]["bridge"]
             if index > MAX_IFNAME_INDEX:
                 raise LabError(f"lab {self.name!r}: too many bridges created")
             rec = {
                 "name": name,
                 "cidr": str(net),
-                "gateway": str(next(net.hosts())),
+                "gateway": str(gateway or next(net.hosts())),
                 "ifname": self._bridge_ifname(index),
                 "mac": mac_address(self.name, "bridge", name),
             }
@@ -414,8 +423,8 @@ class BaseLab:
             for itf in rec["interfaces"]:
                 if itf["network"] == network:
                     used.add(ipaddress.ip_interface(itf["address"]).ip)
-        first, last = int(gateway) + 1, int(net.broadcast_address) - 1
-        start = int(ipaddress.ip_address(br.get("cursor") or br["gateway"])) + 1
+        first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
+        start = int(ipaddress.ip_address(br.get("cursor") or net.network_address)) + 1
         found: list[str] = []
         for low, high in ((start, last), (first, start - 1)):
             i = low
@@ -470,9 +479,15 @@ class BaseLab:
         networks: Sequence[str] | None = None,
         *,
         addresses: Mapping[str, Mapping[str, str]] | None = None,
+        files: Mapping[str, Mapping[str, str]] | None = None,
+        ifnames: Mapping[str, Sequence[str]] | None = None,
         timeout: float = 30.0,
     ) -> list[NodeInfo]:
         """Create nodes, each with one interface per network (eth0, eth1... in order).
+
+        ``files[node]`` (``{absolute path: text}``; network-namespace labs only) are
+        files the node sees from its start on, see ``NamespaceLab.set_files``.
+        ``ifnames[node]`` names its interfaces (default ``eth0``, ``eth1``...).
 
         ``networks`` defaults to every network of the lab. Addresses are
         allocated sequentially, unless ``addresses[node][network]`` gives one.
@@ -516,11 +531,15 @@ class BaseLab:
             records = []
             counters = self._state["counters"]
             for n in names:
+                own = list((ifnames or {}).get(n, []))
+                if own and (len(own) != len(nets) or len(set(own)) != len(own) or not all(
+                        IFNAME_RE.match(x) for x in own)):
+                    raise LabError(f"ifnames of {n!r} must be {len(nets)} distinct interface names")
                 interfaces = []
                 for i, net in enumerate(nets):
                     interfaces.append({
                         "network": net,
-                        "ifname": f"eth{i}",
+                        "ifname": own[i] if own else f"eth{i}",
                         "host_ifname": self._veth_ifname(counters["iface"]),
                         "address": chosen[n][net],
                         "mac": mac_address(self.name, n, net),
@@ -535,6 +554,8 @@ class BaseLab:
                     "pid": None,
                     "interfaces": interfaces,
                 }
+                if files and files.get(n):
+                    rec["files"] = self._check_files(files[n])
                 counters["node"] += 1
                 records.append(rec)
                 self._state["nodes"][n] = rec
@@ -887,6 +908,9 @@ class BaseLab:
 
     def _check_cidr(self, name: str, net: ipaddress.IPv4Network) -> None:
         """Refuse networks that would disturb the machine."""
+
+    def _check_files(self, files: Mapping[str, str]) -> dict[str, str]:
+        raise LabError(f"{type(self).__name__} cannot give nodes their own files")
 
     def _check_networks(self, networks: Sequence[str]) -> None:
         """Refuse network lists the backend cannot attach."""

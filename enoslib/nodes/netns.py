@@ -210,6 +210,8 @@ class NamespaceLab(BaseLab):
             f"mount --bind {q(str(ndir / 'home'))} /root",
             f"mount --bind {q(str(ndir / 'tmp'))} /tmp",
         ]
+        if rec.get("files"):
+            steps += self._overlays(rec)
         if os.path.exists("/etc/hosts"):
             steps.append(f"mount --bind {q(str(self._hosts_file))} /etc/hosts")
         if os.path.exists("/etc/resolv.conf"):
@@ -227,6 +229,57 @@ class NamespaceLab(BaseLab):
             "unshare", "--mount", "--uts", "--propagation", "private",
             "--", "/bin/sh", "-c", script,
         ]
+
+    def set_files(self, node: str, files: Mapping[str, str]) -> None:
+        """Files the node sees from its next (re)start on (:meth:`reset_node`).
+
+        ``{"/etc/os-release": text, "/usr/local/bin/tool": text}`` (absolute paths; files
+        under a ``bin``/``sbin`` directory are executable): each lives in a private overlay of the
+        nearest directory of the machine that exists (``/etc``, ``/usr/local/bin``...),
+        rebuilt fresh at each start. The machine's files are never touched.
+        """
+        with self._lock:
+            checked = self._check_files(files)
+            rec = self._rec(node)
+            rec["files"] = checked
+            self._save()
+
+    def _check_files(self, files: Mapping[str, str]) -> dict[str, str]:
+        for path in files:
+            p = Path(path)
+            if not p.is_absolute() or ".." in p.parts or len(p.parts) < 3:
+                raise LabError(f"node file {path!r}: an absolute path below a top directory")
+        return {str(k): str(v) for k, v in files.items()}
+
+    def _overlays(self, rec: Mapping[str, Any]) -> list[str]:
+        """Shell steps mounting fresh overlays that hold the node's ``files``."""
+        base = self._node_dir(rec["name"]) / "overlays"
+        if base.exists():
+            shutil.rmtree(base)
+        roots: dict[Path, dict[Path, str]] = {}
+        for path, text in rec["files"].items():
+            p = Path(path)
+            root = p.parent
+            while not root.is_dir() and root != Path("/"):
+                root = root.parent
+            roots.setdefault(root, {})[p.relative_to(root)] = text
+        q = shlex.quote
+        steps = []
+        for k, (root, content) in enumerate(sorted(roots.items())):
+            upper, work = base / str(k) / "upper", base / str(k) / "work"
+            upper.mkdir(parents=True)
+            work.mkdir()
+            for rel, text in content.items():
+                target = upper / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+                if any(part.endswith("bin") for part in (*root.parts, *rel.parts)):
+                    target.chmod(0o755)
+            steps.append(
+                f"mount -t overlay overlay -o lowerdir={q(str(root))},upperdir={q(str(upper))},"
+                f"workdir={q(str(work))} {q(str(root))}"
+            )
+        return steps
 
     def _ssh_target(self, rec: Mapping[str, Any]) -> tuple[str, int]:
         return rec["interfaces"][0]["address"].split("/")[0], 22

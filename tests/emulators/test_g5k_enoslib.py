@@ -18,7 +18,7 @@ import pytest
 
 grid5000 = pytest.importorskip("grid5000")
 
-from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = os.environ.get("REFERENCE_ENOSLIB_VENV")  # set by scripts/test.sh: must be usable
@@ -131,7 +131,7 @@ def test_enoslib_provider_reserves_deploys_and_releases(tmp_path):
     home.mkdir()
     (tmp_path / "child.py").write_text(CHILD)
     with G5kEmulator(
-        ["rennes", "nancy"], speed=0, backend="address", nodes_per_cluster=4, deploy_duration=30
+        legacy_dataset(4, sites=["rennes", "nancy"]), speed=0, backend="address", nodes_per_cluster=4, deploy_duration=30
     ) as emu:
         emu.write_client_config(home / ".python-grid5000.yaml")
         env = {

@@ -10,12 +10,12 @@ import requests
 
 grid5000 = pytest.importorskip("grid5000")
 
-from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 
 
 @pytest.fixture()
 def emu():
-    with G5kEmulator(["rennes"], speed=0, backend="address", nodes_per_cluster=4, seed=7) as e:
+    with G5kEmulator(legacy_dataset(4, sites=["rennes"]), speed=0, backend="address", nodes_per_cluster=4, seed=7) as e:
         yield e
 
 
@@ -57,8 +57,8 @@ def test_api_credentials_cannot_steer_the_emulator(emu):
 
 
 def test_credentials_are_generated_per_run():
-    with G5kEmulator(["rennes"], speed=0, backend="address", nodes_per_cluster=1) as a, \
-            G5kEmulator(["rennes"], speed=0, backend="address", nodes_per_cluster=1) as b:
+    with G5kEmulator(legacy_dataset(1, sites=["rennes"]), speed=0, backend="address", nodes_per_cluster=1) as a, \
+            G5kEmulator(legacy_dataset(1, sites=["rennes"]), speed=0, backend="address", nodes_per_cluster=1) as b:
         secrets = {a.password, b.password, a.admin_password, b.admin_password}
         assert len(secrets) == 4 and all(len(x) >= 16 for x in secrets)
         assert a.username != b.username
@@ -66,7 +66,7 @@ def test_credentials_are_generated_per_run():
         other = requests.get(f"{a.uri}/sites", auth=(b.username, b.password), timeout=5)
         assert other.status_code == 401
     with pytest.raises(ValueError, match="admin_password"):
-        G5kEmulator(["rennes"], users={"u": "same"}, admin_password="same", backend="address")
+        G5kEmulator(legacy_dataset(None, sites=["rennes"]), users={"u": "same"}, admin_password="same", backend="address")
 
 
 def test_error_rate_with_code_and_path(emu):
@@ -174,7 +174,7 @@ def test_clock_and_node_admin(emu):
 
 def outcomes(seed: int) -> list[int]:
     with G5kEmulator(
-        ["lyon"],
+        legacy_dataset(1, sites=["lyon"]),
         speed=0,
         backend="address",
         nodes_per_cluster=1,

@@ -9,7 +9,7 @@ import pytest
 
 grid5000 = pytest.importorskip("grid5000")
 
-from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 from enoslib.emulators.g5k.oar import PARIS
 
 MONDAY_10H = datetime(2030, 1, 7, 10, 0, tzinfo=PARIS).timestamp()  # a Monday, Paris time
@@ -22,7 +22,7 @@ def paris(ts: float) -> str:
 @pytest.fixture()
 def emu():
     with G5kEmulator(
-        speed=0,
+        legacy_dataset(4), speed=0,
         backend="address",
         nodes_per_cluster=4,
         start_time=MONDAY_10H,
@@ -287,7 +287,7 @@ def test_besteffort_is_preempted(emu, rennes):
 
 def test_quotas_hold_jobs_back():
     with G5kEmulator(
-        ["rennes"], speed=0, backend="address", nodes_per_cluster=4, users={"alice": "a"}, quotas={"alice": 3}
+        legacy_dataset(4, sites=["rennes"]), speed=0, backend="address", nodes_per_cluster=4, users={"alice": "a"}, quotas={"alice": 3}
     ) as emu:
         site = emu.client().sites["rennes"]
         with pytest.raises(grid5000.Grid5000CreateError) as err:

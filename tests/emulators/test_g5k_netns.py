@@ -8,7 +8,7 @@ import pytest
 
 grid5000 = pytest.importorskip("grid5000")
 
-from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 from enoslib.emulators.g5k.backend import namespace_backend_available
 
 usable, why = namespace_backend_available()
@@ -28,7 +28,7 @@ def ssh(config, host: str, command: str) -> subprocess.CompletedProcess:
 @pytest.fixture()
 def emu():
     with G5kEmulator(
-        ["rennes"], speed=0, backend="netns", nodes_per_cluster=4, deploy_duration=10
+        legacy_dataset(4, sites=["rennes"]), speed=0, backend="netns", nodes_per_cluster=4, deploy_duration=10
     ) as e:
         yield e
 
@@ -81,7 +81,7 @@ def test_running_nodes_are_ssh_hosts(emu, tmp_path):
 
 
 def test_stop_destroys_every_node():
-    emu = G5kEmulator(["lyon"], speed=0, backend="netns", nodes_per_cluster=2).start()
+    emu = G5kEmulator(legacy_dataset(2, sites=["lyon"]), speed=0, backend="netns", nodes_per_cluster=2).start()
     try:
         site = emu.client().sites["lyon"]
         site.jobs.create({"resources": "nodes=2", "command": "sleep 3600"})
@@ -101,7 +101,7 @@ def test_stop_destroys_every_node():
 def test_global_vlan_is_one_network_across_sites(tmp_path):
     """rennes and nancy nodes in nancy's kavlan-global vlan share one bridge and reach each other."""
     with G5kEmulator(
-        ["rennes", "nancy"], speed=0, backend="netns", nodes_per_cluster=2, deploy_duration=10
+        legacy_dataset(2, sites=["rennes", "nancy"]), speed=0, backend="netns", nodes_per_cluster=2, deploy_duration=10
     ) as emu:
         gk = emu.client()
         nancy, rennes = gk.sites["nancy"], gk.sites["rennes"]

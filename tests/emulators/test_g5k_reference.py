@@ -8,12 +8,12 @@ import pytest
 
 grid5000 = pytest.importorskip("grid5000")
 
-from enoslib.emulators.g5k import G5kEmulator, ReferenceData, default_dataset, make_dataset
+from enoslib.emulators.g5k import G5kEmulator, ReferenceData, legacy_dataset, make_dataset
 
 
 @pytest.fixture(scope="module")
 def emu():
-    with G5kEmulator(speed=0, backend="address", nodes_per_cluster=4) as e:
+    with G5kEmulator(legacy_dataset(4), speed=0, backend="address", nodes_per_cluster=4) as e:
         yield e
 
 
@@ -121,7 +121,7 @@ def test_bad_credentials_and_anonymous_get_401(emu):
 
 def test_anonymous_reads_allowed_writes_forbidden_when_enabled():
     with G5kEmulator(
-        ["lyon"],
+        legacy_dataset(None, sites=["lyon"]),
         speed=0,
         backend="address",
         allow_anonymous=True,
@@ -151,7 +151,7 @@ def test_dataset_generator_and_snapshot_file(tmp_path):
         gk = emu.client()
         assert [s.uid for s in gk.sites.list()] == ["rennes", "sophia"]
         assert len(gk.sites["rennes"].clusters["paravance"].nodes.list()) == 3
-    full = default_dataset()
+    full = legacy_dataset()
     assert len(full.nodes["rennes"]["paravance"]) == 72
     assert (
         full.nodes["rennes"]["paravance"]["paravance-10"]["network_adapters"][0]["ip"]

@@ -8,7 +8,7 @@ import pytest
 
 grid5000 = pytest.importorskip("grid5000")
 
-from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 
 RENNES = "rennes.grid5000.fr"
 
@@ -16,7 +16,7 @@ RENNES = "rennes.grid5000.fr"
 @pytest.fixture()
 def emu():
     with G5kEmulator(
-        ["rennes", "nancy"],
+        legacy_dataset(4, sites=["rennes", "nancy"]),
         speed=0,
         backend="address",
         nodes_per_cluster=4,

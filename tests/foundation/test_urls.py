@@ -40,7 +40,7 @@ def test_strip_credentials_takes_any_object():
 
 grid5000 = pytest.importorskip("grid5000")
 
-from enoslib.emulators.g5k import G5kEmulator  # noqa: E402
+from enoslib.emulators.g5k import G5kEmulator, legacy_dataset  # noqa: E402
 from enoslib.errors import EnosConfigError  # noqa: E402
 from enoslib.infra.enos_g5k.client import G5kApiError, G5kClient, validate_uri  # noqa: E402
 
@@ -52,7 +52,7 @@ def with_secret(uri: str) -> str:
 
 def test_client_repr_and_api_errors_hide_a_password_in_the_uri(caplog):
     caplog.set_level(logging.DEBUG)
-    with G5kEmulator(["rennes"], speed=0, backend="address", nodes_per_cluster=1) as emu:
+    with G5kEmulator(legacy_dataset(1, sites=["rennes"]), speed=0, backend="address", nodes_per_cluster=1) as emu:
         client = G5kClient(with_secret(emu.uri), emu.username, emu.password, retries=1, backoff=0)
         assert [s["uid"] for s in client.items("/sites")] == ["rennes"]
         assert SECRET not in repr(client) and "***@127.0.0.1" in repr(client)
@@ -77,7 +77,7 @@ def test_unreachable_and_invalid_uris_hide_the_password():
 
 
 def test_enos_check_prints_the_uri_without_its_password(tmp_path):
-    with G5kEmulator(["nancy"], speed=0, backend="address", nodes_per_cluster=1) as emu:
+    with G5kEmulator(legacy_dataset(1, sites=["nancy"]), speed=0, backend="address", nodes_per_cluster=1) as emu:
         conf = tmp_path / "g5k.yaml"
         conf.write_text(
             f"uri: '{with_secret(emu.uri)}'\nusername: {emu.username}\npassword: {emu.password}\n"

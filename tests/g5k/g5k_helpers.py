@@ -20,9 +20,9 @@ def private_cache(tmp_path):
 @pytest.fixture
 def emu():
     """The emulator on a stepped clock, address-only nodes."""
-    from enoslib.emulators.g5k import G5kEmulator
+    from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 
-    with G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3, deploy_duration=20) as e:
+    with G5kEmulator(legacy_dataset(4), speed=0, backend="address", nodes_per_cluster=4, launch_delay=3, deploy_duration=20) as e:
         yield e
 
 

@@ -135,10 +135,10 @@ def test_enos_check_reports_g5k_reachability(tmp_path):
     import sys
     from pathlib import Path
 
-    from enoslib.emulators.g5k import G5kEmulator
+    from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 
     root = Path(__file__).resolve().parents[2]
-    with G5kEmulator(backend="address") as emu:
+    with G5kEmulator(legacy_dataset(None), backend="address") as emu:
         conf = emu.write_client_config(tmp_path / "g5k.yaml")
         out = subprocess.run([sys.executable, "-m", "enoslib.cli", "check", "--g5k", "--g5k-conf", str(conf)],
                              capture_output=True, text=True, cwd=root)

@@ -10,7 +10,7 @@ import pytest
 from g5k_helpers import active_jobs, make_client
 
 from enoslib.config import config_context
-from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 from enoslib.emulators.g5k.backend import namespace_backend_available
 from enoslib.infra.enos_g5k import G5k, G5kConf
 
@@ -23,7 +23,7 @@ def ssh_emu(tmp_path):
     """An emulator with real nodes, and an ssh_config that follows them (names move with vlans)."""
     path = tmp_path / "ssh_config"
     path.write_text("")
-    with G5kEmulator(speed=0, backend="netns", nodes_per_cluster=4) as emu, \
+    with G5kEmulator(legacy_dataset(4), speed=0, backend="netns", nodes_per_cluster=4) as emu, \
             config_context(ssh_config_file=str(path)):
         stop = threading.Event()
 

@@ -229,7 +229,7 @@ def _g5k_available():
     try:
         import grid5000  # noqa: F401
 
-        from enoslib.emulators.g5k import G5kEmulator  # noqa: F401
+        from enoslib.emulators.g5k import G5kEmulator, legacy_dataset  # noqa: F401
         from enoslib.infra.enos_g5k.client import G5kClient  # noqa: F401
     except Exception:  # noqa: BLE001
         return False
@@ -239,14 +239,14 @@ def _g5k_available():
 @pytest.mark.skipif(not _g5k_available(), reason="G5k emulator or python-grid5000 missing")
 def test_get_planning_from_the_emulator(tmp_path):
     from enoslib.config import config_context
-    from enoslib.emulators.g5k import G5kEmulator
+    from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
     from enoslib.g5k import oarsub
     from enoslib.infra.enos_g5k import oar
     from enoslib.infra.enos_g5k.client import G5kClient, reset_api
     from enoslib.planning import get_hosts_jobs, get_jobs_specs, get_planning
 
     with config_context(cache_dir=str(tmp_path), display="noop"), \
-            G5kEmulator(speed=0, backend="address", nodes_per_cluster=3) as emu:
+            G5kEmulator(legacy_dataset(3), speed=0, backend="address", nodes_per_cluster=3) as emu:
         client = G5kClient(emu.uri, emu.username, emu.password, sleep=emu.advance, now=emu.clock.now)
         now = emu.clock.now()
         job = oar.submit(client, oar.JobSpec(site="rennes", resources="{cluster='paravance'}/nodes=2+"

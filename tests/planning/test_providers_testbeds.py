@@ -76,7 +76,7 @@ def _g5k_available():
     try:
         import grid5000  # noqa: F401
 
-        from enoslib.emulators.g5k import G5kEmulator  # noqa: F401
+        from enoslib.emulators.g5k import G5kEmulator, legacy_dataset  # noqa: F401
         from enoslib.infra.enos_g5k import G5k  # noqa: F401
     except Exception:  # noqa: BLE001 - being written, or the extra is missing
         return False
@@ -91,11 +91,11 @@ USERS = ["alice", "bob"]  # two accounts; their passwords are generated per run
 @pytest.fixture
 def emu(tmp_path):
     from enoslib.config import config_context
-    from enoslib.emulators.g5k import G5kEmulator
+    from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
     from enoslib.infra.enos_g5k.client import reset_api
 
     with config_context(cache_dir=str(tmp_path / "cache"), display="noop"), \
-            G5kEmulator(speed=0, backend="address", nodes_per_cluster=4, launch_delay=3,
+            G5kEmulator(legacy_dataset(4), speed=0, backend="address", nodes_per_cluster=4, launch_delay=3,
                         users={u: secrets.token_urlsafe(12) for u in USERS}) as e:
         yield e
     reset_api()

@@ -13,9 +13,11 @@ from .backend import AddressOnlyBackend, NamespaceBackend, NodeBackend
 from .clock import VirtualClock
 from .emulator import G5kEmulator
 from .faults import FaultInjector, FaultSettings
-from .reference import ReferenceData, default_dataset, make_dataset
+from .realdata import default_dataset, real_dataset
+from .reference import DEFAULT_LAYOUT, ReferenceData, legacy_dataset, make_dataset
 
 __all__ = [
+    "DEFAULT_LAYOUT",
     "AddressOnlyBackend",
     "FaultInjector",
     "FaultSettings",
@@ -25,5 +27,7 @@ __all__ = [
     "ReferenceData",
     "VirtualClock",
     "default_dataset",
+    "legacy_dataset",
     "make_dataset",
+    "real_dataset",
 ]

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sites",
         default=None,
-        help="comma-separated sites of the default dataset (rennes,nancy,lyon)",
+        help="comma-separated sites of the real reference (default: all 12)",
     )
     p.add_argument("--snapshot", default=None, help="reference data: a JSON dump to load instead")
     p.add_argument(
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("auto", "netns", "address"),
         default="auto",
         help="node backend (netns: real SSH hosts, root only)",
+    )
+    p.add_argument(
+        "--instance",
+        type=int,
+        default=None,
+        help="netns: address ranges of this emulator (0: real ones, 1-2 shifted; default: first free)",
     )
     p.add_argument("--quota", type=int, default=None, help="max nodes per user")
     p.add_argument(
@@ -93,7 +99,14 @@ def _banner(emu: G5kEmulator, args: argparse.Namespace) -> list[str]:
     # the control endpoints have their own secret: API credentials cannot steer the emulator
     lines.extend(admin_hints(emu.admin_url, emu.admin_auth))
     if args.ssh_config:
-        lines.append(f"  nodes       : ssh -F {args.ssh_config} <node fqdn>")
+        emu.ssh_config(args.ssh_config)
+        lines.append(f"  nodes       : ssh -F {args.ssh_config} <node fqdn>   (kept up to date;")
+        lines.append(f"                or 'Include {args.ssh_config}' at the top of ~/.ssh/config)")
+    if emu.backend is not None and emu.backend.kind == "netns":
+        lines.append("  ssh config  : nodes are reached through the emulated access.grid5000.fr,")
+        lines.append("                as from a laptop (EnOSlib jumps through it by itself):")
+        text = emu.backend.gateway_config() + emu.backend.fallback_config()
+        lines.extend("                " + line for line in text.splitlines())
     return lines
 
 
@@ -119,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             launch_delay=args.launch_delay,
             deploy_duration=args.deploy_duration,
             nodes_per_cluster=args.nodes_per_cluster,
+            instance=args.instance,
             verbose=args.verbose,
         ).start()
 

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..kit.http import MethodNotAllowed, Request, Response, Router, json_error
+from .api_extra import extra_routes
 from .jobs import JobError
-from .kadeploy import ENVIRONMENTS
 from .network import routes as network_routes
+from .realdata import environment_names
 from .reference import REF_VERSION
 from .resources import ResourceError, format_walltime, parse_walltime
 from .status import site_status
@@ -118,6 +119,7 @@ class Api:
             ("DELETE", rf"/sites/{s}/firewall/(?P<job>[^/]+)", self.firewall_delete),
             *network_routes(self),
         ]
+        table += extra_routes(self)  # metrics, pdus, storage, versions, stitcher
         self.router = Router(error)
         for method, pattern, handler in table:
             self.router.add(method, pattern, handler)
@@ -292,14 +294,14 @@ class Api:
 
     def environments(self, req: ApiRequest, site: str) -> ApiResponse:
         return self.collection(
-            f"/sites/{site}/environments", [self._env(site, e) for e in ENVIRONMENTS]
+            f"/sites/{site}/environments", [self._env(site, e) for e in environment_names()]
         )
 
     def environment(self, req: ApiRequest, site: str, env: str) -> ApiResponse:
         name = env.removesuffix("_x86_64")
         return (
             ApiResponse(200, self._env(site, name))
-            if name in ENVIRONMENTS
+            if name in environment_names()
             else error(404, f"Cannot find environment {env}")
         )
 

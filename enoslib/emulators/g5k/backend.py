@@ -16,12 +16,15 @@ Clients reach nodes by name through :meth:`NodeBackend.ssh_config`.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
+from .images import etc_files, standard_files
 from .reference import NodeRef, ReferenceData
 
 __all__ = [
@@ -33,10 +36,73 @@ __all__ = [
 ]
 
 DEFAULT = "DEFAULT"
+MAX_INSTANCES = 3
+INSTANCE_LOCK_DIR = "/run/enoslib-g5k-emulator"
 # Placeholder networks for NICs not plugged anywhere yet: a private range no
 # generated Grid'5000 network uses (the lab only accepts private ranges).
 PLACEHOLDER_BASE = ipaddress.ip_network("10.255.0.0/16")
 PLACEHOLDER_PREFIX = 20
+
+
+def shift_address(value: str, instance: int) -> str:
+    """Where instance ``instance`` puts a reference address or network (0: unchanged).
+
+    Several netns-backed emulators on one machine cannot all own the real ranges (their
+    bridges would overlap), so instance k moves each range by a fixed offset: production
+    networks 172.16.x -> 172.(16+k).x, routed/global kavlans 10.a (a < 64) -> 10.(a+64k),
+    local kavlans 192.168.b (b >= 192) -> 192.168.(b-64k), placeholders 10.255 -> 10.(255-k).
+    The API keeps announcing the real addresses; ssh_config and
+    :meth:`G5kEmulator.node_address` give the actual ones.
+    """
+    if instance == 0:
+        return value
+    if not 0 < instance < MAX_INSTANCES:
+        raise ValueError(f"instance must be in 0..{MAX_INSTANCES - 1}, got {instance}")
+    iface = ipaddress.ip_interface(value)
+    a, b, c, d = iface.ip.packed
+    if a == 172 and b == 16:
+        b += instance
+    elif a == 10 and b < 64:
+        b += 64 * instance
+    elif a == 10 and b == 255:
+        b -= instance
+    elif a == 192 and b == 168 and c >= 192:
+        c -= 64 * instance
+    else:
+        raise ValueError(f"{value}: no shifted range for instance {instance}")
+    moved = ipaddress.ip_address(bytes([a, b, c, d]))
+    return f"{moved}/{iface.network.prefixlen}" if "/" in value else str(moved)
+
+
+class InstanceSlot:
+    """A machine-wide instance number held (``flock``) while an emulator runs."""
+
+    _fd: int | None = None
+
+    def __init__(self, wanted: int | None = None) -> None:
+        import fcntl
+
+        os.makedirs(INSTANCE_LOCK_DIR, exist_ok=True)
+        candidates = [wanted] if wanted is not None else list(range(MAX_INSTANCES))
+        for k in candidates:
+            fd = os.open(os.path.join(INSTANCE_LOCK_DIR, f"instance-{k}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.number, self._fd = k, fd
+            return
+        raise RuntimeError(
+            f"netns-backed emulator instance {wanted} is in use"
+            if wanted is not None
+            else f"{MAX_INSTANCES} netns-backed Grid'5000 emulators already run on this machine"
+        )
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
 
 
 class NodeBackend:
@@ -52,11 +118,14 @@ class NodeBackend:
     # -- what clients see ---------------------------------------------------
     def nics(self, node: NodeRef) -> list[str]:
         """Devices of the node's mountable, non-management Ethernet NICs (primary first)."""
-        return [
-            a["device"]
+        adapters = [
+            a
             for a in self.ref.node(node)["network_adapters"]
             if a.get("mountable") and not a.get("management") and a.get("interface") == "Ethernet"
         ]
+        # the mounted one first: a few clusters' primary NIC is not eth0 (hercule: eth1)
+        adapters.sort(key=lambda a: not a.get("mounted"))
+        return [a["device"] for a in adapters]
 
     def reported_address(self, node: NodeRef, nic: str | None = None) -> str | None:
         """The address the reference API announces for this NIC in its current vlan."""
@@ -88,8 +157,9 @@ class NodeBackend:
             for key in [k for k in self.plugged if k[0] == n.fqdn]:
                 del self.plugged[key]
 
-    def reset(self, node: NodeRef) -> None:
-        """A deployment ended OK on this node."""
+    def reset(self, node: NodeRef, environment: str | None = None, version: Any = None,
+              key: str | None = None) -> None:
+        """A deployment of ``environment`` ended OK on this node (``key``: user's public key)."""
 
     def plug(self, node: NodeRef, nic: str, vlan: str) -> None:
         """Move a NIC into vlan ``vlan`` (or ``DEFAULT``)."""
@@ -102,8 +172,8 @@ class NodeBackend:
         self.stop(list(self.up.values()))
 
     # -- ssh_config -----------------------------------------------------------
-    def ssh_config(self) -> str:
-        """``Host <name>`` / ``HostName <address>`` stanzas for every NIC of every up node."""
+    def entries(self) -> list[tuple[list[str], str | None]]:
+        """``(names, address)`` of every NIC of every up node (the names DNS would know)."""
         entries: list[tuple[list[str], str | None]] = []
         for node in self.up.values():
             host, _, domain = node.fqdn.partition(".")
@@ -116,12 +186,37 @@ class NodeBackend:
                 if k == 0 and vlan == DEFAULT:
                     names.append(host)
                 entries.append((names, self.address(node, nic)))
-        return render_ssh_config(
-            entries,
+        return entries
+
+    def ssh_config(self) -> str:
+        """``Host <name>`` / ``HostName <address>`` stanzas for every NIC of every up node.
+
+        With real nodes, the gateways come first and a last ``Host *.grid5000.fr``
+        stanza sends any other name through ``access.grid5000.fr`` (which resolves it),
+        as Grid'5000 recommends for a laptop's ~/.ssh/config.
+        """
+        text = self.gateway_config() + render_ssh_config(
+            self.entries(),
             self.ssh_user(),
             self.ssh_options(),
             header=f"# Grid'5000 emulator nodes ({self.kind} backend)",
         )
+        return text + self.fallback_config()
+
+    def fallback_config(self) -> str:
+        return ""
+
+    def gateway_names(self) -> list[str]:
+        """Names of the SSH gateways: ``access.grid5000.fr``, frontends, ``kavlan-N.<site>``."""
+        names = ["access.grid5000.fr"]
+        for site, js in self.ref.sites.items():
+            names += [f"frontend.{site}.grid5000.fr", f"{site}.grid5000.fr"]
+            names += [f"kavlan-{v}.{site}.grid5000.fr" for v in ("1", "2", "3") if v in js.get("kavlans", {})]
+        return names
+
+    def gateway_config(self) -> str:
+        """ssh_config stanzas of the gateways ("" when there are none)."""
+        return ""
 
 
 class AddressOnlyBackend(NodeBackend):
@@ -147,12 +242,85 @@ class NamespaceBackend(NodeBackend):
         name: str | None = None,
         state_dir: str | None = None,
         hosts: NetnsHosts | None = None,
+        instance: int | None = None,
     ) -> None:
         super().__init__(ref)
-        self.hosts = hosts or NetnsHosts(lab, tag="g5k", name=name, state_dir=state_dir)
+        self.slot = InstanceSlot(instance)
+        self.instance = self.slot.number
+        try:
+            self.hosts = hosts or NetnsHosts(lab, tag="g5k", name=name, state_dir=state_dir)
+        except BaseException:
+            self.slot.release()
+            raise
         self.lab = self.hosts.lab
         self._lock = threading.RLock()
         self._placeholders: dict[str, str] = {}  # our network key -> lab network name
+        self._gw: Any = None  # the gateways' LoopbackLab
+        try:
+            self._gateway()
+        except BaseException:
+            if hosts is None:
+                self.hosts.close()  # ours; a given one is its giver's
+            self.slot.release()
+            raise
+
+    # -- gateways -------------------------------------------------------------
+    def _gateway(self) -> Any:
+        """The gateway: one sshd in the machine's network namespace (it reaches every
+        bridge, as the testbed's access machine and frontends reach every node),
+        answering to every gateway name. Created with the first node."""
+        if self._gw is None:
+            from enoslib.nodes import LoopbackLab
+
+            name = "gw" + hashlib.sha1(self.lab.name.encode()).hexdigest()[:8]
+            lab = LoopbackLab(name=name)
+            try:
+                lab.add_bridge("gw", "10.254.254.0/24")
+                lab.add_nodes(["access.grid5000.fr"], networks=["gw"])
+            except BaseException:
+                lab.destroy()
+                raise
+            self._gw = lab
+        return self._gw
+
+    def gateway_config(self) -> str:
+        if self._gw is None:
+            return ""
+        info = self._gw.nodes["access.grid5000.fr"]
+        lines = [
+            "# Grid'5000 emulator gateways: access.grid5000.fr, frontends, kavlan-N.<site>",
+            f"Host {' '.join(self.gateway_names())}",
+            f"    HostName {info.address}",
+            f"    Port {info.port}",
+            f"    User {info.user}",
+            f"    IdentityFile {info.keyfile}",
+            "    ProxyJump none",
+            "    StrictHostKeyChecking no",
+            "    UserKnownHostsFile /dev/null",
+            "    LogLevel ERROR",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def fallback_config(self) -> str:
+        lines = [
+            "# any other Grid'5000 name: through the access gateway, which resolves it",
+            "Host *.grid5000.fr",
+            "    ProxyJump access.grid5000.fr",
+            f"    User {self.ssh_user()}",
+            *(f"    {o}" for o in self.ssh_options()),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _refresh_gateway_hosts(self) -> None:
+        """The gateways' /etc/hosts: every up node's names (rewritten in place, live)."""
+        if self._gw is None:
+            return
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        for names, address in self.entries():
+            if address:
+                lines.append(f"{address}\t{' '.join(names)}")
+        with open(self._gw._hosts_file, "w") as f:  # same inode: the bind mount follows
+            f.write("\n".join(lines) + "\n")
 
     def ssh_user(self) -> str:
         return self.hosts.ssh_user()
@@ -168,6 +336,15 @@ class NamespaceBackend(NodeBackend):
         k = nics.index(nic) if nic in nics else 0
         return itfs[k][1] if k < len(itfs) else None
 
+    def kernel_names(self, node: NodeRef) -> list[str] | None:
+        """The node's interface names inside it: the reference's kernel ``name`` (eno1,
+        enp24s0f0...) with the real dataset, None (eth0, eth1...) with generated ones."""
+        if not self.ref.kernel_names:
+            return None
+        by_device = {a["device"]: a.get("name") for a in self.ref.node(node)["network_adapters"]}
+        names = [by_device.get(d) or d for d in self.nics(node)] or ["eth0"]
+        return names if len(set(names)) == len(names) else None
+
     # -- networks -------------------------------------------------------------
     def _network(self, site: str, vlan: str) -> str:
         if vlan != DEFAULT and self.ref.is_global(vlan):
@@ -176,7 +353,12 @@ class NamespaceBackend(NodeBackend):
         key = f"{'prod' if vlan == DEFAULT else 'kavlan-' + vlan}-{site}"
         if key not in self.hosts.networks:
             kav = self.ref.sites[site]["kavlans"]["default" if vlan == DEFAULT else vlan]
-            self.hosts.add_network(key, kav["network"])
+            gateway = kav.get("gateway")
+            self.hosts.add_network(
+                key,
+                shift_address(kav["network"], self.instance),
+                gateway=shift_address(gateway, self.instance) if gateway else None,
+            )
         return key
 
     def _placeholder(self, site: str, k: int) -> str:
@@ -187,7 +369,7 @@ class NamespaceBackend(NodeBackend):
                 raise RuntimeError(f"too many placeholder networks (max {len(pool)})")
             cidr = pool[len(self._placeholders)]
             self._placeholders[key] = str(cidr)
-            self.hosts.add_network(key, str(cidr))
+            self.hosts.add_network(key, shift_address(str(cidr), self.instance))
         return key
 
     def _where(self, node: NodeRef, k: int, nic: str) -> str:
@@ -208,10 +390,25 @@ class NamespaceBackend(NodeBackend):
                 # the others on placeholder bridges until a KaVLAN move plugs them
                 nets = [self._network(site, DEFAULT)]
                 nets += [self._placeholder(site, k) for k in range(1, count)]
-                addresses = {n.fqdn: {nets[0]: self.ref.primary_ip(n)} for n in group}
-                self.hosts.add_hosts([n.fqdn for n in group], nets, addresses)
+                addresses = {
+                    n.fqdn: {nets[0]: shift_address(self.ref.primary_ip(n), self.instance)}
+                    for n in group
+                }
+                files = {n.fqdn: standard_files(self.ref.node(n)) for n in group}
+                ifnames = {n.fqdn: self.kernel_names(n) for n in group}
+                self.hosts.add_hosts(
+                    [n.fqdn for n in group], nets, addresses, files,
+                    {k: v for k, v in ifnames.items() if v} or None,
+                )
                 for n in group:
                     self.up[n.fqdn] = n
+                    # the testbed's NFS home holds the user's key pair
+                    self.hosts.exec(
+                        n.fqdn,
+                        ["sh", "-c", "cp /root/.ssh/authorized_keys /root/.ssh/id_rsa.pub"],
+                        check=True,
+                    )
+            self._refresh_gateway_hosts()
 
     def stop(self, nodes: Sequence[NodeRef]) -> None:
         with self._lock:
@@ -219,11 +416,27 @@ class NamespaceBackend(NodeBackend):
                 self.hosts.remove_hosts([n.fqdn for n in nodes])
             finally:
                 super().stop(nodes)
+                self._refresh_gateway_hosts()
 
-    def reset(self, node: NodeRef) -> None:
+    def reset(self, node: NodeRef, environment: str | None = None, version: Any = None,
+              key: str | None = None) -> None:
         with self._lock:
-            if node.fqdn in self.up:
-                self.hosts.reset(node.fqdn)
+            if node.fqdn not in self.up:
+                return
+            files = None
+            if environment:
+                arch = self.ref.node(node).get("architecture", {}).get("platform_type", "x86_64")
+                name = environment.split("@")[0]
+                files = etc_files(name, version, arch) if "/" not in name else None
+            self.hosts.reset(node.fqdn, files=files)
+            if key and key.strip().startswith(("ssh-", "ecdsa-", "sk-")):
+                # kadeploy installs the user's key for root, next to the lab's
+                self.hosts.exec(
+                    node.fqdn,
+                    ["sh", "-c", "cat >> /root/.ssh/authorized_keys"],
+                    input=key.strip() + "\n",
+                    check=True,
+                )
 
     def plug(self, node: NodeRef, nic: str, vlan: str) -> None:
         with self._lock:
@@ -237,7 +450,10 @@ class NamespaceBackend(NodeBackend):
             after = self._where(node, k, nic)
             if before != after:
                 address = self.reported_address(node, nic)
+                if address is not None:
+                    address = shift_address(address, self.instance)
                 self.hosts.move(node.fqdn, before, after, address=address)
+                self._refresh_gateway_hosts()
 
     def close(self) -> None:
         with self._lock:
@@ -245,12 +461,30 @@ class NamespaceBackend(NodeBackend):
                 super().close()
             finally:
                 self.up.clear()
-                self.hosts.close()
+                try:
+                    self.hosts.close()
+                finally:
+                    try:
+                        if self._gw is not None:
+                            self._gw.destroy()
+                            self._gw = None
+                    finally:
+                        self.slot.release()
 
 
-def make_backend(kind: str, ref: ReferenceData, lab: Any = None) -> NodeBackend:
-    """``"address"``, ``"netns"`` or ``"auto"`` (netns when root and available)."""
+def make_backend(
+    kind: str, ref: ReferenceData, lab: Any = None, instance: int | None = None
+) -> NodeBackend:
+    """``"address"``, ``"netns"`` or ``"auto"`` (netns when root and available).
+
+    ``instance`` (netns): which of the :data:`MAX_INSTANCES` address ranges to use
+    (see :func:`shift_address`); None takes the first one no other emulator holds.
+    """
     hosts = make_hosts(kind, lab, tag="g5k")
     if isinstance(hosts, NetnsHosts):
-        return NamespaceBackend(ref, hosts=hosts)
+        try:
+            return NamespaceBackend(ref, hosts=hosts, instance=instance)
+        except BaseException:
+            hosts.close()
+            raise
     return AddressOnlyBackend(ref)

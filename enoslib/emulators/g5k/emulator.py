@@ -32,7 +32,8 @@ from .jobs import HOLDING, Job
 from .kadeploy import Deployment, Kadeploy
 from .kavlan import Kavlan
 from .oar import Scheduler
-from .reference import DEFAULT_LAYOUT, NodeRef, ReferenceData, default_dataset, make_dataset
+from .realdata import real_cluster_names, real_dataset
+from .reference import NodeRef, ReferenceData, make_dataset
 from .server import make_server
 from .storage import Storage
 
@@ -43,11 +44,23 @@ def _generated_users() -> dict[str, str]:
     return {f"user-{secrets.token_hex(3)}": secrets.token_urlsafe(16)}
 
 
+def _is_real_layout(layout: Mapping[str, Any]) -> bool:
+    """Does this ``{site: clusters}`` name only real sites and clusters?"""
+    known = real_cluster_names()
+    for site, clusters in layout.items():
+        if site not in known:
+            return False
+        names = clusters if not isinstance(clusters, Mapping) else list(clusters)
+        if not isinstance(names, (list, tuple)) or any(c not in known[site] for c in names):
+            return False
+    return True
+
+
 def _dataset(sites: Any, prefix: str, nodes_per_cluster: int | None) -> ReferenceData:
     if isinstance(sites, ReferenceData):
         return sites
     if sites is None:
-        return default_dataset(nodes_per_cluster, prefix)
+        return real_dataset(nodes_per_cluster=nodes_per_cluster, prefix=prefix)
     if isinstance(sites, (str, os.PathLike)) and Path(sites).exists():
         return ReferenceData.from_snapshot(sites)
     if isinstance(sites, str):
@@ -55,14 +68,10 @@ def _dataset(sites: Any, prefix: str, nodes_per_cluster: int | None) -> Referenc
     if isinstance(sites, Mapping) and "items" in sites:
         return ReferenceData.from_snapshot(sites)
     if isinstance(sites, (list, tuple)):
-        unknown = [s for s in sites if s not in DEFAULT_LAYOUT]
-        if unknown:
-            raise ValueError(f"unknown site(s) {unknown}: give a {{site: {{cluster: n}}}} mapping")
-        return make_dataset(
-            {s: DEFAULT_LAYOUT[s] for s in sites},
-            nodes_per_cluster=nodes_per_cluster,
-            prefix=prefix,
-        )
+        return real_dataset(sites, nodes_per_cluster=nodes_per_cluster, prefix=prefix)
+    if _is_real_layout(sites):
+        return real_dataset(sites, nodes_per_cluster=nodes_per_cluster, prefix=prefix)
+    # made-up clusters: the synthetic generator (known shapes, or a generic one)
     return make_dataset(sites, nodes_per_cluster=nodes_per_cluster, prefix=prefix)
 
 
@@ -70,9 +79,12 @@ class G5kEmulator:
     """A local Grid'5000 REST API on 127.0.0.1 for the real python-grid5000 client.
 
     Args:
-        sites: the reference data: ``None`` (three sites, eight clusters), a list
-            of site names of that default, a ``{site: {cluster: n_nodes}}``
-            mapping, a :class:`ReferenceData`, or a JSON snapshot (path or dict).
+        sites: the reference data: ``None`` (the real Grid'5000: every current
+            site, cluster and node, see :mod:`.realdata`), a list of site names
+            of it, a ``{site: [cluster, ...] | {cluster: n_nodes}}`` mapping (real
+            clusters: their real documents; made-up names: generated ones, see
+            :func:`make_dataset`), a :class:`ReferenceData`, or a JSON snapshot
+            (path or dict).
         users: ``{login: password}`` accepted by HTTP Basic auth on the API
             (default: one user with a login and a password generated for this
             run); the first one is :attr:`username`.
@@ -94,10 +106,13 @@ class G5kEmulator:
         launch_delay: virtual seconds a job stays ``launching``.
         kill_delay: virtual seconds a deleted running job stays ``finishing``.
         deploy_duration: virtual seconds a deployment stays ``processing``.
-        nodes_per_cluster: cap cluster sizes of the generated dataset.
+        nodes_per_cluster: keep at most that many nodes per cluster (the first ones).
         prefix: URL prefix of the API (``/stable`` like the real one).
         allow_anonymous: answer GETs without credentials (writes get 403).
         lab: an existing :class:`enoslib.nodes.NamespaceLab` to create nodes in.
+        instance: netns backend only: which address ranges to use, so that up to
+            three emulators run side by side (0 = the real ones; others are shifted,
+            see :func:`.backend.shift_address`); None: the first free one.
         host / port: where to listen; loopback addresses only (port 0: any free).
         verbose: log every HTTP request to stderr.
     """
@@ -125,6 +140,7 @@ class G5kEmulator:
         port: int = 0,
         allow_anonymous: bool = False,
         lab: Any = None,
+        instance: int | None = None,
         verbose: bool = False,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
@@ -161,7 +177,7 @@ class G5kEmulator:
         self.kavlan = Kavlan(self.ref, self.scheduler)
         self.firewall = Firewall(self.ref, self.scheduler)
         self.storage = Storage(self.scheduler)
-        self._backend_spec, self._lab = backend, lab
+        self._backend_spec, self._lab, self._instance = backend, lab, instance
         self.backend: NodeBackend | None = None
         self.kavlan.listeners.append(self._on_vlan_move)
         self.kadeploy.listeners.append(self._on_deployed)
@@ -179,7 +195,7 @@ class G5kEmulator:
         self.backend = (
             self._backend_spec
             if isinstance(self._backend_spec, NodeBackend)
-            else make_backend(self._backend_spec, self.ref, self._lab)
+            else make_backend(self._backend_spec, self.ref, self._lab, self._instance)
         )
         try:
             self._server = make_server(self, self._host, self._port, self._verbose).start()
@@ -428,7 +444,7 @@ class G5kEmulator:
         for node in ok:
             if self.backend is not None and node.fqdn in self.backend.up:
                 try:
-                    self.backend.reset(node)
+                    self.backend.reset(node, dep.environment, dep.version, dep.key_text)
                 except Exception as exc:  # noqa: BLE001 - reported, never fatal
                     self.backend_errors.append(f"reset {node.fqdn}: {exc}")
             if dep.vlan:

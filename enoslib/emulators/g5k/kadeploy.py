@@ -16,30 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .faults import FaultInjector
+from .realdata import environment_names
 from .jobs import HOLDING, JobError
 from .oar import Scheduler
 from .reference import NodeRef, ReferenceData
 
-__all__ = ["ENVIRONMENTS", "Deployment", "Kadeploy"]
+__all__ = ["Deployment", "Kadeploy"]
 
-ENVIRONMENTS = (
-    "debian10-min",
-    "debian11-min",
-    "debian11-nfs",
-    "debian11-big",
-    "debian12-min",
-    "debian12-nfs",
-    "debian12-big",
-    "debian12-xen",
-    "debiantesting-min",
-    "ubuntu2004-min",
-    "ubuntu2204-min",
-    "ubuntu2404-min",
-    "rocky8-min",
-    "rocky9-min",
-    "centosstream9-min",
-    "alma9-min",
-)
 ACCEPTED_KEYS = {
     "nodes",
     "environment",
@@ -153,10 +136,10 @@ class Kadeploy:
         if (
             not env.startswith(("http://", "https://"))
             and "@" not in env
-            and base not in ENVIRONMENTS
+            and base not in environment_names()
         ):
             raise JobError(
-                400, f"{bad}environment {env!r} does not exist (known: {', '.join(ENVIRONMENTS)})"
+                400, f"{bad}environment {env!r} does not exist (known: {', '.join(environment_names())})"
             )
         nodes: list[NodeRef] = []
         for name in names:

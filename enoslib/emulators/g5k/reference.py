@@ -1,8 +1,9 @@
 """Reference API data: sites, clusters, nodes, servers.
 
-:func:`default_dataset` builds a realistic Grid'5000-shaped dataset
+:func:`legacy_dataset` builds a generated Grid'5000-shaped dataset
 (rennes/paravance+parasilo+roazhon4, nancy/grisou+gros+graffiti,
-lyon/nova+pyxis); :func:`make_dataset` builds any layout from a
+lyon/nova+pyxis; the emulator's default is the real reference of
+:mod:`.realdata`); :func:`make_dataset` builds any layout from a
 ``{site: {cluster: n_nodes}}`` mapping (known cluster names get their real
 shape, others a generic x86 one); :meth:`ReferenceData.from_snapshot` loads
 a JSON dump (the shape ``GET /?deep=1`` returns, or python-grid5000's
@@ -35,7 +36,7 @@ __all__ = [
     "ClusterShape",
     "NodeRef",
     "ReferenceData",
-    "default_dataset",
+    "legacy_dataset",
     "make_dataset",
     "natural_key",
     "vlan_type",
@@ -287,6 +288,9 @@ class ReferenceData:
     clusters: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     nodes: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
     servers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    pdus: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: real hosts name their NICs as the reference's ``name`` (eno1...), else eth0...
+    kernel_names: bool = False
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -336,7 +340,12 @@ class ReferenceData:
         return ref, nic, vlan
 
     def primary_ip(self, ref: NodeRef) -> str | None:
-        return self.node(ref)["network_adapters"][0].get("ip")
+        """The address of the node's primary (mounted Ethernet) NIC."""
+        adapters = self.node(ref)["network_adapters"]
+        for a in adapters:
+            if a.get("mounted") and a.get("interface") == "Ethernet" and not a.get("management"):
+                return a.get("ip")
+        return adapters[0].get("ip") if adapters else None
 
     def vlan_site(self, vlan: str) -> str | None:
         """The site whose kavlan pool defines ``vlan`` (None if no site does)."""
@@ -429,6 +438,8 @@ class ReferenceData:
                 cd["nodes"] = copy.deepcopy(self.nodes.get(s, {}).get(c, {}))
                 d["clusters"][c] = cd
             d["servers"] = copy.deepcopy(self.servers.get(s, {}))
+            if self.pdus.get(s):
+                d["pdus"] = copy.deepcopy(self.pdus[s])
             sites[s] = d
         return {
             "items": {"sites": sites},
@@ -465,6 +476,7 @@ class ReferenceData:
         for s, site in items(root.get("sites")).items():
             clusters = items(site.pop("clusters", None))
             servers = items(site.pop("servers", None))
+            pdus = items(site.pop("pdus", None))
             for k in [
                 k
                 for k, v in site.items()
@@ -479,6 +491,7 @@ class ReferenceData:
                     site.pop(k)  # other nested collections of a deep dump (pdus, ...)
             ref.sites[s] = site
             ref.servers[s] = servers
+            ref.pdus[s] = pdus
             ref.clusters[s] = {}
             ref.nodes[s] = {}
             for c, cluster in clusters.items():
@@ -565,6 +578,16 @@ def make_dataset(
     return ref
 
 
-def default_dataset(nodes_per_cluster: int | None = None, prefix: str = "/stable") -> ReferenceData:
-    """Three sites, eight clusters, real cluster sizes (optionally capped)."""
-    return make_dataset(DEFAULT_LAYOUT, nodes_per_cluster=nodes_per_cluster, prefix=prefix)
+def legacy_dataset(
+    nodes_per_cluster: int | None = None,
+    prefix: str = "/stable",
+    sites: list[str] | None = None,
+) -> ReferenceData:
+    """The generated three-site layout of :data:`DEFAULT_LAYOUT` (paravance, grisou...).
+
+    Clusters retired from the testbed, kept for tests written against them (``sites``:
+    some of rennes, nancy, lyon); the emulator's default is the real reference
+    (:func:`.realdata.real_dataset`).
+    """
+    layout = {s: DEFAULT_LAYOUT[s] for s in (sites or DEFAULT_LAYOUT)}
+    return make_dataset(layout, nodes_per_cluster=nodes_per_cluster, prefix=prefix)

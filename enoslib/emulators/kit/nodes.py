@@ -81,29 +81,40 @@ class Hosts:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.networks: dict[str, str] = {}  # name -> cidr
+        self.gateways: dict[str, str] = {}  # name -> the machine's address on it
         self._hosts: dict[str, dict[str, str]] = {}  # name -> {network: address}, in NIC order
         self._cursor: dict[str, int] = {}
 
     # ------------------------------------------------------------------ networks
-    def add_network(self, name: str, cidr: str) -> str:
-        """Declare a network (idempotent for the same cidr); returns its name."""
+    def add_network(self, name: str, cidr: str, gateway: str | None = None) -> str:
+        """Declare a network (idempotent for the same cidr); returns its name.
+
+        ``gateway`` is the machine's address on it (default: the first host address,
+        never handed to a host).
+        """
         with self._lock:
+            net = ipaddress.ip_network(cidr)
             known = self.networks.get(name)
             if known is not None:
-                if ipaddress.ip_network(known) != ipaddress.ip_network(cidr):
+                if ipaddress.ip_network(known) != net:
                     raise ValueError(f"network {name!r} exists with another cidr ({known})")
                 return name
-            self._create_network(name, str(ipaddress.ip_network(cidr)))
-            self.networks[name] = str(ipaddress.ip_network(cidr))
+            gw = gateway or str(next(net.hosts()))
+            if ipaddress.ip_address(gw) not in net:
+                raise ValueError(f"network {name!r}: gateway {gw} is not in {net}")
+            self._create_network(name, str(net), gateway)
+            self.networks[name] = str(net)
+            self.gateways[name] = gw
             return name
 
-    def _create_network(self, name: str, cidr: str) -> None:
+    def _create_network(self, name: str, cidr: str, gateway: str | None) -> None:
         pass
 
     def _free_address(self, network: str) -> str:
         net = ipaddress.ip_network(self.networks[network])
         used = {a for h in self._hosts.values() for n, a in h.items() if n == network}
-        hosts = list(net.hosts())[1:]  # the first one is the gateway
+        used.add(self.gateways[network])
+        hosts = list(net.hosts())
         start = self._cursor.get(network, 0)
         for k in range(len(hosts)):
             ip = str(hosts[(start + k) % len(hosts)])
@@ -127,11 +138,15 @@ class Hosts:
         names: Sequence[str],
         networks: Sequence[str],
         addresses: Mapping[str, Mapping[str, str]] | None = None,
+        files: Mapping[str, Mapping[str, str]] | None = None,
+        ifnames: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Create hosts with one NIC per network (in that order).
 
         ``addresses[name][network]`` pins an address (without prefix length);
-        other NICs get the next free address of their network.
+        other NICs get the next free address of their network. ``files[name]``: what
+        that host shows at those paths (see :meth:`reset`; real hosts only).
+        ``ifnames[name]``: its interface names (default eth0, eth1...; real hosts only).
         """
         with self._lock:
             for net in networks:
@@ -140,10 +155,15 @@ class Hosts:
             clash = [n for n in names if n in self._hosts]
             if clash:
                 raise ValueError(f"host(s) already exist: {', '.join(clash)}")
-            self._create_hosts(list(names), list(networks), addresses or {})
+            self._create_hosts(list(names), list(networks), addresses or {}, files, ifnames)
 
     def _create_hosts(
-        self, names: list[str], networks: list[str], addresses: Mapping[str, Mapping[str, str]]
+        self,
+        names: list[str],
+        networks: list[str],
+        addresses: Mapping[str, Mapping[str, str]],
+        files: Mapping[str, Mapping[str, str]] | None = None,
+        ifnames: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         for name in names:
             self._hosts[name] = {}
@@ -156,8 +176,12 @@ class Hosts:
             for name in names:
                 self._hosts.pop(name, None)
 
-    def reset(self, name: str) -> None:
-        """A redeployment: fresh processes, home and /tmp (no-op without real hosts)."""
+    def reset(self, name: str, files: Mapping[str, str] | None = None) -> None:
+        """A redeployment: fresh processes, home and /tmp (no-op without real hosts).
+
+        ``files`` (``{"/etc/os-release": text, ...}``): what the host shows at those
+        paths from then on (private overlays: the machine's files are untouched).
+        """
 
     def move(self, name: str, from_network: str, to_network: str, address: str | None = None) -> None:
         """Re-plug the host's NIC on ``from_network`` onto ``to_network`` (same NIC, new address)."""
@@ -255,14 +279,25 @@ class NetnsHosts(Hosts):
             lab = NamespaceLab(name=name or f"{tag[:3]}-{digest[:8]}", state_dir=state_dir)
         self.lab = lab
 
-    def _create_network(self, name: str, cidr: str) -> None:
-        self.lab.add_bridge(name, cidr)
+    def _create_network(self, name: str, cidr: str, gateway: str | None) -> None:
+        self.lab.add_bridge(name, cidr, gateway=gateway)
 
     def _create_hosts(
-        self, names: list[str], networks: list[str], addresses: Mapping[str, Mapping[str, str]]
+        self,
+        names: list[str],
+        networks: list[str],
+        addresses: Mapping[str, Mapping[str, str]],
+        files: Mapping[str, Mapping[str, str]] | None = None,
+        ifnames: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         wanted = {n: dict(addresses[n]) for n in names if addresses.get(n)}
-        self.lab.add_nodes(names, networks=networks, addresses=wanted or None)
+        self.lab.add_nodes(
+            names,
+            networks=networks,
+            addresses=wanted or None,
+            files=files or None,
+            ifnames=ifnames or None,
+        )
         for name in names:
             self._hosts[name] = {}  # the lab knows the addresses
 
@@ -285,9 +320,11 @@ class NetnsHosts(Hosts):
             if errors:
                 raise RuntimeError("; ".join(errors))
 
-    def reset(self, name: str) -> None:
+    def reset(self, name: str, files: Mapping[str, str] | None = None) -> None:
         with self._lock:
             if name in self.lab.nodes:
+                if files is not None:
+                    self.lab.set_files(name, files)
                 self.lab.reset_node(name)
 
     def _move(self, name: str, from_network: str, to_network: str, address: str | None) -> None:

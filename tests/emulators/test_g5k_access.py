@@ -1,0 +1,85 @@
+"""Real SSH side of the Grid'5000 emulator on real data: gateways, deployed images, side-by-side instances."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+grid5000 = pytest.importorskip("grid5000")
+
+from enoslib.emulators.g5k import G5kEmulator
+from enoslib.emulators.g5k.backend import namespace_backend_available
+
+usable, why = namespace_backend_available()
+pytestmark = [pytest.mark.root, pytest.mark.skipif(not usable, reason=f"netns backend: {why}")]
+
+
+def ssh(config, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ssh", "-F", str(config), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def running_job(emu, site: str, resources: str):
+    job = emu.client().sites[site].jobs.create(
+        {"resources": resources, "command": "sleep 3600", "types": ["deploy"]}
+    )
+    emu.advance(5)
+    job.refresh()
+    assert job.state == "running" and not emu.backend_errors, (job.state, emu.backend_errors)
+    return job
+
+
+def test_gateway_jump_and_deployed_image_on_real_nodes(tmp_path):
+    with G5kEmulator(["rennes"], speed=0, backend="netns", nodes_per_cluster=2, deploy_duration=10) as emu:
+        job = running_job(emu, "rennes", "{cluster='parasilo'}/nodes=1")
+        node = job.assigned_nodes[0]
+        config = tmp_path / "ssh_config"
+        emu.ssh_config(config)
+        # from outside, as EnOSlib does: through access.grid5000.fr; frontends answer too
+        out = ssh(config, "-J", "access.grid5000.fr", node, "hostname; ip -4 -o addr show dev eno1")  # the reference NIC name
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[0] == node and "172.16.97.1/" in out.stdout
+        assert ssh(config, "rennes.grid5000.fr", "true").returncode == 0
+        assert ssh(config, "kavlan-1.rennes.grid5000.fr", "true").returncode == 0
+        # names not in the config resolve on the gateway, as the testbed's DNS does
+        bare = tmp_path / "gateways_only"
+        bare.write_text(emu.backend.gateway_config() + emu.backend.fallback_config())
+        out = ssh(bare, node, "hostname")
+        assert out.returncode == 0 and out.stdout.strip() == node, out.stderr
+
+        key = tmp_path / "user_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        dep = emu.client().sites["rennes"].deployments.create(
+            {"nodes": [node], "environment": "almalinux9-min", "key": Path(f"{key}.pub").read_text()}
+        )
+        emu.advance(15)
+        dep.refresh()
+        assert dep.status == "terminated" and not emu.backend_errors
+        out = ssh(config, node, "cat /etc/grid5000/release; . /etc/os-release; echo $ID $VERSION_ID")
+        assert out.returncode == 0, out.stderr
+        release, os_line = out.stdout.splitlines()
+        assert release.startswith("almalinux9-x64-min-") and os_line == "almalinux 9.5"
+        assert not Path("/etc/grid5000/release").exists()  # the machine's /etc is untouched
+        # the key given to kadeploy opens root on the deployed node
+        mine = ssh(config, "-o", "IdentitiesOnly=yes", "-i", str(key), node, "whoami")
+        assert mine.stdout.strip() == "root", mine.stderr
+
+
+def test_two_netns_emulators_side_by_side(tmp_path):
+    with G5kEmulator(["rennes"], speed=0, backend="netns", nodes_per_cluster=1) as a, \
+            G5kEmulator(["rennes"], speed=0, backend="netns", nodes_per_cluster=1) as b:
+        ja = running_job(a, "rennes", "{cluster='paradoxe'}/nodes=1")
+        jb = running_job(b, "rennes", "{cluster='paradoxe'}/nodes=1")
+        node = ja.assigned_nodes[0]
+        assert jb.assigned_nodes == [node]  # same name, same API address...
+        assert {a.backend.instance, b.backend.instance} == {0, 1}
+        addresses = {a.node_address(node), b.node_address(node)}
+        assert len(addresses) == 2  # ...but each instance has its own range
+        for emu in (a, b):
+            config = tmp_path / f"ssh_config{emu.backend.instance}"
+            emu.ssh_config(config)
+            out = ssh(config, node, "ip -4 -o addr show dev ens10f0np0")
+            assert out.returncode == 0 and f"{emu.node_address(node)}/" in out.stdout, out.stderr
