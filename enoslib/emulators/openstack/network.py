@@ -70,10 +70,13 @@ class Network(Service):
                                               "could not be found."))
         return item
 
-    @staticmethod
-    def _visible(req: Request, item: dict[str, Any]) -> bool:
-        return item.get("project_id") == req.project_id or bool(item.get("shared")) or bool(
-            item.get("router:external"))
+    def _visible(self, req: Request, item: dict[str, Any]) -> bool:
+        if item.get("project_id") == req.project_id or item.get("shared") or item.get("router:external"):
+            return True
+        if "cidr" in item:  # a subnet of a shared or external network
+            net = self.cloud.networks.get(item.get("network_id", ""), {})
+            return bool(net.get("shared") or net.get("router:external"))
+        return False
 
     @route("GET", rf"/v2\.0/(?P<kind>{_KINDS})")
     def list(self, req: Request, kind: str) -> Response:
