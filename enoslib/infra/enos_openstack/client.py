@@ -146,7 +146,15 @@ class OpenstackClient:
         return self.call(lambda: [_plain(r) for r in fn(**query)])
 
     def find(self, fn: Callable[..., Any], name_or_id: str, **kwargs: Any) -> dict[str, Any] | None:
-        return _plain(self.call(fn, name_or_id, ignore_missing=True, **kwargs))
+        """By name or id; None when missing (404)."""
+        try:
+            return _plain(self.call(fn, name_or_id, ignore_missing=False, **kwargs))
+        except Exception as exc:  # noqa: BLE001
+            from openstack.exceptions import NotFoundException
+
+            if isinstance(exc, NotFoundException) or status_of(exc) == 404:
+                return None
+            raise
 
     # -- compute -------------------------------------------------------------------------------
     def flavor(self, name: str) -> dict[str, Any] | None:
@@ -228,11 +236,11 @@ class OpenstackClient:
         self.call(fn, resource_id, ignore_missing=True)
 
     def add_router_interface(self, router_id: str, subnet_id: str) -> None:
-        self.call(self.conn.network.add_interface_to_router, router_id, subnet_id=subnet_id)
+        self.call(self.conn.network.add_interface_to_router, router_id, subnet_id)
 
     def remove_router_interface(self, router_id: str, subnet_id: str) -> None:
         try:
-            self.call(self.conn.network.remove_interface_from_router, router_id, subnet_id=subnet_id)
+            self.call(self.conn.network.remove_interface_from_router, router_id, subnet_id)
         except Exception as exc:  # noqa: BLE001
             if status_of(exc) != 404:
                 raise
@@ -249,10 +257,7 @@ def _plain(resource: Any) -> Any:
     """An SDK resource as a plain dict (None stays None)."""
     if resource is None or isinstance(resource, dict):
         return resource
-    try:
-        return resource.to_dict(computed=False)
-    except TypeError:
-        return resource.to_dict()
+    return dict(resource.items())
 
 
 def describe_error(exc: BaseException) -> str:
