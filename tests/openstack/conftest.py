@@ -12,7 +12,7 @@ def pytest_collection_modifyitems(items):
     here = __file__.rsplit("/", 1)[0]
     for item in items:
         if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning"))
+            item.add_marker(pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"))
 
 pytest.importorskip("openstack")
 pytest.importorskip("blazarclient")
