@@ -163,10 +163,10 @@ class Chameleonbaremetal(Openstack):
         self._ensure_lease()
         self._wait_lease()
 
-    def _find_live_lease(self) -> dict[str, Any] | None:
+    def _find_live_lease(self, states: tuple[str, ...] = LIVE_STATES) -> dict[str, Any] | None:
         name = self.settings["lease_name"]
         for lease in self.blazar.leases():
-            if lease.get("name") == name and lease.get("status") in LIVE_STATES:
+            if lease.get("name") == name and lease.get("status") in states:
                 return lease
         return None
 
@@ -202,7 +202,7 @@ class Chameleonbaremetal(Openstack):
                 if transient(exc) and attempt < c.retries:
                     self.sleep(delay)
                     delay = min(2 * delay, c.max_backoff)
-                    found = self._find_live_lease()  # made anyway?
+                    found = self._find_live_lease(LIVE_STATES + ("ERROR",))  # made anyway?
                     if found is not None:
                         lease = found
                         break
@@ -257,30 +257,18 @@ class Chameleonbaremetal(Openstack):
         ids = list(self.created["lease"])
         try:
             ids += [le["id"] for le in self.blazar.leases()
-                    if le.get("name") == self.settings["lease_name"] and le.get("status") in LIVE_STATES
+                    if le.get("name") == self.settings["lease_name"] and le.get("status") != "TERMINATED"
                     and le["id"] not in ids]
         except Exception as exc:  # noqa: BLE001
             left.append(f"listing leases ({describe_error(exc)})")
         for lease_id in ids:
             try:
-                self._delete_lease(lease_id)
+                self._retry_busy(self.blazar.delete_lease, lease_id)
                 self._forget("lease", lease_id)
             except Exception as exc:  # noqa: BLE001
                 left.append(f"lease {lease_id} ({describe_error(exc)})")
         self.lease = None
         return left
-
-    def _delete_lease(self, lease_id: str) -> None:
-        delay = self.client.backoff
-        for attempt in range(8):
-            try:
-                self.blazar.delete_lease(lease_id)
-                return
-            except Exception as exc:  # noqa: BLE001
-                if status_of(exc) != 409 or attempt == 7:
-                    raise
-                self.sleep(delay)
-                delay = min(2 * delay, 8.0)
 
     def is_created(self) -> bool:
         return self._find_live_lease() is not None

@@ -89,6 +89,8 @@ def transient(exc: BaseException) -> bool:
     status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
     if isinstance(status, int):
         return status >= 500
+    if type(exc).__name__ == "NotSupported" and "supported versions" in str(exc):
+        return True  # the service's version discovery answered 5xx
     return isinstance(exc, (requests.ConnectionError, requests.Timeout, ks.ConnectFailure,
                             ks.ConnectTimeout, ks.RetriableConnectionFailure))
 
@@ -141,14 +143,21 @@ class OpenstackClient:
                 delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
 
-    def listing(self, fn: Callable[..., Iterable[Any]], **query: Any) -> list[dict[str, Any]]:
+    def listing(self, fn: Callable[..., Iterable[Any]] | str, **query: Any) -> list[dict[str, Any]]:
         """A whole (paginated) listing as dicts, retried as one call."""
-        return self.call(lambda: [_plain(r) for r in fn(**query)])
+        return self.call(lambda: [_plain(r) for r in self._method(fn)(**query)])
+
+    def _method(self, fn: Callable[..., Any] | str) -> Callable[..., Any]:
+        if isinstance(fn, str):
+            service, name = fn.split(".")
+            return getattr(getattr(self.conn, service), name)
+        return fn
 
     def find(self, fn: Callable[..., Any], name_or_id: str, **kwargs: Any) -> dict[str, Any] | None:
-        """By name or id; None when missing (404)."""
+        """By name or id; None when missing (404). ``fn`` may be a ``"service.method"`` path,
+        resolved inside the retried call (the service's version discovery can fail too)."""
         try:
-            return _plain(self.call(fn, name_or_id, ignore_missing=False, **kwargs))
+            return _plain(self.call(lambda: self._method(fn)(name_or_id, ignore_missing=False, **kwargs)))
         except Exception as exc:  # noqa: BLE001
             from openstack.exceptions import NotFoundException
 
@@ -158,13 +167,13 @@ class OpenstackClient:
 
     # -- compute -------------------------------------------------------------------------------
     def flavor(self, name: str) -> dict[str, Any] | None:
-        return self.find(self.conn.compute.find_flavor, name)
+        return self.find("compute.find_flavor", name)
 
     def image(self, name: str) -> dict[str, Any] | None:
-        return self.find(self.conn.image.find_image, name)
+        return self.find("image.find_image", name)
 
     def keypair(self, name: str) -> dict[str, Any] | None:
-        return self.find(self.conn.compute.find_keypair, name)
+        return self.find("compute.find_keypair", name)
 
     def create_keypair(self, name: str, public_key: str) -> dict[str, Any]:
         return _plain(self.call(self.conn.compute.create_keypair, name=name, public_key=public_key))
@@ -175,7 +184,7 @@ class OpenstackClient:
     def servers(self, prefix: str) -> list[dict[str, Any]]:
         """Servers whose name starts with ``<prefix>-`` (Nova's ``name`` filter is a regex)."""
         pattern = re.compile(rf"\A{re.escape(prefix)}-[0-9]+\Z")
-        found = self.listing(self.conn.compute.servers, details=True, name=f"^{re.escape(prefix)}-")
+        found = self.listing("compute.servers", details=True, name=f"^{re.escape(prefix)}-")
         return [s for s in found if pattern.match(s.get("name") or "")]
 
     def create_server(self, **attrs: Any) -> dict[str, Any]:
@@ -186,32 +195,32 @@ class OpenstackClient:
         self.call(self.conn.compute.delete_server, server_id, ignore_missing=True)
 
     def server(self, server_id: str) -> dict[str, Any] | None:
-        return self.find(self.conn.compute.find_server, server_id)
+        return self.find("compute.find_server", server_id)
 
     # -- network -------------------------------------------------------------------------------
     def network(self, name: str) -> dict[str, Any] | None:
-        return self.find(self.conn.network.find_network, name)
+        return self.find("network.find_network", name)
 
     def external_network(self) -> dict[str, Any] | None:
-        nets = self.listing(self.conn.network.networks, **{"router:external": True})
+        nets = self.listing("network.networks", **{"router:external": True})
         return nets[0] if nets else None
 
     def subnet(self, name: str, network_id: str | None = None) -> dict[str, Any] | None:
         if network_id:
-            return self.find(self.conn.network.find_subnet, name, network_id=network_id)
-        return self.find(self.conn.network.find_subnet, name)
+            return self.find("network.find_subnet", name, network_id=network_id)
+        return self.find("network.find_subnet", name)
 
     def router(self, name: str) -> dict[str, Any] | None:
-        return self.find(self.conn.network.find_router, name)
+        return self.find("network.find_router", name)
 
     def security_group(self, name: str) -> dict[str, Any] | None:
-        return self.find(self.conn.network.find_security_group, name)
+        return self.find("network.find_security_group", name)
 
     def ports(self, **query: Any) -> list[dict[str, Any]]:
-        return self.listing(self.conn.network.ports, **query)
+        return self.listing("network.ports", **query)
 
     def floating_ips(self, **query: Any) -> list[dict[str, Any]]:
-        return self.listing(self.conn.network.ips, **query)
+        return self.listing("network.ips", **query)
 
     def owned(self, kind: str, prefix: str) -> list[dict[str, Any]]:
         """The Neutron resources of ``kind`` marked as made for ``prefix``."""

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from enoslib._signals import sigint_deferred
-from enoslib.errors import EnosProviderError, EnosTimeoutError
+from enoslib.errors import EnosError, EnosProviderError, EnosTimeoutError
 from enoslib.infra.enos_openstack.client import (KEYPAIR_KEY, MARK_KEY, OpenstackClient, describe_error, mark,
                                                  status_of, transient)
 from enoslib.infra.enos_openstack.configuration import OpenstackConf
@@ -137,10 +137,12 @@ class Openstack(ImmediateProvider):
 
                 wait_for(roles, retries=60, interval=10)
             return roles, networks
-        except BaseException:
+        except BaseException as exc:
             logger.info("%s: init failed, releasing what was made", self.name)
             with sigint_deferred():
                 self.destroy()
+            if isinstance(exc, Exception) and not isinstance(exc, EnosError):
+                raise EnosProviderError(f"{self.name}: {describe_error(exc)}") from exc
             raise
 
     # hooks for the Chameleon providers ---------------------------------------------------------
@@ -205,12 +207,23 @@ class Openstack(ImmediateProvider):
         if c.keypair(name) is not None:
             return
         public_key = self._read_public_key()
-        try:
-            c.call(c.create_keypair, name, public_key)
-        except Exception as exc:  # noqa: BLE001
-            if status_of(exc) == 409:  # made meanwhile by someone else: theirs
-                return
-            raise EnosProviderError(f"{self.name}: creating keypair {name!r} failed: {describe_error(exc)}") from exc
+        delay = c.backoff
+        for attempt in range(c.retries + 1):
+            try:
+                c.create_keypair(name, public_key)
+                break
+            except Exception as exc:  # noqa: BLE001
+                found = c.keypair(name) if transient(exc) or status_of(exc) == 409 else None
+                if found is not None:
+                    if found.get("public_key", "").strip() != public_key:
+                        return  # made meanwhile by someone else: theirs
+                    break  # ours: the answer was lost
+                if attempt < c.retries and transient(exc):
+                    self.sleep(delay)
+                    delay = min(2 * delay, c.max_backoff)
+                    continue
+                raise EnosProviderError(f"{self.name}: creating keypair {name!r} failed: "
+                                        f"{describe_error(exc)}") from exc
         self._record("keypair", name)
         self._keypair_made = True
 
@@ -271,8 +284,12 @@ class Openstack(ImmediateProvider):
             lambda: c.create("security_group", name=f"{prefix}-secgroup", description=desc))
         if sg_made:
             for protocol in ("tcp", "udp", "icmp"):
-                c.call(c.create, "security_group_rule", security_group_id=secgroup["id"], direction="ingress",
-                       ethertype="IPv4", protocol=protocol, remote_ip_prefix="0.0.0.0/0")
+                try:
+                    c.call(c.create, "security_group_rule", security_group_id=secgroup["id"], direction="ingress",
+                           ethertype="IPv4", protocol=protocol, remote_ip_prefix="0.0.0.0/0")
+                except Exception as exc:  # noqa: BLE001
+                    if status_of(exc) != 409:  # 409: already there (a lost answer)
+                        raise
         self.net, self.subnet, self.secgroup = net, subnet, secgroup
 
     def _first_subnet(self, net: dict[str, Any]) -> dict[str, Any]:
@@ -294,13 +311,13 @@ class Openstack(ImmediateProvider):
                     self._keypair_made = True
         for name, srv in existing.items():
             if name not in wanted and _ours(srv, prefix):  # the configuration shrank
-                c.delete_server(srv["id"])
+                self._retry_busy(c.delete_server, srv["id"])
                 self._forget("server", srv["id"])
         todo, pending = [], {}
         for spec in self.specs:
             srv = existing.get(spec["name"])
             if srv is not None and _ours(srv, prefix) and (force or srv.get("status") in ("ERROR", "DELETED")):
-                c.delete_server(srv["id"])
+                self._retry_busy(c.delete_server, srv["id"])
                 self._forget("server", srv["id"])
                 srv = None
             if srv is None:
@@ -375,7 +392,7 @@ class Openstack(ImmediateProvider):
                         del pending[sid]
                         fault = ((srv or {}).get("fault") or {}).get("message") or status
                         if srv is not None:
-                            c.delete_server(sid)
+                            self._retry_busy(c.delete_server, sid)
                         self._forget("server", sid)
                         failures[spec["name"]] = failures.get(spec["name"], 0) + 1
                         if failures[spec["name"]] > self.boot_retries:
@@ -476,7 +493,7 @@ class Openstack(ImmediateProvider):
         except Exception as exc:  # noqa: BLE001
             left.append(f"listing servers ({describe_error(exc)})")
         for sid in servers:
-            if attempt(f"server {sid}", c.delete_server, sid):
+            if attempt(f"server {sid}", self._retry_busy, c.delete_server, sid):
                 self._forget("server", sid)
         self._wait_gone(set(servers))
         for kind in ("floating_ip", "router", "subnet", "network", "security_group"):
@@ -488,7 +505,7 @@ class Openstack(ImmediateProvider):
             for ident in ids:
                 if kind == "router":
                     attempt(f"router {ident} interfaces", self._detach_router, ident)
-                if attempt(f"{kind} {ident}", self._delete_when_free, kind, ident):
+                if attempt(f"{kind} {ident}", self._retry_busy, c.delete, kind, ident):
                     self._forget(kind, ident)
         key = self.settings["key_name"]
         if self.created["keypair"] or self._keypair_made:
@@ -505,12 +522,13 @@ class Openstack(ImmediateProvider):
                 for ip in port.get("fixed_ips") or []:
                     c.remove_router_interface(router_id, ip["subnet_id"])
 
-    def _delete_when_free(self, kind: str, ident: str) -> None:
-        """Delete, retrying while the cloud says it is still in use (409: ports going away)."""
+    def _retry_busy(self, fn: Callable[..., Any], *args: Any) -> None:
+        """``fn(*args)``, retried while the cloud says the resource is busy (409: a server still
+        deleting, ports going away)."""
         delay = self.client.backoff
         for attempt in range(8):
             try:
-                self.client.delete(kind, ident)
+                fn(*args)
                 return
             except Exception as exc:  # noqa: BLE001
                 if status_of(exc) != 409 or attempt == 7:
