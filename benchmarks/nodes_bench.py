@@ -64,6 +64,9 @@ def bench(n: int) -> dict[str, float]:
     }
 
 
+RUN_ALL_ARGS = ["10"]  # benchmarks/run_all.py's quick run
+RUN_ALL_ROOT = True
+
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10, 50]
     kind = "NamespaceLab" if os.geteuid() == 0 else "LoopbackLab"

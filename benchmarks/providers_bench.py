@@ -245,6 +245,8 @@ def verdict(found: int | None, exact: int | None) -> str:
     return f"no (+{format_duration(found - exact)})"
 
 
+RUN_ALL_ARGS = ["--enoslib", "{compare_python}"]  # benchmarks/run_all.py's quick run
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=11)

@@ -188,6 +188,8 @@ def offset(t: float | None, window: Interval) -> str:
     return "none" if t is None else "+" + format_duration(t - window.start)
 
 
+RUN_ALL_ARGS: list[str] = []  # benchmarks/run_all.py's quick run
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -25,7 +25,7 @@ def _register(module: str, *names: str, needs: tuple[str, str] | None = None) ->
 
 
 # submodules, reachable as attributes without importing them first (``en.api.run_command``)
-_SUBMODULES = ("api", "config", "errors", "infra", "objects", "services")
+_SUBMODULES = ("api", "config", "errors", "infra", "objects", "services", "task")
 for _sub in _SUBMODULES:
     _register(f"enoslib.{_sub}", _sub)
 _register("enoslib.objects", "Host", "Roles", "Networks", "DefaultNetwork", "Network", "NetDevice",
@@ -42,6 +42,7 @@ _register("enoslib.infra.configuration", "walltime_to_seconds", "seconds_to_wall
 _register("enoslib.infra.provider", "Provider")
 _register("enoslib.infra.enos_static", "Static", "StaticConf")
 _register("enoslib.infra.local", "Local", "LocalConf")
+_register("enoslib.infra.enos_vagrant", "VagrantConf", "Vagrant", "Enos_vagrant")
 _register("enoslib.infra.providers", "Providers", "SlotPlan", "plan_slot", "find_slot", "find_slot_and_start",
           "start_provider_within_bounds")
 _register("enoslib.infra.enos_g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5kNetwork", "G5kProdNetwork",
@@ -60,6 +61,7 @@ _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensur
           "close_connections")
 _register("enoslib.api.results", "STATUS_OK", "STATUS_FAILED", "STATUS_UNREACHABLE", "STATUS_SKIPPED",
           "DEFAULT_ERROR_STATUSES")
+_register("enoslib.task", "enostask", "Environment", "get_or_create_env")
 _register("enoslib.services.netem", "Netem", "NetemHTB", "LatencyReport")
 _register("enoslib.services.netem", "AccurateNetemHTB", "HTBConstraint", "HTBSource", "NetemInConstraint",
           "NetemInOutSource", "NetemOutConstraint", "netem", "netem_htb")
@@ -69,7 +71,7 @@ __getattr__, __dir__ = lazy(__name__, globals(), _LAZY, _SUBMODULES)
 __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list as _LAZY)
-    from enoslib import api, config, errors, infra, objects, services
+    from enoslib import api, config, errors, infra, objects, services, task
     from enoslib.api import (Get, Put, Remote, Report, Result, Results, actions, broadcast, close_connections,
                              ensure_python, gather_facts, generate_inventory, get, get_hosts, put, run,
                              run_ansible, run_command, run_play, run_scripts, sync_info, wait_for)
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.infra.enos_chameleonkvm import Chameleonkvm, ChameleonkvmConf
     from enoslib.infra.enos_openstack import Openstack, OpenstackConf
     from enoslib.infra.enos_static import Static, StaticConf
+    from enoslib.infra.enos_vagrant import Enos_vagrant, Vagrant, VagrantConf
     from enoslib.infra.local import Local, LocalConf
     from enoslib.infra.provider import Provider
     from enoslib.infra.providers import (Providers, SlotPlan, find_slot, find_slot_and_start, plan_slot,
@@ -99,3 +102,4 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.services.netem import (AccurateNetemHTB, HTBConstraint, HTBSource, LatencyReport, Netem,
                                         NetemHTB, NetemInConstraint, NetemInOutSource, NetemOutConstraint,
                                         netem, netem_htb)
+    from enoslib.task import Environment, enostask, get_or_create_env

@@ -66,3 +66,16 @@ class _Package(types.ModuleType):
         if name in self._shadowed and isinstance(value, types.ModuleType) and hasattr(value, name):
             value = getattr(value, name)
         super().__setattr__(name, value)
+
+
+class LazyModule:
+    """A module imported on first attribute access (``netaddr = LazyModule("netaddr")``):
+    a heavy dependency costs nothing to the scripts that never use it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)

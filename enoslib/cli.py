@@ -130,6 +130,7 @@ def check_g5k(conf_file: str | None) -> bool:
 
 
 def schema(args: argparse.Namespace) -> int:
+    """``enos schema NAME``: print a provider's JSON schema (exit code 2 for an unknown name)."""
     from enoslib.errors import EnosConfigError
     from enoslib.infra.configuration import load_schema
 
@@ -142,6 +143,7 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def emulate(args: argparse.Namespace) -> int:
+    """``enos emulate NAME ...``: run the command line of a testbed emulator (see ``EMULATORS``)."""
     if args.testbed not in EMULATORS:
         print(f"enos emulate: no emulator for {args.testbed!r}; known: {', '.join(EMULATORS)}", file=sys.stderr)
         return 2
@@ -170,6 +172,7 @@ def destroy(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``enos`` command (``check``, ``schema``, ``emulate``, ``destroy``); returns the exit code."""
     parser = argparse.ArgumentParser(prog="enos", description="enoslib command-line tools")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="show installed extras and testbed credentials")

@@ -16,7 +16,9 @@ from typing import Any, Iterator
 
 _DEFAULTS: dict[str, Any] = {
     # where per-run state lives (ssh control sockets, caches, reservations); never the cwd
-    "cache_dir": str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "enoslib"),
+    # (ENOSLIB_CACHE_DIR, when set, wins: the test suite gives each run its own)
+    "cache_dir": os.environ.get("ENOSLIB_CACHE_DIR")
+    or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "enoslib"),
     # reuse one SSH connection per host for this long after the last use
     "ssh_control_persist": "600s",
     # None: size forks to the number of hosts

@@ -13,7 +13,7 @@ PYTHON="${PYTHON:-python3}"
 # binaries the local testbed and the tests use -> Debian package providing them
 declare -A DEBS=([sshd]=openssh-server [ssh]=openssh-client [ip]=iproute2 [tc]=iproute2
                  [fping]=fping [ping]=iputils-ping [iperf3]=iperf3 [pgrep]=procps
-                 [iptables-legacy]=iptables [python3]=python3)
+                 [iptables-legacy]=iptables [python3]=python3 [sudo]=sudo)
 missing=()
 for bin in "${!DEBS[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("${DEBS[$bin]}")
@@ -57,4 +57,42 @@ ensure_reference_enoslib() {
     echo "$spec" > "$ref/.enoslib-installed"
   fi
   export REFERENCE_ENOSLIB_VENV="$ref"
+}
+
+# Real virtual machines for the Vagrant provider (tests/vagrant): vagrant + vagrant-libvirt,
+# libvirt and qemu/KVM from Debian, libvirtd started here (PID 1 is not systemd), and a small
+# Debian box built once from Debian packages (scripts/build_vagrant_box.sh, cached in
+# ~/.cache/enoslib/boxes, about a minute). Exports ENOSLIB_VAGRANT_BOX, which makes the VM
+# tests run (and fail, not skip, when the set-up is broken). Root only; quick once done.
+ensure_vagrant() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "setup: ensure_vagrant needs root and apt-get; the Vagrant VM tests will be skipped" >&2
+    return 0
+  fi
+  local pkgs=(vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
+              qemu-system-x86 qemu-utils debootstrap dnsmasq-base e2fsprogs)
+  local need=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+  done
+  if [ "${#need[@]}" -gt 0 ]; then
+    echo "setup: installing ${need[*]} (vagrant provider)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  if [ -e /dev/kvm ]; then  # libvirt runs qemu as libvirt-qemu, in group kvm
+    chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+  fi
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  if ! pgrep -x libvirtd >/dev/null; then
+    libvirtd -d
+    for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && break; sleep 0.1; done
+  fi
+  bash "$ROOT/scripts/build_vagrant_box.sh" enoslib/debian12
+  export ENOSLIB_VAGRANT_BOX=enoslib/debian12
+  # On our CI machines (themselves VMs) KVM starts a guest but its kernel stops right after
+  # decompression (KVM internal error, emulation failure), and libvirt finds no usable 64-bit
+  # named CPU model: run the guests under qemu's emulation (TCG). Export
+  # ENOSLIB_VAGRANT_LIBVIRT_DRIVER=kvm before calling this where KVM works.
+  export ENOSLIB_VAGRANT_LIBVIRT_DRIVER="${ENOSLIB_VAGRANT_LIBVIRT_DRIVER:-qemu}"
 }

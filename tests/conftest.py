@@ -19,6 +19,28 @@ import pytest
 
 from enoslib.nodes._lab import NO_LABS_ENV
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each run gets its own enoslib cache (subprocesses too): what earlier runs or other
+    programs left in ``~/.cache/enoslib`` (reference data of other APIs, pending-release
+    records) must not change what a test sees."""
+    import tempfile
+
+    from enoslib.config import set_config
+
+    import signal
+
+    # started in the background (a shell's `cmd &` ignores SIGINT, and children inherit that):
+    # give Ctrl-C back its default meaning, so the tests of Ctrl-C handling test it
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    cache = tempfile.mkdtemp(prefix="enoslib-test-cache-")
+    os.environ["ENOSLIB_CACHE_DIR"] = cache
+    set_config(cache_dir=cache)
+    config.stash[_CACHE_KEY] = cache
+
+
+_CACHE_KEY = pytest.StashKey[str]()
+
 # fixtures (by definition site and name) requested by at least one test not marked root
 _USED_UNMARKED: set[tuple[str, str]] = set()
 
@@ -103,3 +125,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     path = getattr(config, "_enoslib_no_labs_report", None)
     if path is not None:
         path.unlink(missing_ok=True)
+    cache = config.stash.get(_CACHE_KEY, None)
+    if cache is not None:
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)

@@ -14,11 +14,18 @@ other task keywords go in ``task_kwargs={"retries": 3, "delay": 2, "until": ...}
 The recorded tasks run as ONE play on exit. When every task is a plain ``shell``,
 ``command`` or ``raw`` call with nothing for Ansible to evaluate (no ``when``, loops or
 ``{{ }}``), the play runs over the SSH fast path instead: same Results, no Python module
-shipped to the hosts. ``engine="ansible"`` forces Ansible.
+shipped to the hosts. When the tasks are plain Ansible modules (``apt``, ``lineinfile``,
+``file``, ``stat``, ``setup``, ``pip`` ..., with ``register``, ``become``, ``ignore_errors``,
+``check_mode``), they run on the module fast path (:mod:`enoslib.api.modules`: Ansible's
+own module code, run by a persistent agent per host). Anything else (``when``, loops,
+``{{ }}``, action plugins such as ``copy``/``template``, facts gathering ...) runs the play
+through ansible-core; ``a.engine_used`` tells which path ran, and the reason for falling back
+is logged at DEBUG on ``enoslib.api.actions``. ``engine="ansible"`` forces ansible-core.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import shlex
 from dataclasses import dataclass, field
@@ -30,6 +37,8 @@ from enoslib.api.commands import exec_commands, wrap
 from enoslib.api.hosts import RolesLike, as_roles, get_hosts
 from enoslib.api.results import Results
 from enoslib.api.templating import for_ansible
+
+log = logging.getLogger("enoslib.api.actions")
 
 # Task keywords recognised among a module call's keyword arguments: only names that no module
 # takes as an argument. Names that are both (``name``, ``delay``, ``timeout``, ``retries``,
@@ -211,6 +220,7 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         self.engine = engine
         self.tasks: list[Task] = [t for prior in priors or () for t in prior.tasks]
         self.results = Results()
+        self.engine_used: str | None = None  # "ssh", "modules" or "ansible", after the run
 
     def __getattr__(self, name: str) -> _Module:
         if name.startswith("_"):
@@ -246,25 +256,82 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             and all(t.fast() for t in self.tasks)
         )
 
+    def module_path_refusal(self) -> str | None:
+        """Why this play cannot run on the module fast path (:mod:`enoslib.api.modules`),
+        or None when it can."""
+        if self.gather_facts:
+            return "gather_facts=True"
+        if self.strategy not in ("linear", "free"):
+            return f"strategy {self.strategy!r}"
+        if self.extra_vars:
+            return "extra_vars (templates need ansible-core)"
+        from enoslib.api.modules import unsupported
+
+        for t in self.tasks:
+            if t.fast():
+                continue
+            reason = unsupported(t)
+            if reason:
+                return f"task {str(t.keywords.get('name'))!r} ({t.module}): {reason}"
+        return None
+
     def _execute(self) -> Results:
         if not self.tasks:
             self.results = Results()
-        elif self._use_fast_path():
+            return check(self.results, self.on_error_continue)
+        if self._use_fast_path():
+            self.engine_used = "ssh"
             self.results = _run_fast(self)
+            return check(self.results, self.on_error_continue)
+        reason = "engine='ansible'" if self.engine == "ansible" else self.module_path_refusal()
+        if reason is None:
+            from enoslib.api.modules import run_actions
+
+            log.debug("actions: %d task(s) on the module fast path", len(self.tasks))
+            self.engine_used = "modules"
+            self.results = run_actions(self)
         else:
+            log.debug("actions: through ansible-core, because of %s", reason)
+            self.engine_used = "ansible"
             self.results = run_plays([self.play()], self.roles, self.extra_vars)
         return check(self.results, self.on_error_continue)
+
+
+def become_user_of(keywords: Mapping[str, Any], run_as: str | None) -> str | None:
+    """The user a task runs as, as Ansible decides it from the task's ``become`` /
+    ``become_user`` and the play's (``run_as``: become with that user); None: the SSH user."""
+    if "become" in keywords and not keywords["become"]:
+        return None
+    if keywords.get("become") or run_as:
+        return str(keywords.get("become_user") or run_as or "root")
+    return None
 
 
 def _fast_command(task: Task, run_as: str | None, background: bool) -> str:
     text = task.free_form or ""
     kw = task.keywords
-    user = kw.get("become_user", "root") if kw.get("become") else run_as
+    user = become_user_of(kw, run_as)
     if task.short_module == "command":  # no shell: words are literal, as the module does
         text = shlex.join(shlex.split(text))
     elif task.short_module == "shell" and not (user or background or task.args.get("chdir")):
         text = f"/bin/sh -c {shlex.quote(text)}"  # the module's shell, not the login shell
     return wrap(text, run_as=user, background=background, chdir=task.args.get("chdir"))
+
+
+def _run_fast_task(task: Task, active: list[Any], run_as: str | None) -> Results:
+    """One plain shell/command task over ssh on ``active`` hosts."""
+    background = "async" in task.keywords
+    command = _fast_command(task, run_as, background)
+    step = exec_commands(
+        dict.fromkeys(active, command),
+        task=task.keywords["name"],
+        shown=dict.fromkeys(active, task.free_form or ""),
+    )
+    if task.keywords.get("ignore_errors"):
+        for r in step:
+            if r.status == "failed":
+                r.payload["ignored"] = True
+    return step
 
 
 def _run_fast(a: actions) -> Results:
@@ -275,18 +342,8 @@ def _run_fast(a: actions) -> Results:
     for task in a.tasks:
         if not active:
             break
-        background = "async" in task.keywords
-        command = _fast_command(task, a.run_as, background)
-        name = task.keywords["name"]
-        step = exec_commands(
-            dict.fromkeys(active, command),
-            task=name,
-            shown=dict.fromkeys(active, task.free_form or ""),
-        )
+        step = _run_fast_task(task, active, a.run_as)
         ignore = bool(task.keywords.get("ignore_errors"))
-        for r in step:
-            if r.status == "failed" and ignore:
-                r.payload["ignored"] = True
         gone = {
             r.host
             for r in step
@@ -305,11 +362,71 @@ def run_play(
     on_error_continue: bool = False,
     **_: Any,
 ) -> Results:
-    """Run one play given as a dict (``{"hosts": "server", "tasks": [...]}``) on ``roles``."""
+    """Run one play given as a dict (``{"hosts": "server", "tasks": [...]}``) on ``roles``.
+
+    A play of plain module tasks (see :mod:`enoslib.api.modules`) runs on the module fast
+    path; anything else (handlers, roles, vars, templates ...) through ansible-core."""
     source = dict(play_source)
     source.setdefault("hosts", "all")
     source.setdefault("gather_facts", False)
+    a = _play_as_actions(source, roles, extra_vars)
+    if a is not None:
+        reason = a.module_path_refusal()
+        if reason is None:
+            a.on_error_continue = on_error_continue
+            return a._execute()
+        log.debug("run_play: through ansible-core, because of %s", reason)
     return check(run_plays([source], as_roles(roles), extra_vars), on_error_continue)
+
+
+_PLAY_KEYS = {"hosts", "name", "gather_facts", "tasks", "become", "become_user"}
+
+
+def _play_as_actions(
+    source: Mapping[str, Any], roles: RolesLike | None, extra_vars: Mapping[str, Any] | None
+) -> actions | None:
+    """The play as recorded ``actions`` when it is only a list of module calls, else None
+    (ansible-core reads it)."""
+    if set(source) - _PLAY_KEYS or not isinstance(source.get("hosts"), str):
+        log.debug("run_play: through ansible-core, because of play keys %s",
+                  sorted(set(source) - _PLAY_KEYS) or "hosts")
+        return None
+    if source.get("become") and not isinstance(source.get("become_user", "root"), str):
+        return None
+    run_as = (source.get("become_user") or "root") if source.get("become") is True else None
+    if source.get("become") not in (None, False, True):
+        return None
+    a = actions(
+        roles,
+        pattern_hosts=source["hosts"],
+        gather_facts=bool(source.get("gather_facts")),
+        run_as=run_as,
+        extra_vars=extra_vars,
+    )
+    for raw in source.get("tasks") or []:
+        if not isinstance(raw, Mapping):
+            return None
+        keywords = {k: v for k, v in raw.items() if k in TASK_KEYWORDS or k == "name"}
+        modules = [k for k in raw if k not in keywords]
+        if len(modules) != 1:
+            log.debug("run_play: through ansible-core, because of task keys %s", modules)
+            return None
+        module, value = modules[0], raw[modules[0]]
+        free_form = None
+        if isinstance(value, str) and module.rsplit(".", 1)[-1] in _FAST_MODULES:
+            free_form, args = value, {}
+        elif isinstance(value, Mapping):
+            args = dict(value)
+            if "_raw_params" in args:
+                free_form = args.pop("_raw_params")
+        elif value is None:
+            args = {}
+        else:
+            log.debug("run_play: through ansible-core, because of task %r's k=v arguments", module)
+            return None
+        keywords["name"] = keywords.get("name") or Literal(module)  # ansible-core names it so
+        a.tasks.append(Task(module, free_form, args, keywords))
+    return a
 
 
 def run_ansible(
@@ -351,12 +468,9 @@ def gather_facts(
     args: dict[str, Any] = {}
     if gather_subset:
         args["gather_subset"] = list(gather_subset)
-    source = {
-        "hosts": pattern_hosts,
-        "gather_facts": False,
-        "tasks": [{"name": "gather facts", "ansible.builtin.setup": args}],
-    }
-    results = check(run_plays([source], as_roles(roles)), on_error_continue)
+    a = actions(roles, pattern_hosts=pattern_hosts, on_error_continue=True)
+    a.ansible.builtin.setup(task_name="gather facts", **args)
+    results = check(a._execute(), on_error_continue)
     return {r.host: r.payload.get("ansible_facts", {}) for r in results.ok}
 
 

@@ -70,6 +70,8 @@ def _prepare_environment() -> None:
 
 
 def forks_for(n_hosts: int) -> int:
+    """How many hosts Ansible works on at once for ``n_hosts`` hosts (the ``ansible_forks``
+    setting, else one per host up to a cap)."""
     configured = get_config().get("ansible_forks")
     return int(configured) if configured else max(1, min(n_hosts, FORKS_CAP))
 
@@ -193,21 +195,10 @@ def _collector_class() -> type:
                 return  # facts are not results the user asked for
             start = self._started.pop((host, task._uuid), None)
             self._ranks.append(self._task_rank.setdefault(task._uuid, len(self._task_rank)))
-            if ignored:
-                data["ignored"] = True
-            stdout = data.get("stdout")
-            stderr = data.get("stderr") or data.get("module_stderr")
             self.results.append(
-                Result(
-                    host=host,
-                    task=name,
-                    status=status,  # type: ignore[arg-type]
-                    stdout=stdout if isinstance(stdout, str) else "",
-                    stderr=stderr if isinstance(stderr, str) else "",
-                    rc=data.get("rc") if isinstance(data.get("rc"), int) else None,
-                    changed=bool(data.get("changed", False)),
-                    payload=data,
-                    duration=None if start is None else time.monotonic() - start,
+                result_from_data(
+                    host, name, status, data,
+                    None if start is None else time.monotonic() - start, ignored=ignored,
                 )
             )
 
@@ -227,6 +218,32 @@ def _collector_class() -> type:
             self._add(result, "skipped")
 
     return Collector
+
+
+def result_from_data(
+    host: str,
+    task: str,
+    status: str,
+    data: dict[str, Any],
+    duration: float | None,
+    ignored: bool = False,
+) -> Result:
+    """The Result of one task on one host from Ansible's result dict (both Ansible paths)."""
+    if ignored:
+        data["ignored"] = True
+    stdout = data.get("stdout")
+    stderr = data.get("stderr") or data.get("module_stderr")
+    return Result(
+        host=host,
+        task=task,
+        status=status,  # type: ignore[arg-type]
+        stdout=stdout if isinstance(stdout, str) else "",
+        stderr=stderr if isinstance(stderr, str) else "",
+        rc=data.get("rc") if isinstance(data.get("rc"), int) else None,
+        changed=bool(data.get("changed", False)),
+        payload=data,
+        duration=duration,
+    )
 
 
 def _to_log(self: Any, msg: str, *_: Any, **__: Any) -> None:
@@ -286,6 +303,7 @@ def _process_state() -> Iterator[None]:
 def _set_cli_args(
     forks: int, tags: list[str] | None = None, skip_tags: list[str] | None = None
 ) -> None:
+    from ansible import constants as C
     from ansible import context
     from ansible.module_utils.common.collections import ImmutableDict
 
@@ -294,8 +312,9 @@ def _set_cli_args(
         module_path=None,
         forks=forks,
         become=None,
-        become_method=None,
-        become_user=None,
+        # what ansible-playbook's options default to: a task's ``become: true`` needs a method
+        become_method=C.DEFAULT_BECOME_METHOD,
+        become_user=C.DEFAULT_BECOME_USER,
         check=False,
         diff=False,
         verbosity=0,

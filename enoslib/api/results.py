@@ -131,7 +131,15 @@ def _matches(value: Any, wanted: Any) -> bool:
 
 
 class Results(list[Result]):
-    """A list of :class:`Result` with filters, status views and renderings."""
+    """A list of :class:`Result` with filters, status views and renderings.
+
+    >>> results = Results([Result("node-1", "uptime", "ok", stdout="up 3 days", rc=0),
+    ...                    Result("node-2", "uptime", "failed", stderr="boom", rc=1)])
+    >>> [r.host for r in results.ok], [(r.host, r.rc) for r in results.failed]
+    (['node-1'], [('node-2', 1)])
+    >>> results.filter(host="node-1")[0].stdout
+    'up 3 days'
+    """
 
     def filter(
         self,

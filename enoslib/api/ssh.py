@@ -31,6 +31,7 @@ import os
 import re
 import shlex
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,7 @@ def is_ssh_failure(rc: int | None, stderr: str) -> bool:
 
 
 def is_transient(rc: int | None, stdout: str, stderr: str) -> bool:
+    """Whether an ssh failure (exit code 255, no output) looks like a connection problem worth retrying."""
     return rc == 255 and not stdout and _TRANSIENT.search(stderr) is not None
 
 
@@ -250,7 +252,12 @@ def ansible_ssh_args(host: Host) -> str:
 
 
 def close_connections(hosts: Iterable[Host]) -> None:
-    """Close the persistent connections to ``hosts`` (the next command reconnects)."""
+    """Close the persistent connections to ``hosts`` (the next command reconnects), and
+    the module agents running over them (:mod:`enoslib.api.agents`)."""
+    hosts = list(hosts)
+    agents = sys.modules.get("enoslib.api.agents")
+    if agents is not None:
+        agents.close_agents(hosts)
     jobs = []
     for h in hosts:
         conn = connection(h)

@@ -39,6 +39,9 @@ _ANSIBLE_FIELDS = {
 
 
 class UndefinedVariable(KeyError):
+    """A command refers to ``{{ name }}`` but the host has no such variable (in its ``extra`` or in
+    ``extra_vars``)."""
+
     def __init__(self, name: str, host: str) -> None:
         super().__init__(
             f"variable {name!r} is not defined for host {host!r} "
@@ -52,6 +55,7 @@ class UndefinedVariable(KeyError):
 
 
 def has_substitutions(text: str) -> bool:
+    """Whether ``text`` holds per-host substitutions (``{{{host}}}`` or ``{{ var }}``)."""
     return "{{" in text and (_TRIPLE.search(text) is not None or _LOOKUP.search(text) is not None)
 
 

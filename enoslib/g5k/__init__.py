@@ -11,10 +11,13 @@ Frontends are site names; nothing is run over SSH on frontends.
 """
 
 from enoslib.g5k.api_utils import (
+                                   APIConnection,
                                    canonical_host_name,
+                                   filter_clusters,
                                    get_cluster_attributes,
                                    get_cluster_hosts,
                                    get_cluster_jobtypes,
+                                   get_cluster_network_equipments,
                                    get_cluster_queues,
                                    get_cluster_site,
                                    get_g5k_clusters,
@@ -24,17 +27,22 @@ from enoslib.g5k.api_utils import (
                                    get_host_cluster,
                                    get_host_interface,
                                    get_host_longname,
+                                   get_host_network_equipments,
                                    get_host_shortname,
                                    get_host_site,
                                    get_kavlan_host_name,
+                                   get_network_equipment_attributes,
+                                   get_network_equipment_site,
+                                   get_resource_attributes,
                                    get_site_attributes,
                                    get_site_clusters,
                                    get_site_hosts,
+                                   get_site_network_equipments,
                                    group_hosts,
 )
-from enoslib.g5k.charter import g5k_charter_time, get_next_charter_period
+from enoslib.g5k.charter import g5k_charter_remaining, g5k_charter_time, get_next_charter_period
 from enoslib.g5k.config import g5k_configuration
-from enoslib.g5k.kadeploy import Deployment, deploy
+from enoslib.g5k.kadeploy import Deployment, Kadeployer, deploy
 from enoslib.g5k.oar import (
                                    OarSubmission,
                                    get_current_oar_jobs,
@@ -47,6 +55,15 @@ from enoslib.g5k.oar import (
                                    oarsubgrid,
                                    wait_oar_job_start,
 )
+from enoslib.g5k.oargrid import (
+                                   get_current_oargrid_jobs,
+                                   get_oargrid_job_info,
+                                   get_oargrid_job_nodes,
+                                   get_oargrid_job_oar_jobs,
+                                   oargriddel,
+                                   oargridsub,
+                                   wait_oargrid_job_start,
+)
 from enoslib.g5k.time_utils import (
                                    format_date,
                                    format_duration,
@@ -57,6 +74,7 @@ from enoslib.g5k.time_utils import (
                                    oar_date_to_unixts,
                                    oar_duration_to_seconds,
 )
+from enoslib.g5k.utils import G5kAutoPortForwarder
 from enoslib.infra.enos_g5k.client import G5kClient, reset_api, set_api
 
 __all__ = [
@@ -69,4 +87,19 @@ __all__ = [
     "get_oar_job_nodes", "get_oar_job_subnets", "get_seconds", "get_site_attributes", "get_site_clusters",
     "get_site_hosts", "get_unixts", "group_hosts", "oar_date_to_unixts", "oar_duration_to_seconds", "oardel",
     "oarsub", "oarsubgrid", "reset_api", "set_api", "wait_oar_job_start",
+    # network reference and topology (g5k_graph / treemap load networkx on first use)
+    "filter_clusters", "g5k_graph", "get_cluster_network_equipments", "get_host_network_equipments",
+    "get_network_equipment_attributes", "get_network_equipment_site", "get_resource_attributes",
+    "get_site_network_equipments", "treemap",
+    # the rest of execo_g5k's API
+    "APIConnection", "G5kAutoPortForwarder", "Kadeployer", "g5k_charter_remaining", "get_current_oargrid_jobs",
+    "get_oargrid_job_info", "get_oargrid_job_nodes", "get_oargrid_job_oar_jobs", "oargriddel", "oargridsub",
+    "wait_oargrid_job_start",
 ]
+
+from enoslib._lazy import lazy as _lazy  # noqa: E402
+
+__getattr__, __dir__ = _lazy(__name__, globals(), {
+    "g5k_graph": ("enoslib.g5k.topology", ("networkx", "topology")),
+    "treemap": ("enoslib.g5k.topology", ("networkx", "topology")),
+})

@@ -22,10 +22,13 @@ from enoslib.infra.enos_g5k.reference import Reference, natural_sort
 from enoslib.objects import Host
 
 __all__ = [
+    "APIConnection",
     "canonical_host_name",
+    "filter_clusters",
     "get_cluster_attributes",
     "get_cluster_hosts",
     "get_cluster_jobtypes",
+    "get_cluster_network_equipments",
     "get_cluster_queues",
     "get_cluster_site",
     "get_g5k_clusters",
@@ -35,13 +38,18 @@ __all__ = [
     "get_host_cluster",
     "get_host_interface",
     "get_host_longname",
+    "get_host_network_equipments",
     "get_host_shortname",
     "get_host_site",
     "get_kavlan_host_name",
+    "get_network_equipment_attributes",
+    "get_network_equipment_site",
     "get_reference",
+    "get_resource_attributes",
     "get_site_attributes",
     "get_site_clusters",
     "get_site_hosts",
+    "get_site_network_equipments",
     "group_hosts",
 ]
 
@@ -72,6 +80,7 @@ def _queues_match(cluster: dict[str, Any], queues: str | Iterable[str] | None) -
 
 
 def get_g5k_sites(*, client: Any = None) -> list[str]:
+    """The names of the Grid'5000 sites."""
     return get_reference(client).sites()
 
 
@@ -82,6 +91,7 @@ def get_site_clusters(site: str, queues: str | Iterable[str] | None = "default",
 
 
 def get_g5k_clusters(queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    """Every cluster of Grid'5000 in the given queues (None: any queue)."""
     return [c for s in get_g5k_sites(client=client) for c in get_site_clusters(s, queues, client=client)]
 
 
@@ -93,14 +103,17 @@ def get_cluster_hosts(cluster: str, *, client: Any = None) -> list[str]:
 
 
 def get_site_hosts(site: str, queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    """The hosts of a site in the given queues (None: any queue)."""
     return [h for c in get_site_clusters(site, queues, client=client) for h in get_cluster_hosts(c, client=client)]
 
 
 def get_g5k_hosts(queues: str | Iterable[str] | None = "default", *, client: Any = None) -> list[str]:
+    """Every host of Grid'5000 in the given queues (None: any queue)."""
     return [h for s in get_g5k_sites(client=client) for h in get_site_hosts(s, queues, client=client)]
 
 
 def get_cluster_site(cluster: str, *, client: Any = None) -> str:
+    """The site a cluster belongs to."""
     return get_reference(client).cluster_site(cluster)
 
 
@@ -121,14 +134,17 @@ def get_host_interface(host: Any) -> str | None:
 
 
 def get_host_shortname(host: Any) -> str:
+    """A host's short name (``paravance-3.rennes.grid5000.fr`` -> ``paravance-3``)."""
     return str(canonical_host_name(_address(host))).split(".")[0]
 
 
 def get_host_cluster(host: Any) -> str:
+    """The cluster of a host (``paravance-3`` -> ``paravance``)."""
     return get_host_shortname(host).rsplit("-", 1)[0]
 
 
 def get_host_site(host: Any, *, client: Any = None) -> str | None:
+    """The site of a host, from its name or its cluster; None when unknown."""
     parts = str(canonical_host_name(_address(host))).split(".")
     if len(parts) >= 2 and parts[1] != "grid5000":
         return parts[1]
@@ -139,6 +155,7 @@ def get_host_site(host: Any, *, client: Any = None) -> str | None:
 
 
 def get_host_longname(host: Any, *, client: Any = None) -> str | None:
+    """A host's fully qualified name (``paravance-3.rennes.grid5000.fr``), None when its site is unknown."""
     site = get_host_site(host, client=client)
     return f"{get_host_shortname(host)}.{site}.grid5000.fr" if site else None
 
@@ -169,14 +186,17 @@ def get_host_attributes(host: Any, *, client: Any = None) -> dict[str, Any]:
 
 
 def get_cluster_attributes(cluster: str, *, client: Any = None) -> dict[str, Any]:
+    """The reference API description of a cluster (a dict)."""
     return get_reference(client).cluster(cluster)
 
 
 def get_site_attributes(site: str, *, client: Any = None) -> dict[str, Any]:
+    """The reference API description of a site (a dict)."""
     return get_reference(client).site(site)
 
 
 def get_cluster_queues(cluster: str, *, client: Any = None) -> list[str]:
+    """The OAR queues a cluster belongs to (``default``, ``production`` ...)."""
     return list(get_cluster_attributes(cluster, client=client).get("queues") or [])
 
 
@@ -189,3 +209,132 @@ def get_cluster_jobtypes(cluster: str, *, client: Any = None) -> list[str]:
     supported = next(iter(nodes.values())).get("supported_job_types") or {}
     return sorted(k for k, v in supported.items() if v is True)
 
+
+
+# -- network equipments, resources, queues --------------------------------------------------
+def _site_network(site: str, client: Any = None) -> dict[str, dict[str, Any]]:
+    """The network equipments of ``site`` by uid (cached like the rest of the reference)."""
+    ref = get_reference(client)
+    ref.site(site)
+    return ref._cached(f"network-{site}", lambda: {
+        e["uid"]: e for e in ref.client.items(f"/sites/{site}/network_equipments")})
+
+
+def _backbone(client: Any = None) -> dict[str, dict[str, Any]]:
+    """The backbone (RENATER) equipments by uid."""
+    ref = get_reference(client)
+    return ref._cached("network-backbone", lambda: {e["uid"]: e for e in ref.client.items("/network_equipments")})
+
+
+def _resolve_equipment(equip: str, client: Any = None) -> tuple[str | None, str, dict[str, Any]]:
+    """``(site or None for the backbone, uid, attributes)`` of an equipment named by its uid
+    (``sw-1``, ``renater-lyon``), its alias (``gw-rennes``) or ``uid.site``."""
+    name = str(equip)
+    backbone = _backbone(client)
+    if name in backbone:
+        return None, name, backbone[name]
+    uid, _, where = name.partition(".")
+    sites = [where] if where in get_g5k_sites(client=client) else get_g5k_sites(client=client)
+    for site in sites:
+        network = _site_network(site, client)
+        for candidate in (name, uid):
+            if candidate in network:
+                return site, candidate, network[candidate]
+        for e in network.values():
+            if name in (e.get("alias") or []):
+                return site, e["uid"], e
+    raise ValueError(f"no Grid'5000 network equipment {name!r} on {', '.join(sites)} nor in the backbone")
+
+
+def get_site_network_equipments(site: str, *, client: Any = None) -> list[str]:
+    """The uids of the network equipments of ``site``."""
+    return natural_sort(_site_network(site, client))
+
+
+def get_network_equipment_attributes(equip: str, *, client: Any = None) -> dict[str, Any]:
+    """The reference description of a network equipment (``kind``, ``linecards`` ...)."""
+    return _resolve_equipment(equip, client)[2]
+
+
+def get_network_equipment_site(equip: str, *, client: Any = None) -> str | None:
+    """The site of a network equipment (None for a backbone one)."""
+    return _resolve_equipment(equip, client)[0]
+
+
+def get_host_network_equipments(host: Any, *, client: Any = None) -> list[str]:
+    """The equipments (uids) the host's mountable adapters are plugged into."""
+    found: list[str] = []
+    for ad in get_host_attributes(host, client=client).get("network_adapters") or []:
+        switch = ad.get("switch")
+        if switch and ad.get("mountable") and not ad.get("management") and switch not in found:
+            found.append(switch)
+    return found
+
+
+def get_cluster_network_equipments(cluster: str, *, client: Any = None) -> list[str]:
+    """The equipments (uids) the cluster's nodes are plugged into."""
+    found: dict[str, None] = {}
+    for node in get_reference(client).nodes(cluster):
+        found.update(dict.fromkeys(get_host_network_equipments(node, client=client)))
+    return list(found)
+
+
+def get_resource_attributes(path: str, *, client: Any = None) -> dict[str, Any]:
+    """Any reference API document, by path (``/sites/rennes/clusters/paravance``)."""
+    return as_client(client).get("/" + str(path).lstrip("/"))
+
+
+def filter_clusters(clusters: Iterable[str], queues: str | Iterable[str] | None = "default", *,
+                    client: Any = None) -> list[str]:
+    """The clusters (of ``clusters``) having one of the ``queues`` (``"all"`` / None: every one)."""
+    return [c for c in clusters if _queues_match(get_cluster_attributes(c, client=client), queues)]
+
+
+class _Answer:
+    """What :class:`APIConnection` returns: the parsed JSON, with the bits of a
+    ``requests.Response`` execo scripts use (``json()``, ``status_code``, ``text``)."""
+
+    status_code = 200
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def json(self) -> Any:
+        return self.data
+
+    @property
+    def text(self) -> str:
+        import json
+
+        return json.dumps(self.data)
+
+    content = text
+
+
+class APIConnection:
+    """execo's small REST helper over the Grid'5000 API: ``get(relative_uri)`` and
+    ``post(relative_uri, json)``, through the project's client (retries, explicit URI).
+
+    ``base_uri`` / ``username`` / ``password`` default to the connection of
+    :func:`enoslib.g5k.set_api` (or ``~/.python-grid5000.yaml``); ``additional_args`` are
+    query parameters added to every request; ``headers`` and ``timeout`` are accepted for
+    compatibility.
+    """
+
+    def __init__(self, base_uri: str | None = None, username: str | None = None, password: str | None = None,
+                 headers: Any = None, additional_args: dict[str, Any] | None = None, timeout: float = 300,
+                 *, client: Any = None) -> None:
+        if base_uri is not None:
+            from enoslib.infra.enos_g5k.client import G5kClient
+
+            self.client = G5kClient(base_uri, username, password)
+        else:
+            self.client = as_client(client)
+        self.base_uri = self.client.uri
+        self.additional_args = dict(additional_args or {})
+
+    def get(self, relative_uri: str) -> _Answer:
+        return _Answer(self.client.get("/" + relative_uri.lstrip("/"), **self.additional_args))
+
+    def post(self, relative_uri: str, json: Any) -> _Answer:
+        return _Answer(self.client.post("/" + relative_uri.lstrip("/"), json))

@@ -19,7 +19,7 @@ from enoslib.objects import Host
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Deployment", "deploy"]
+__all__ = ["Deployment", "Kadeployer", "deploy"]
 
 
 class Deployment:
@@ -59,6 +59,88 @@ class Deployment:
         return strip_credentials(f"Deployment({fields})")
 
 
+def _targets(deployment: Deployment, client: Any) -> tuple[str | None, dict[str, _kadeploy.Target]]:
+    """The deployment's vlan and its nodes (FQDN -> site and vlan)."""
+    vlan = str(deployment.vlan) if deployment.vlan not in (None, "") else None
+    targets = {}
+    for h in deployment.hosts:
+        name = str(canonical_host_name(h.address if isinstance(h, Host) else h))
+        site = get_host_site(name, client=client)
+        if site is None:
+            raise ValueError(f"cannot tell the site of {name!r}")
+        full = name if name.endswith(".grid5000.fr") else f"{name}.{site}.grid5000.fr"
+        targets[full] = _kadeploy.Target(site, vlan)
+    return vlan, targets
+
+
+class Kadeployer:
+    """One kadeploy run of a :class:`Deployment` over its sites, driven like an execo action:
+    ``start()``, ``wait(timeout)``, ``run()``, ``kill()``; then ``deployed_hosts`` /
+    ``error_hosts`` (sets of host names), ``ok``. No check, no retry (see :func:`deploy`).
+    ``stdout_handlers`` / ``stderr_handlers`` are accepted for compatibility (the API gives no
+    kadeploy output stream)."""
+
+    def __init__(self, deployment: Deployment, frontend_connection_params: Any = None,
+                 stdout_handlers: Any = None, stderr_handlers: Any = None, *, client: Any = None,
+                 timeout: float | None = None) -> None:
+        self.deployment = deployment
+        self.timeout = timeout
+        self.client = as_client(client)
+        self.deployments: list[dict[str, Any]] = []
+        self.deployed_hosts: set[str] = set()
+        self.error_hosts: set[str] = set()
+        self.started = self.ended = self.killed = False
+        self._groups: list[list[str]] = []
+
+    def start(self) -> Kadeployer:
+        if self.started:
+            raise RuntimeError("Kadeployer already started")
+        self.started = True
+        vlan, targets = _targets(self.deployment, self.client)
+        groups: dict[_kadeploy.Target, list[str]] = {}
+        for node, target in sorted(targets.items()):
+            groups.setdefault(target, []).append(node)
+        key = self.deployment.key or remote.public_keys(None)
+        for target, nodes in groups.items():
+            dep = _kadeploy.start(self.client, target.site, nodes, self.deployment.environment(), key=key,
+                                  vlan=target.vlan, user=self.client.login, **self.deployment.options())
+            self.deployments.append(dep)
+            self._groups.append(nodes)
+        return self
+
+    def wait(self, timeout: float | None = None) -> Kadeployer:
+        if not self.started:
+            self.start()
+        if not self.ended:
+            self.deployments = _kadeploy.wait(self.client, self.deployments,
+                                              timeout=timeout if timeout is not None else self.timeout)
+            for dep, nodes in zip(self.deployments, self._groups):
+                ok, failed = _kadeploy.outcome(dep, nodes)
+                self.deployed_hosts |= ok
+                self.error_hosts |= failed
+            self.ended = True
+        return self
+
+    def run(self, timeout: float | None = None) -> Kadeployer:
+        return self.start().wait(timeout)
+
+    def kill(self) -> Kadeployer:
+        """Cancel the running deployments (their nodes end in ``error_hosts``)."""
+        for dep in self.deployments:
+            if dep.get("status") not in _kadeploy.FINAL_STATUSES:
+                self.client.delete(f"/sites/{dep['site']}/deployments/{dep['uid']}")
+        self.killed = True
+        return self.wait()
+
+    @property
+    def ok(self) -> bool:
+        return self.ended and not self.killed and not self.error_hosts
+
+    def __repr__(self) -> str:
+        return (f"Kadeployer({self.deployment!r}, started={self.started}, ended={self.ended}, "
+                f"deployed={len(self.deployed_hosts)}, errors={len(self.error_hosts)})")
+
+
 def deploy(deployment: Deployment, check_deployed_command: bool | str | None = True,
            node_connection_params: dict[str, Any] | None = None, num_tries: int = 1,
            check_enough_func: Callable[[set[str], set[str]], bool] | None = None,
@@ -78,15 +160,7 @@ def deploy(deployment: Deployment, check_deployed_command: bool | str | None = T
     if check_deployed_command is True:
         check_deployed_command = g5k_configuration["check_deployed_command"]
     params = {"user": "root", **(node_connection_params or {})}
-    names = {str(canonical_host_name(h.address if isinstance(h, Host) else h)): h for h in deployment.hosts}
-    vlan = str(deployment.vlan) if deployment.vlan not in (None, "") else None
-    targets = {}
-    for name in names:
-        site = get_host_site(name, client=c)
-        if site is None:
-            raise ValueError(f"cannot tell the site of {name!r}")
-        full = name if name.endswith(".grid5000.fr") else f"{name}.{site}.grid5000.fr"
-        targets[full] = _kadeploy.Target(site, vlan)
+    vlan, targets = _targets(deployment, c)
 
     def ssh_check(nodes: Iterable[str]) -> set[str]:
         jump = {} if remote.inside_g5k() else {"gateway": "access.grid5000.fr", "gateway_user": c.login}

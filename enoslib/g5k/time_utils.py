@@ -95,10 +95,12 @@ def format_oar_duration(value: Any) -> str:
 
 
 def oar_date_to_unixts(text: str) -> float:
+    """An OAR date (``YYYY-MM-DD HH:MM:SS``, Paris time) as an epoch time."""
     return from_oar_date(text)
 
 
 def oar_duration_to_seconds(text: str) -> float:
+    """An OAR duration (``H:MM:SS``) in seconds (0 when empty)."""
     return get_seconds(text) or 0.0
 
 

@@ -41,6 +41,7 @@ _MAC_RE = re.compile(r"\A[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){
 
 
 def schema_dir() -> Path:
+    """The folder holding the providers' JSON schemas (installed package or source tree)."""
     for d in _SCHEMA_DIRS:
         if d.is_dir():
             return d
@@ -48,6 +49,7 @@ def schema_dir() -> Path:
 
 
 def schema_names() -> list[str]:
+    """Names of the providers that have a JSON schema (``["g5k", "local", "static", ...]``)."""
     return sorted(p.stem for p in schema_dir().glob("*.json"))
 
 
@@ -72,6 +74,7 @@ def walltime_to_seconds(walltime: str) -> int:
 
 
 def seconds_to_walltime(seconds: float) -> str:
+    """A duration in seconds as a walltime ``HH:MM:SS`` (``3661`` -> ``"01:01:01"``)."""
     seconds = int(seconds)
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 

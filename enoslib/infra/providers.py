@@ -33,7 +33,8 @@ started: each provider is recorded *before* it is asked to reserve, so nothing i
 missed, and a provider still reserving in its thread is released again once its thread ends.
 
 What a provider may declare (all optional, declared with defaults on Provider)
------------------------------------------------------------------------------
+------------------------------------------------------------------------------
+
 - ``provider_conf.walltime`` (``"H:MM:SS"`` or seconds), or a ``walltime_seconds`` attribute:
   how long the reservation lasts. None means unbounded (Static, Local): such a provider must be
   available for as long as the longest walltime of the others.

@@ -112,6 +112,7 @@ def make_home(home: Path, pubkey: str) -> None:
 
 
 def make_tmp(tmp: Path) -> None:
+    """Create a host's ``/tmp`` (sticky and world-writable, whatever the umask)."""
     tmp.mkdir(parents=True, exist_ok=True)
     tmp.chmod(0o1777)  # mkdir's mode is masked by umask; /tmp must be sticky and world-writable
 
@@ -128,6 +129,7 @@ def empty_dir(path: Path) -> None:
 
 
 def tail(path: Path, lines: int = 8) -> str:
+    """The last ``lines`` lines of a log file on one line (empty when it cannot be read)."""
     try:
         text = path.read_text(errors="replace").strip().splitlines()
     except OSError:

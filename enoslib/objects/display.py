@@ -58,6 +58,7 @@ def rich_table(rows: Iterable[Mapping[str, Any]], title: str | None = None) -> "
 
 
 def hosts_table(hosts: list["Host"]) -> "Table":
+    """A rich table of hosts (alias, address, user, port, interfaces)."""
     return rich_table(
         (
             {
@@ -74,10 +75,12 @@ def hosts_table(hosts: list["Host"]) -> "Table":
 
 
 def network_table(networks: list["Network"]) -> "Table":
+    """A rich table of networks (one row per network)."""
     return rich_table((n.to_dict() for n in networks), title="Networks")
 
 
 def roles_table(mapping: Mapping[str, Iterable[Any]]) -> "Table":
+    """A rich table of a Roles or Networks mapping (one row per role)."""
     def name(item: Any) -> str:
         return getattr(item, "alias", None) or getattr(item, "cidr", None) or str(item)
 

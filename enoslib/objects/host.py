@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import netaddr
-
+from enoslib._lazy import LazyModule
 from enoslib.objects.network import NetDevice, Network
+
+netaddr = LazyModule("netaddr")  # ~20 ms of import: only when an address is parsed
 
 
 class Host:
@@ -18,6 +19,12 @@ class Host:
     available to Ansible and to command substitutions; ``ansible_connection`` and friends
     change how Ansible reaches the host); change them with :meth:`set_extra` and
     :meth:`reset_extra`. ``net_devices`` is filled by :func:`enoslib.sync_info`.
+
+    >>> host = Host("10.0.0.2", alias="node-1", user="root", port=2222)
+    >>> host.set_extra(role="db").ansible_vars()
+    {'ansible_host': '10.0.0.2', 'ansible_user': 'root', 'ansible_port': 2222, 'role': 'db'}
+    >>> host == Host("10.0.0.2", alias="node-1", user="root", port=2222), str(host)
+    (True, 'node-1')
     """
 
     __slots__ = ("address", "alias", "user", "keyfile", "port", "extra", "net_devices", "_key",

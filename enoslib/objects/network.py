@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import netaddr
+from enoslib._lazy import LazyModule
+
+netaddr = LazyModule("netaddr")  # ~20 ms of import: only when an address is parsed
 
 
 class Network:

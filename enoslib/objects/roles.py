@@ -237,7 +237,16 @@ class _RoleMapping(dict[str, V], Generic[V]):
 
 
 class Roles(_RoleMapping[HostsView]):
-    """Role name -> hosts. ``roles.all()`` gives every host once."""
+    """Role name -> hosts. ``roles.all()`` gives every host once.
+
+    >>> a, b = Host("10.0.0.2", alias="a"), Host("10.0.0.3", alias="b")
+    >>> roles = Roles({"server": [a], "all": [a, b]})
+    >>> roles["client"].append(b)          # a missing role is created when written to
+    >>> [h.alias for h in roles.all()], roles["server"][0].alias
+    (['a', 'b'], 'a')
+    >>> [h.alias for h in roles["all"] - roles["server"]], sorted(roles.with_alias("b"))
+    (['b'], ['all', 'client'])
+    """
 
     view = HostsView
 

@@ -162,6 +162,7 @@ def parse_messages(buf, size=None):
 
 # -- queues ------------------------------------------------------------------------------
 class QueueSpec:
+    """One netfilter queue served by the daemon: its delay, loss and jitter, and the packets it holds."""
     __slots__ = ("num", "delay", "loss", "jitter", "reinject", "pending", "last_release",
                  "received", "accepted", "dropped")
 
@@ -197,6 +198,7 @@ def parse_queue(text, reinject=False):
 
 
 def parse_reinject_queue(text):
+    """Parse ``NUM:DELAY_MS:LOSS_PCT[:JITTER_MS]`` for a queue whose packets are re-sent."""
     return parse_queue(text, reinject=True)
 
 
@@ -498,6 +500,7 @@ def _write_pidfile(path):
 
 
 def main(argv=None):
+    """The daemon's command line (``--queue``, ``--reinject-queue`` ...); runs until stopped."""
     parser = argparse.ArgumentParser(prog="enoslib-delayd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queue", action="append", type=parse_queue, default=[],

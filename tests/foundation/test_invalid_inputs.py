@@ -105,6 +105,23 @@ BASES: dict[str, list[dict[str, Any]]] = {
         },
         {"resources": {"machines": [{"roles": ["x"], "address": "h"}]}},
     ],
+    "vagrant": [
+        {
+            "backend": "libvirt", "box": "generic/debian11", "user": "root", "name_prefix": "exp",
+            "config_extra": "config.vm.boot_timeout = 600\n",
+            "resources": {
+                "machines": [
+                    {"roles": ["server", "web"], "number": 2, "flavour": "small"},
+                    {"roles": ["client"], "flavour_desc": {"core": 2, "mem": 1024}, "name_prefix": "cli"},
+                ],
+                "networks": [
+                    {"roles": ["lan"], "cidr": "10.71.0.0/24"},
+                    {"roles": ["data"], "cidr": "192.168.5.0/28"},
+                ],
+            },
+        },
+        {"resources": {"machines": [{"roles": ["x"]}]}},
+    ],
 }
 
 
@@ -176,6 +193,16 @@ VALID_TWEAKS: dict[str, list[Callable[[dict[str, Any]], None]]] = {
         _set(("resources", "networks", 1, "cidr"), "fd00::1/64"),
         _set(("resources", "networks", 1, "gateway"), "fd00::ffff"),
     ],
+    "vagrant": [
+        _set(("backend",), "virtualbox"), _set(("box",), "enoslib/debian12"), _set(("user",), "vagrant"),
+        _set(("name_prefix",), "a"), _set(("name_prefix",), "A-1"), _set(("config_extra",), ""),
+        _set(("config_extra",), "config.vm.provider :libvirt do |l|\n  l.cpus = 2\nend"),
+        _set(("resources", "machines", 0, "number"), 1), _set(("resources", "machines", 0, "flavour"), "extra-large"),
+        _set(("resources", "machines", 1, "flavour_desc"), {"core": 1, "mem": 64}),
+        _set(("resources", "networks", 0, "cidr"), "172.16.0.0/12"),
+        _set(("resources", "networks", 0, "cidr"), "10.71.0.1/24"),
+        _set(("resources", "networks", 1, "roles"), ["data", "ü"]),
+    ],
 }
 
 
@@ -231,6 +258,14 @@ CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
         _cross_set(("resources", "networks", 0, "mac_end"), "02:00:00:00:00:00"),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "end"), DELETE)),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "mac_start"), DELETE)),
+    ],
+    "vagrant": [
+        _cross(("resources", "machines", 0, "flavour_desc"),
+               (("resources", "machines", 0, "flavour_desc"), {"core": 1, "mem": 512})),
+        _cross_set(("resources", "networks", 1, "cidr"), "10.71.0.128/25"),
+        _cross_set(("resources", "networks", 0, "cidr"), "fd00::/64"),
+        _cross_set(("resources", "networks", 1, "cidr"), "192.168.5.0/29"),
+        _cross_set(("resources", "networks", 0, "cidr"), "192.168.121.0/24"),
     ],
 }
 
@@ -458,7 +493,7 @@ def _related(a: str, b: str) -> bool:
 # -- the three ways a configuration reaches us ---------------------------------------------------
 
 def _classes(name: str) -> tuple[type[BaseConfiguration], type[Any]]:
-    providers = [en.G5k, en.Static, en.Local]
+    providers = [en.G5k, en.Static, en.Local, en.Vagrant]
     for provider in providers:
         if provider.configuration_class.schema_name == name:
             return provider.configuration_class, provider

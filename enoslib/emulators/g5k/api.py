@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from ..kit.http import MethodNotAllowed, Request, Response, Router, json_error
 from .jobs import JobError
 from .kadeploy import ENVIRONMENTS
+from .network import routes as network_routes
 from .reference import REF_VERSION
 from .resources import ResourceError, format_walltime, parse_walltime
 from .status import site_status
@@ -28,27 +28,13 @@ __all__ = ["Api", "ApiRequest", "ApiResponse"]
 API_RELEASE = "3.11.13"
 
 
-@dataclass
-class ApiRequest:
-    method: str
-    path: str  # after the prefix, e.g. /sites/rennes
-    query: dict[str, str]
-    body: Any = None  # parsed JSON (or form dict), None when empty
-    user: str | None = None
-    content_type: str = ""
-
-
-@dataclass
-class ApiResponse:
-    status: int
-    body: Any = None  # JSON-able, or None for an empty body
-    headers: dict[str, str] = field(default_factory=dict)
+ApiRequest = Request
+ApiResponse = Response
 
 
 def error(status: int, message: str) -> ApiResponse:
-    return ApiResponse(
-        status, {"code": status, "message": message, "title": HTTPStatus(status).phrase}
-    )
+    """Grid'5000's error body: ``{"code", "message", "title"}``."""
+    return json_error(status, message)
 
 
 class Api:
@@ -130,37 +116,35 @@ class Api:
             ("GET", rf"/sites/{s}/firewall/(?P<job>[^/]+)", self.firewall_list),
             ("POST", rf"/sites/{s}/firewall/(?P<job>[^/]+)", self.firewall_create),
             ("DELETE", rf"/sites/{s}/firewall/(?P<job>[^/]+)", self.firewall_delete),
+            *network_routes(self),
         ]
-        self.routes = [(m, re.compile(p + r"/?"), h) for m, p, h in table]
+        self.router = Router(error)
+        for method, pattern, handler in table:
+            self.router.add(method, pattern, handler)
 
     # ------------------------------------------------------------------ plumbing
     def handle(self, req: ApiRequest) -> ApiResponse:
-        allowed = []
-        for method, pattern, handler in self.routes:
-            m = pattern.fullmatch(req.path)
-            if not m:
-                continue
-            if method != req.method:
-                allowed.append(method)
-                continue
-            if method != "GET" and req.user is None:
-                return error(403, "Anonymous users cannot change anything: authenticate")
-            params = m.groupdict()
-            if "site" in params and params["site"] not in self.emu.ref.sites:
-                return error(404, f"Cannot find site {params['site']}")
-            with self.emu.lock:
-                self.emu._tick_locked()
-                try:
-                    return handler(req, **params)
-                except JobError as exc:
-                    return error(exc.status, exc.message)
-        if allowed:
+        try:
+            found = self.router.match(req.method, req.path)
+        except MethodNotAllowed as exc:
             return error(
                 405,
                 f"Method {req.method} not allowed on {req.path} "
-                f"(allowed: {', '.join(sorted(set(allowed)))})",
+                f"(allowed: {', '.join(exc.allowed)})",
             )
-        return error(404, f"Cannot find resource {req.path}")
+        if found is None:
+            return error(404, f"Cannot find resource {req.path}")
+        handler, params = found
+        if req.method != "GET" and req.user is None:
+            return error(403, "Anonymous users cannot change anything: authenticate")
+        if "site" in params and params["site"] not in self.emu.ref.sites:
+            return error(404, f"Cannot find site {params['site']}")
+        with self.emu.lock:
+            self.emu._tick_locked()
+            try:
+                return handler(req, **params)
+            except JobError as exc:
+                return error(exc.status, exc.message)
 
     @property
     def prefix(self) -> str:

@@ -16,15 +16,12 @@ Clients reach nodes by name through :meth:`NodeBackend.ssh_config`.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import os
-import shutil
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
 from .reference import NodeRef, ReferenceData
 
 __all__ = [
@@ -107,14 +104,10 @@ class NodeBackend:
     # -- ssh_config -----------------------------------------------------------
     def ssh_config(self) -> str:
         """``Host <name>`` / ``HostName <address>`` stanzas for every NIC of every up node."""
-        lines = [f"# Grid'5000 emulator nodes ({self.kind} backend)"]
-        opts = self.ssh_options()
+        entries: list[tuple[list[str], str | None]] = []
         for node in self.up.values():
             host, _, domain = node.fqdn.partition(".")
             for k, nic in enumerate(self.nics(node)):
-                addr = self.address(node, nic)
-                if addr is None:
-                    continue
                 vlan = self.plugged.get((node.fqdn, nic), DEFAULT)
                 base = host if k == 0 else f"{host}-{nic}"
                 names = (
@@ -122,11 +115,13 @@ class NodeBackend:
                 )
                 if k == 0 and vlan == DEFAULT:
                     names.append(host)
-                lines.append(f"Host {' '.join(names)}")
-                lines.append(f"    HostName {addr}")
-                lines.append(f"    User {self.ssh_user()}")
-                lines.extend(f"    {o}" for o in opts)
-        return "\n".join(lines) + "\n"
+                entries.append((names, self.address(node, nic)))
+        return render_ssh_config(
+            entries,
+            self.ssh_user(),
+            self.ssh_options(),
+            header=f"# Grid'5000 emulator nodes ({self.kind} backend)",
+        )
 
 
 class AddressOnlyBackend(NodeBackend):
@@ -137,20 +132,11 @@ class AddressOnlyBackend(NodeBackend):
 
 def namespace_backend_available() -> tuple[bool, str]:
     """(usable, why not) for :class:`NamespaceBackend` on this machine."""
-    if os.geteuid() != 0:
-        return False, "not root"
-    for tool in ("ip", "sshd"):
-        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
-            return False, f"{tool} not found"
-    try:
-        from enoslib.nodes import NamespaceLab  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - ImportError, or the harness not ready
-        return False, f"enoslib.nodes unavailable: {exc}"
-    return True, ""
+    return netns_available()
 
 
 class NamespaceBackend(NodeBackend):
-    """Nodes as network namespaces with sshd, via :class:`enoslib.nodes.NamespaceLab`."""
+    """Nodes as network namespaces with sshd, via the kit's :class:`~..kit.nodes.NetnsHosts`."""
 
     kind = "netns"
 
@@ -160,44 +146,27 @@ class NamespaceBackend(NodeBackend):
         lab: Any = None,
         name: str | None = None,
         state_dir: str | None = None,
+        hosts: NetnsHosts | None = None,
     ) -> None:
         super().__init__(ref)
-        self._own_lab = lab is None
-        if lab is None:
-            from enoslib.nodes import NamespaceLab
-
-            # lab names are [a-z0-9-]{1,12} and unique on the machine
-            tag = hashlib.sha1(f"{os.getpid()}/{time.time_ns()}/{id(self)}".encode()).hexdigest()
-            lab = NamespaceLab(name=name or f"g5k-{tag[:8]}", state_dir=state_dir)
-        self.lab = lab
+        self.hosts = hosts or NetnsHosts(lab, tag="g5k", name=name, state_dir=state_dir)
+        self.lab = self.hosts.lab
         self._lock = threading.RLock()
-        self._nets: dict[str, str] = {}  # our network key -> lab network name
-        self._placeholders = 0
+        self._placeholders: dict[str, str] = {}  # our network key -> lab network name
 
     def ssh_user(self) -> str:
-        nodes = self.lab.nodes
-        return next(iter(nodes.values())).user if nodes else "root"
+        return self.hosts.ssh_user()
 
     def ssh_options(self) -> list[str]:
-        out, opts = [], list(self.lab.ssh_options())
-        while opts:
-            flag = opts.pop(0)
-            value = opts.pop(0) if opts else ""
-            if flag == "-i":
-                out.append(f"IdentityFile {value}")
-            elif flag == "-o" and "=" in value:
-                key, _, val = value.partition("=")
-                out.append(f"{key} {val}")
-        return out
+        return self.hosts.ssh_options()
 
     def address(self, node: NodeRef, nic: str | None = None) -> str | None:
-        info = self.lab.nodes.get(node.fqdn)
-        if info is None:
+        itfs = self.hosts.interfaces(node.fqdn)
+        if not itfs:
             return None
         nics = self.nics(node)
         k = nics.index(nic) if nic in nics else 0
-        itf = list(info.interfaces.values())[k] if k < len(info.interfaces) else None
-        return itf["address"].split("/")[0] if itf else None
+        return itfs[k][1] if k < len(itfs) else None
 
     # -- networks -------------------------------------------------------------
     def _network(self, site: str, vlan: str) -> str:
@@ -205,22 +174,20 @@ class NamespaceBackend(NodeBackend):
             # one bridge for every site's NICs, on the owning site's network
             site = self.ref.vlan_site(vlan) or site
         key = f"{'prod' if vlan == DEFAULT else 'kavlan-' + vlan}-{site}"
-        if key not in self._nets:
+        if key not in self.hosts.networks:
             kav = self.ref.sites[site]["kavlans"]["default" if vlan == DEFAULT else vlan]
-            self.lab.add_bridge(key, kav["network"])
-            self._nets[key] = key
-        return self._nets[key]
+            self.hosts.add_network(key, kav["network"])
+        return key
 
     def _placeholder(self, site: str, k: int) -> str:
         key = f"unplugged{k}-{site}"
-        if key not in self._nets:
+        if key not in self.hosts.networks:
             pool = list(PLACEHOLDER_BASE.subnets(new_prefix=PLACEHOLDER_PREFIX))
-            if self._placeholders >= len(pool):
+            if len(self._placeholders) >= len(pool):
                 raise RuntimeError(f"too many placeholder networks (max {len(pool)})")
-            cidr = pool[self._placeholders]
-            self._placeholders += 1
-            self.lab.add_bridge(key, str(cidr))
-            self._nets[key] = key
+            cidr = pool[len(self._placeholders)]
+            self._placeholders[key] = str(cidr)
+            self.hosts.add_network(key, str(cidr))
         return key
 
     def _where(self, node: NodeRef, k: int, nic: str) -> str:
@@ -237,38 +204,26 @@ class NamespaceBackend(NodeBackend):
             for n in todo:
                 by_shape.setdefault((n.site, len(self.nics(n)) or 1), []).append(n)
             for (site, count), group in by_shape.items():
-                # Every NIC starts on a placeholder bridge (the lab picks addresses itself);
-                # then the primary one moves to the production bridge with its real address.
-                nets = [self._placeholder(site, k) for k in range(count)]
-                prod = self._network(site, DEFAULT)
-                self.lab.add_nodes([n.fqdn for n in group], networks=nets)
-                try:
-                    for n in group:
-                        self.up[n.fqdn] = n
-                        self.lab.move_interface(
-                            n.fqdn, nets[0], prod, address=self.ref.primary_ip(n)
-                        )
-                except BaseException:
-                    self.stop(group)
-                    raise
+                # the primary NIC on the production bridge with its reference address,
+                # the others on placeholder bridges until a KaVLAN move plugs them
+                nets = [self._network(site, DEFAULT)]
+                nets += [self._placeholder(site, k) for k in range(1, count)]
+                addresses = {n.fqdn: {nets[0]: self.ref.primary_ip(n)} for n in group}
+                self.hosts.add_hosts([n.fqdn for n in group], nets, addresses)
+                for n in group:
+                    self.up[n.fqdn] = n
 
     def stop(self, nodes: Sequence[NodeRef]) -> None:
         with self._lock:
-            errors = []
-            for n in nodes:
-                if n.fqdn in self.lab.nodes:
-                    try:
-                        self.lab.remove_node(n.fqdn)
-                    except Exception as exc:  # noqa: BLE001 - keep removing the others
-                        errors.append(f"{n.fqdn}: {exc}")
-            super().stop(nodes)
-            if errors:
-                raise RuntimeError("; ".join(errors))
+            try:
+                self.hosts.remove_hosts([n.fqdn for n in nodes])
+            finally:
+                super().stop(nodes)
 
     def reset(self, node: NodeRef) -> None:
         with self._lock:
             if node.fqdn in self.up:
-                self.lab.reset_node(node.fqdn)
+                self.hosts.reset(node.fqdn)
 
     def plug(self, node: NodeRef, nic: str, vlan: str) -> None:
         with self._lock:
@@ -282,7 +237,7 @@ class NamespaceBackend(NodeBackend):
             after = self._where(node, k, nic)
             if before != after:
                 address = self.reported_address(node, nic)
-                self.lab.move_interface(node.fqdn, before, after, address=address)
+                self.hosts.move(node.fqdn, before, after, address=address)
 
     def close(self) -> None:
         with self._lock:
@@ -290,20 +245,12 @@ class NamespaceBackend(NodeBackend):
                 super().close()
             finally:
                 self.up.clear()
-                if self._own_lab:
-                    self.lab.destroy()
+                self.hosts.close()
 
 
 def make_backend(kind: str, ref: ReferenceData, lab: Any = None) -> NodeBackend:
     """``"address"``, ``"netns"`` or ``"auto"`` (netns when root and available)."""
-    if kind == "address":
-        return AddressOnlyBackend(ref)
-    if kind == "netns":
-        ok, why = namespace_backend_available()
-        if not ok and lab is None:
-            raise RuntimeError(f"namespace backend unavailable: {why}")
-        return NamespaceBackend(ref, lab=lab)
-    if kind == "auto":
-        ok, _ = namespace_backend_available()
-        return NamespaceBackend(ref, lab=lab) if ok or lab is not None else AddressOnlyBackend(ref)
-    raise ValueError(f"unknown backend {kind!r} (auto, netns or address)")
+    hosts = make_hosts(kind, lab, tag="g5k")
+    if isinstance(hosts, NetnsHosts):
+        return NamespaceBackend(ref, hosts=hosts)
+    return AddressOnlyBackend(ref)

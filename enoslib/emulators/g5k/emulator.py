@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..kit.clock import Ticker, VirtualClock
+from ..kit.http import ADMIN_LOGIN, EmulatorServer, call_admin
 from .backend import NodeBackend, make_backend
-from .clock import VirtualClock
 from .faults import FaultInjector, FaultSettings
 from .firewall import Firewall
 from .jobs import HOLDING, Job
@@ -32,13 +33,10 @@ from .kadeploy import Deployment, Kadeploy
 from .kavlan import Kavlan
 from .oar import Scheduler
 from .reference import DEFAULT_LAYOUT, NodeRef, ReferenceData, default_dataset, make_dataset
-from .server import ApiServer
+from .server import make_server
 from .storage import Storage
 
 __all__ = ["G5kEmulator"]
-
-ADMIN_LOGIN = "emulator-admin"
-
 
 def _generated_users() -> dict[str, str]:
     """One user with a fresh random password: every run has its own secret."""
@@ -168,9 +166,8 @@ class G5kEmulator:
         self.kavlan.listeners.append(self._on_vlan_move)
         self.kadeploy.listeners.append(self._on_deployed)
         self._host, self._port, self._verbose = host, port, verbose
-        self._server: ApiServer | None = None
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._server: EmulatorServer | None = None
+        self._ticker: Ticker | None = None
         self._last = self.clock.now()
         self.backend_errors: list[str] = []
 
@@ -185,25 +182,24 @@ class G5kEmulator:
             else make_backend(self._backend_spec, self.ref, self._lab)
         )
         try:
-            self._server = ApiServer(self, self._host, self._port, self._verbose)
-            self._server.start()
+            self._server = make_server(self, self._host, self._port, self._verbose).start()
         except BaseException:
             self.backend.close()
             raise
-        self._stop.clear()
         atexit.register(self.stop)  # namespaces must not outlive a forgetful script
-        self._ticker = threading.Thread(
-            target=self._tick_loop, name="g5k-emulator-clock", daemon=True
-        )
-        self._ticker.start()
+        self._ticker = Ticker(
+            self.clock,
+            self.tick,
+            name="g5k-emulator-clock",
+            on_error=lambda exc: self.backend_errors.append(f"tick: {exc}"),
+        ).start()
         return self
 
     def stop(self) -> None:
         """Stop the server and the clock thread, destroy every node (idempotent)."""
         atexit.unregister(self.stop)
-        self._stop.set()
         if self._ticker is not None:
-            self._ticker.join(timeout=5)
+            self._ticker.stop()
             self._ticker = None
         if self._server is not None:
             self._server.stop()
@@ -268,19 +264,7 @@ class G5kEmulator:
         does with ``curl -u`` (see :attr:`admin_auth`); returns the decoded JSON
         answer and raises :class:`urllib.error.HTTPError` on an error status.
         """
-        import base64
-        import json
-        import urllib.request
-
-        token = base64.b64encode(f"{ADMIN_LOGIN}:{self.admin_password}".encode()).decode()
-        request = urllib.request.Request(
-            self.admin_url + "/" + path.lstrip("/"),
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={"Authorization": "Basic " + token, "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback only
-            return json.loads(answer.read() or b"null")
+        return call_admin(self.admin_url, self.admin_auth, method, path, body)
 
     def client(self, username: str | None = None, password: str | None = None) -> Any:
         """A python-grid5000 ``Grid5000`` client pointed at this emulator."""
@@ -398,14 +382,6 @@ class G5kEmulator:
         self.kadeploy.step(now)
         self._last = now
         self._reconcile()
-
-    def _tick_loop(self) -> None:
-        while not self._stop.wait(0.2):
-            if self.clock.speed > 0:
-                try:
-                    self.tick()
-                except Exception as exc:  # noqa: BLE001 - never let the clock thread die silently
-                    self.backend_errors.append(f"tick: {exc}")
 
     # ------------------------------------------------------------------ backend wiring
     def _reconcile(self) -> None:

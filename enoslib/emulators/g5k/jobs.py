@@ -70,11 +70,13 @@ def parse_reservation(value: Any, now: float) -> tuple[float, float | None]:
 
 
 def format_paris(ts: float) -> str:
+    """An epoch time as OAR writes dates (``YYYY-MM-DD HH:MM:SS``, Europe/Paris time)."""
     return dt.datetime.fromtimestamp(ts, PARIS).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass
 class Allocation:
+    """The resources given to a job: nodes, VLANs, subnets and disks."""
     nodes: list[NodeRef] = field(default_factory=list)
     vlans: list[str] = field(default_factory=list)
     subnets: list[str] = field(default_factory=list)

@@ -63,6 +63,7 @@ ACCEPTED_KEYS = {
 
 @dataclass
 class Deployment:
+    """One kadeploy deployment: who asked, which environment on which nodes, and its status over time."""
     uid: str
     site: str
     user: str

@@ -216,6 +216,8 @@ class Filter:
 
 
 def parse_filter(text: str, known: frozenset[str] | None = None) -> Filter:
+    """Parse an OAR property filter (``cluster='paravance' and gpu_count>0``); ``known`` lists the
+    properties allowed."""
     return Filter(text, known)
 
 
@@ -225,6 +227,8 @@ Count = int | str  # an int, "ALL" or "BEST"
 
 @dataclass
 class NodeGroup:
+    """Part of an OAR resource request asking for nodes (a filter, a count, optionally one cluster
+    or disks)."""
     filter: Filter
     count: Count
     one_cluster: bool = False
@@ -233,12 +237,14 @@ class NodeGroup:
 
 @dataclass
 class VlanGroup:
+    """Part of an OAR resource request asking for ``count`` KaVLANs matching a filter."""
     filter: Filter
     count: int
 
 
 @dataclass
 class SubnetGroup:
+    """Part of an OAR resource request asking for ``count`` subnets of a prefix length."""
     prefix: int  # e.g. 22 or 16
     count: int
 
@@ -253,6 +259,7 @@ Group = NodeGroup | VlanGroup | SubnetGroup
 
 @dataclass
 class Request:
+    """A parsed OAR resource request: its groups (nodes, VLANs, subnets) and walltime in seconds."""
     groups: list[Group]
     walltime: int | None = None
 
@@ -275,6 +282,7 @@ def parse_walltime(text: str | int) -> int:
 
 
 def format_walltime(seconds: int) -> str:
+    """Seconds as OAR writes a walltime (``H:MM:SS``)."""
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 

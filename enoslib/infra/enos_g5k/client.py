@@ -435,6 +435,7 @@ def set_api(uri: str | None = None, username: str | None = None, password: str |
 
 
 def reset_api() -> None:
+    """Forget the cached default API client (the next call reads the credentials again)."""
     _default.clear()
 
 

@@ -230,6 +230,7 @@ def to_subnet_nature(cidr: str) -> str:
 
 
 def to_prod_nature() -> str:
+    """The nature name of the production network (as EnOSlib's helper of the same name)."""
     return NATURE_PROD
 
 
@@ -434,10 +435,12 @@ def get_all_sites_obj() -> list[Site]:
 
 
 def get_site_obj(site: str, *, client: Any = None) -> Site:
+    """A python-grid5000-like object for ``site`` (read from the reference API)."""
     return _site_stub(_gk(client), site, _ref(client).site(site))
 
 
 def get_cluster_obj(site: str, cluster: str) -> Any:
+    """A python-grid5000-like object for ``cluster`` of ``site`` (read from the reference API)."""
     return _cluster_stub(_gk(), site, cluster, _ref().clusters(site)[cluster])
 
 
@@ -448,11 +451,13 @@ def get_all_clusters_sites() -> dict[str, str]:
 
 
 def get_clusters_sites(clusters: Iterable[str]) -> dict[str, str]:
+    """Cluster name -> its site, for each of ``clusters``."""
     ref = _ref()
     return {c: ref.cluster_site(c) for c in clusters}
 
 
 def get_cluster_site(cluster: str) -> str:
+    """The site a cluster belongs to."""
     return _ref().cluster_site(cluster)
 
 
@@ -520,6 +525,8 @@ def get_cluster_interfaces(cluster: str, extra_cond: Callable[[Mapping[str, Any]
 
 def get_clusters_interfaces(clusters: Iterable[str], extra_cond: Callable[[Mapping[str, Any]], bool] = lambda nic: True
                             ) -> dict[str, list[tuple[str, str]]]:
+    """For each cluster, its network interfaces accepted by ``extra_cond`` (see
+    ``get_cluster_interfaces``)."""
     return {c: get_cluster_interfaces(c, extra_cond=extra_cond) for c in clusters}
 
 
@@ -529,6 +536,7 @@ def get_dns(site: str, *, client: Any = None) -> str | None:
 
 
 def get_subnet_gateway(site: str, *, client: Any = None) -> str | None:
+    """The gateway of a site's g5k-subnets, None when unknown."""
     return (_ref(client).site(site).get("g5ksubnet") or {}).get("gateway")
 
 
@@ -538,6 +546,7 @@ def get_vlans(site: str, *, client: Any = None) -> dict[str, Any]:
 
 
 def get_ipv6(site: str, *, client: Any = None) -> dict[str, Any]:
+    """The IPv6 settings of a site from the reference API (empty when it has none)."""
     return dict(_ref(client).site(site).get("ipv6") or {})
 
 

@@ -85,6 +85,7 @@ def pick_nodes(specs: Sequence[dict[str, Any]], pools: dict[str, list[str]],
 
 
 def prod_network(ref: Reference, net_id: str, roles: list[str], site: str) -> G5kProdNetwork:
+    """The production network of ``site`` as a network of the configuration ``net_id`` and ``roles``."""
     s = ref.site(site)
     default = (s.get("kavlans") or {}).get("default") or {}
     return G5kProdNetwork(roles, net_id, site, cidr=default.get("network"), gateway=default.get("gateway"),

@@ -79,6 +79,7 @@ class JobSpec:
 
 
 def with_site(job: dict[str, Any], site: str) -> dict[str, Any]:
+    """A copy of an OAR job record with its ``site`` filled in."""
     job = dict(job)
     job["site"] = site
     return job
@@ -86,6 +87,7 @@ def with_site(job: dict[str, Any], site: str) -> dict[str, Any]:
 
 # -- look-ups ----------------------------------------------------------------------------------
 def get_job(client: G5kClient, site: str, uid: int | str) -> dict[str, Any]:
+    """The OAR job ``uid`` of ``site``, with its site recorded."""
     return with_site(client.get(f"/sites/{site}/jobs/{uid}"), site)
 
 
@@ -133,6 +135,8 @@ def submit(client: G5kClient, spec: JobSpec, *, user: str | None = None) -> dict
 
 
 def reservation_error(exc: G5kApiError, site: str) -> EnosProviderError:
+    """The enoslib error for an API error answered to a job submission (a 'could run at' hint
+    becomes ``InvalidReservationTime``)."""
     text = exc.body or str(exc)
     if exc.status is not None and 400 <= exc.status < 500:
         m = _COULD_RUN.search(text)
@@ -311,12 +315,15 @@ def job_nodes(job: dict[str, Any]) -> list[str]:
 
 
 def job_vlans(job: dict[str, Any]) -> list[str]:
+    """The VLAN ids given to an OAR job."""
     return [str(v) for v in job.get("resources_by_type", {}).get("vlans", [])]
 
 
 def job_subnets(job: dict[str, Any]) -> list[str]:
+    """The subnets given to an OAR job."""
     return [str(s) for s in job.get("resources_by_type", {}).get("subnets", [])]
 
 
 def job_disks(job: dict[str, Any]) -> list[str]:
+    """The disks given to an OAR job."""
     return [str(d) for d in job.get("resources_by_type", {}).get("disks", [])]

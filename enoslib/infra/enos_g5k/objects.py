@@ -47,6 +47,7 @@ Nic = tuple[str, str]      # (legacy device name, predictable name), e.g. ("eth0
 
 
 def fqdn(short: str, site: str) -> str:
+    """A node's full name from its short name and site (``paravance-3.rennes.grid5000.fr``)."""
     return f"{short}.{site}.{DOMAIN}"
 
 

@@ -617,6 +617,8 @@ def pending_releases(state_dir: Path | None = None) -> list[dict[str, Any]]:
 
 def write_pending(state_dir: Path, key: tuple[str, str, str], client: G5kClient, job_name: str,
                   jobs: Sequence[tuple[str, int]], by_name: bool, errors: Sequence[str]) -> Path:
+    """Record jobs that could not be released (so ``enos destroy NAME`` can finish the job);
+    returns the record's path."""
     path = _pending_path(state_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = {"uri": key[0], "login": key[1], "job_name": job_name, "jobs": [[s, int(u)] for s, u in jobs],
@@ -629,6 +631,7 @@ def write_pending(state_dir: Path, key: tuple[str, str, str], client: G5kClient,
 
 
 def remove_pending(state_dir: Path, key: tuple[str, str, str]) -> None:
+    """Forget the record of unreleased jobs for ``key`` (they are released)."""
     with contextlib.suppress(FileNotFoundError):
         _pending_path(state_dir, key).unlink()
 

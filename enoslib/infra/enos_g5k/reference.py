@@ -36,6 +36,7 @@ NODE_NAME = re.compile(r"^(?P<cluster>[a-z][a-z0-9]*)-(?P<index>[0-9]+)(?P<rest>
 
 
 def api_key(uri: str) -> str:
+    """A short stable key naming an API URI (for per-API cache files)."""
     return hashlib.sha1(uri.rstrip("/").encode()).hexdigest()[:12]
 
 
@@ -210,4 +211,5 @@ def _natural(name: str) -> tuple[Any, ...]:
 
 
 def natural_sort(names: Iterable[str]) -> list[str]:
+    """Names sorted with their numbers compared as numbers (``node-2`` before ``node-10``)."""
     return sorted(names, key=_natural)

@@ -96,6 +96,7 @@ def check_command(hosts: Sequence[Host], command: str) -> set[Host]:
 
 
 def wait_ssh(hosts: Iterable[Host], retries: int = 60, interval: float = 10) -> None:
+    """Wait until every host answers over SSH (``retries`` tries, ``interval`` seconds apart)."""
     from enoslib.api.commands import wait_for
 
     hosts = list(hosts)

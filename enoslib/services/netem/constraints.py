@@ -319,6 +319,7 @@ def reset_commands(interfaces: Iterable[str], ifb: str | None = None) -> list[st
 
 
 def ifb_name(iface: str) -> str:
+    """The ifb device mirroring ``iface``'s ingress (names are limited to 15 characters)."""
     # ifb devices mirror an interface's ingress; names are limited to 15 characters
     return ("ifb-" + iface)[:15]
 

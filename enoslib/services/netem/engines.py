@@ -77,6 +77,7 @@ enos_nfq_chains() {
 
 
 def check_engine(engine: str) -> str:
+    """``engine`` if it is a known network emulation engine, else an ``EnosConfigError``."""
     if engine not in ENGINES:
         raise EnosConfigError(f"invalid engine {engine!r}: expected one of {', '.join(ENGINES)}", rule="enum")
     return engine

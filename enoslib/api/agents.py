@@ -1,0 +1,259 @@
+"""The agents of the module fast path: one Python per host (and become user), kept alive
+over the host's multiplexed SSH connection for the process's lifetime.
+
+:mod:`enoslib.api._agent` is the remote half (its text is sent with ``python -c``); this is
+the controller half: start agents on many hosts at once, exchange length-prefixed JSON frames
+with all of them in parallel from one thread (a selector), notice the ones that die
+(unreachable when ssh itself failed), and stop them (at exit, or with
+:func:`~enoslib.api.ssh.close_connections`). :mod:`enoslib.api.modules` decides what they run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import json
+import logging
+import os
+import selectors
+import shlex
+import struct
+import subprocess
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from enoslib.api.commands import wrap
+from enoslib.api.ssh import connection, is_ssh_failure
+from enoslib.objects import Host
+
+log = logging.getLogger("enoslib.api.agents")
+
+_HELLO_TIMEOUT = 120.0
+# one module run at a time per process (agents answer one request at a time)
+LOCK = threading.RLock()
+
+
+# -- starting and talking to agents --------------------------------------------------------------------------------
+def _agent_command(interpreter: str | None, run_as: str | None) -> str:
+    code = (Path(__file__).with_name("_agent.py")).read_bytes()
+    packed = base64.b64encode(zlib.compress(code, 9)).decode()
+    boot = f"import base64,zlib;exec(zlib.decompress(base64.b64decode('{packed}')))"
+    candidates = [interpreter] if interpreter else ["/usr/bin/python3", "python3",
+                                                    "/usr/libexec/platform-python", "python"]
+    tried = " ".join(shlex.quote(c) for c in candidates)
+    script = (
+        f"for p in {tried}; do if command -v \"$p\" >/dev/null 2>&1; then "
+        f"exec \"$p\" -c {shlex.quote(boot)}; fi; done; "
+        f"echo 'no Python interpreter found on the host (tried {' '.join(candidates)})' >&2; "
+        "exit 127"
+    )
+    return wrap(script, run_as=run_as)
+
+
+class _Agent:
+    def __init__(self, host: Host, run_as: str | None, interpreter: str | None) -> None:
+        self.host = host
+        argv = connection(host).argv(_agent_command(interpreter, run_as))
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            assert stream is not None
+            os.set_blocking(stream.fileno(), False)
+        self.buffer = b""
+        self.errors = b""
+        self.zips: set[str] = set()
+        self.hello: dict[str, Any] | None = None
+        self.dead: str | None = None
+
+    def take_frame(self) -> dict[str, Any] | None:
+        if len(self.buffer) < 4:
+            return None
+        size = struct.unpack(">I", self.buffer[:4])[0]
+        if len(self.buffer) < 4 + size:
+            return None
+        body, self.buffer = self.buffer[4 : 4 + size], self.buffer[4 + size :]
+        frame: dict[str, Any] = json.loads(body.decode("utf-8", "surrogateescape"))
+        return frame
+
+    def failure(self) -> tuple[str, str]:
+        """(status, message) for an agent that died: unreachable when ssh itself failed."""
+        try:
+            rc = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.close()
+            rc = None
+        stderr = self.errors.decode("utf-8", "replace")
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        message = lines[-1] if lines else f"connection lost (exit code {rc})"
+        if rc == 255 and (is_ssh_failure(rc, stderr) or not lines):
+            return "unreachable", message
+        return "failed", message
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 15)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+_AGENTS: dict[tuple[Any, ...], _Agent] = {}
+
+
+def _agent_key(host: Host, run_as: str | None) -> tuple[Any, ...]:
+    return (connection(host).control_path, run_as)
+
+
+def _interpreter(host: Host) -> str | None:
+    from enoslib.api.ansible import _INTERPRETERS, _host_key
+    from enoslib.config import get_config
+
+    value = (
+        host.extra.get("ansible_python_interpreter")
+        or get_config().get("ansible_python_interpreter")
+        or _INTERPRETERS.get(_host_key(host))
+    )
+    return str(value) if value and not str(value).startswith("auto") else None
+
+
+def _exchange(requests: Mapping[_Agent, bytes | None], timeout: float | None = None) -> None:
+    """Write each agent's request (if any), then read one frame from each into
+    ``agent.reply``; agents whose process ends get ``dead`` set instead."""
+    sel = selectors.DefaultSelector()
+    pending_out: dict[_Agent, bytes] = {}
+    waiting = set(requests)
+    for agent, data in requests.items():
+        agent.reply = None  # type: ignore[attr-defined]
+        assert agent.proc.stdout is not None and agent.proc.stderr is not None
+        sel.register(agent.proc.stdout, selectors.EVENT_READ, (agent, "out"))
+        sel.register(agent.proc.stderr, selectors.EVENT_READ, (agent, "err"))
+        if data:
+            pending_out[agent] = data
+            sel.register(agent.proc.stdin, selectors.EVENT_WRITE, (agent, "in"))  # type: ignore[arg-type]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while waiting:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                for agent in waiting:
+                    agent.dead = agent.dead or "no answer"
+                    agent.close()
+                return
+            for key, _ in sel.select(left):
+                agent, kind = key.data
+                if kind == "in":
+                    data = pending_out[agent]
+                    try:
+                        n = os.write(key.fd, data[: 1 << 16])
+                    except (BrokenPipeError, OSError):
+                        n = len(data)
+                    pending_out[agent] = data[n:]
+                    if not pending_out[agent]:
+                        sel.unregister(key.fileobj)
+                    continue
+                chunk = os.read(key.fd, 1 << 16)
+                if kind == "err":
+                    if chunk:
+                        agent.errors = (agent.errors + chunk)[-65536:]
+                    else:
+                        sel.unregister(key.fileobj)
+                    continue
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    if agent in waiting:
+                        waiting.discard(agent)
+                        agent.dead = agent.dead or "exited"
+                    continue
+                agent.buffer += chunk
+                frame = agent.take_frame()
+                if frame is not None and agent in waiting:
+                    agent.reply = frame  # type: ignore[attr-defined]
+                    waiting.discard(agent)
+    finally:
+        for key in list(sel.get_map().values()):
+            sel.unregister(key.fileobj)
+        sel.close()
+
+
+def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tuple[str, str]]:
+    """A live agent per host, started (all at once) where missing; a host whose agent
+    cannot start maps to (status, message)."""
+    out: dict[Host, _Agent | tuple[str, str]] = {}
+    fresh: dict[Host, _Agent] = {}
+    for h in hosts:
+        key = _agent_key(h, run_as)
+        agent = _AGENTS.get(key)
+        if agent is not None and (agent.dead or agent.proc.poll() is not None):
+            agent.close()
+            agent = None
+        if agent is None:
+            agent = fresh[h] = _Agent(h, run_as, _interpreter(h))
+            _AGENTS[key] = agent
+        out[h] = agent
+    if fresh:
+        # the hosts start their Python meanwhile: import what parsing results needs now
+        warm = threading.Thread(target=_import_result_parsing, daemon=True)
+        warm.start()
+        _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
+        warm.join()
+        for h, agent in fresh.items():
+            reply = getattr(agent, "reply", None)
+            if reply and "hello" in reply:
+                agent.hello = reply["hello"]
+                _discovered(h, agent)
+                continue
+            status_message = agent.failure()
+            agent.close()
+            _AGENTS.pop(_agent_key(h, run_as), None)
+            out[h] = status_message
+    return out
+
+
+def _discovered(host: Host, agent: _Agent) -> None:
+    """An interpreter found by the agent (none configured) is what ansible-core's discovery
+    would report: remembered for later ansible-core runs, reported once as a fact."""
+    from enoslib.api.ansible import _INTERPRETERS, _host_key
+
+    python = (agent.hello or {}).get("python")
+    if python and _interpreter(host) is None:
+        _INTERPRETERS[_host_key(host)] = python
+        agent.discovered = python  # type: ignore[attr-defined]
+
+
+def close_agents(hosts: Iterable[Host] | None = None) -> None:
+    """Stop the agents of ``hosts`` (all agents when None)."""
+    with LOCK:
+        paths = None if hosts is None else {connection(h).control_path for h in hosts}
+        for key in list(_AGENTS):
+            if paths is None or key[0] in paths:
+                _AGENTS.pop(key).close()
+
+
+atexit.register(close_agents)
+
+
+def _import_result_parsing() -> None:
+    """What parsing module results imports (ansible-core), imported while the hosts start."""
+    try:
+        import ansible._internal._errors._error_utils  # noqa: F401
+        import ansible.executor.task_result  # noqa: F401
+        import ansible.module_utils.json_utils  # noqa: F401
+        import ansible.vars.clean  # noqa: F401
+    except Exception:  # noqa: BLE001 - imported again (and raising) where used
+        pass

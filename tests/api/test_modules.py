@@ -1,0 +1,176 @@
+"""The module fast path (enoslib.api.modules) against ansible-core, on real local SSH hosts.
+
+Every play runs twice: on the default engine (modules run by our per-host agent) and forced
+through ansible-core (``engine="ansible"``); the Results must be the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from enoslib.api import actions, close_connections, run_command
+from enoslib.api._actions import gather_facts
+from enoslib.errors import EnosFailedHostsError
+
+pytestmark = pytest.mark.root
+
+# values that differ between two runs of the same module
+VOLATILE = {"start", "end", "delta", "atime", "mtime", "ctime", "ansible_facts"}
+
+
+def _comparable(result: Any) -> dict[str, Any]:
+    d = result.to_dict()
+    d.pop("duration")
+    payload = d.pop("payload")
+    d["payload"] = {k: v for k, v in payload.items() if k not in VOLATILE}
+    if isinstance(payload.get("stat"), dict):  # the file is made anew before each run
+        d["payload"]["stat"] = {
+            k: v for k, v in payload["stat"].items() if k not in VOLATILE | {"inode", "version"}
+        }
+    facts = payload.get("ansible_facts")
+    # reported by whichever path first finds the host's Python in this process
+    d["facts"] = sorted(set(facts or ()) - {"discovered_interpreter_python"})
+    return d
+
+
+def _assert_same(fast: Any, core: Any) -> None:
+    assert len(fast) == len(core)
+    for a, b in zip(fast, core):
+        ca, cb = _comparable(a), _comparable(b)
+        diff = {k: (ca[k], cb[k]) for k in ca if k != "payload" and ca[k] != cb[k]}
+        pa, pb = ca["payload"], cb["payload"]
+        diff.update({f"payload.{k}": (pa.get(k), pb.get(k)) for k in set(pa) | set(pb)
+                     if pa.get(k, ...) != pb.get(k, ...)})
+        assert not diff, f"{a.host} {a.task!r}: {diff}"
+
+
+def _both(hosts: list[Any], record: Any, reset: str | None = None) -> tuple[Any, Any]:
+    """Run the play recorded by ``record(a)`` on each engine; ``reset`` runs before each."""
+    out = []
+    for engine in ("auto", "ansible"):
+        if reset:
+            run_command(reset, hosts)
+        with actions(roles=hosts, engine=engine, on_error_continue=True) as a:
+            record(a)
+        out.append(a)
+    return out[0], out[1]
+
+
+def test_modules_give_the_results_of_ansible_core(hosts: list[Any]) -> None:
+    def play(a: Any) -> None:
+        a.command(argv=["echo", "hi there"], task_name="command argv")
+        a.shell("echo out; echo err >&2", creates="/nonexistent", task_name="shell")
+        a.lineinfile(path="/tmp/mp-test/li", line="hello", create=True)
+        a.lineinfile(path="/tmp/mp-test/li", line="hello", task_name="lineinfile again")
+        a.file(path="/tmp/mp-test/d", state="directory", mode="0750")
+        a.stat(path="/tmp/mp-test/li")
+        a.ansible.builtin.ping(data="pong!")
+        a.getent(database="passwd", key="root")
+        a.command(argv=["touch", "/tmp/mp-test/no"], check_mode=True, task_name="check")
+        a.file(path="/tmp/mp-test/d", state="absent", check_mode=True, task_name="check file")
+        a.command(argv=["id", "-un"], become=True, become_user="nobody", task_name="become")
+        a.setup(gather_subset=["min"])
+
+    fast, core = _both(hosts[:2], play, reset="rm -rf /tmp/mp-test; mkdir /tmp/mp-test; mkdir -p -m 700 ~/.ansible/tmp")
+    assert fast.engine_used == "modules" and core.engine_used == "ansible"
+    _assert_same(fast.results, core.results)
+    by_task = {r.task: r for r in fast.results if r.host == hosts[0].alias}
+    assert by_task["command argv"].stdout == "hi there" and by_task["command argv"].changed
+    assert by_task["lineinfile"].changed and not by_task["lineinfile again"].changed
+    assert by_task["stat"].payload["stat"]["exists"]
+    assert by_task["check"].status == "skipped" or not by_task["check"].changed
+    assert by_task["check file"].changed  # would remove it ...
+    assert run_command("test -d /tmp/mp-test/d", hosts[:1]).ok  # ... but did not
+    assert by_task["become"].stdout == "nobody"
+    facts = by_task["setup"].payload["ansible_facts"]
+    assert facts["ansible_hostname"] == hosts[0].alias
+
+
+def test_a_failing_module_fails_on_both_paths_and_hosts_drop_out(hosts: list[Any]) -> None:
+    def play(a: Any) -> None:
+        a.file(path="/nonexistent/dir/file", state="file", task_name="missing")
+        a.ping(task_name="after")
+
+    fast, core = _both(hosts[:2], play)
+    _assert_same(fast.results, core.results)
+    assert [r.status for r in fast.results] == ["FAILED", "FAILED"]  # no "after": hosts gone
+    assert "absent" in fast.results[0].payload["msg"]
+    with pytest.raises(EnosFailedHostsError) as err:
+        with actions(roles=hosts[:1]) as a:
+            a.file(path="/nonexistent/dir/file", state="file")
+    assert err.value.results[0].status == "FAILED"
+
+
+def test_ignore_errors_keeps_the_host_in_play(hosts: list[Any]) -> None:
+    def play(a: Any) -> None:
+        a.file(path="/nonexistent/x", state="file", ignore_errors=True, task_name="missing")
+        a.ping(task_name="after")
+
+    fast, core = _both(hosts[:1], play)
+    _assert_same(fast.results, core.results)
+    assert [r.status for r in fast.results] == ["FAILED", "OK"]
+    assert fast.results[0].payload["ignored"]
+
+
+def test_unreachable_host(hosts: list[Any], ghost: Any) -> None:
+    def play(a: Any) -> None:
+        a.ping()
+
+    fast, core = _both([hosts[0], ghost], play)
+    assert [(r.host, r.status) for r in fast.results] == [(r.host, r.status) for r in core.results]
+    assert [r.status for r in fast.results] == ["OK", "UNREACHABLE"]
+
+
+def test_what_falls_back_to_ansible_core_is_logged(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    cases = {
+        "copy": lambda a: a.copy(content="x\n", dest="/tmp/mp-copy"),
+        "when": lambda a: a.ping(when="1 == 1"),
+        "{{ template }}": lambda a: a.file(path="/tmp/{{ inventory_hostname }}", state="absent"),
+        "loop": lambda a: a.ping(loop=[1, 2]),
+    }
+    for reason, record in cases.items():
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+            with actions(roles=hosts[:1]) as a:
+                a.ping()
+                record(a)
+        assert a.engine_used == "ansible", reason
+        assert reason in caplog.text and "through ansible-core" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+        with actions(roles=hosts[:1]) as a:
+            a.ping()
+    assert a.engine_used == "modules" and "module fast path" in caplog.text
+
+
+def test_gather_facts_and_agents_closed_with_connections(hosts: list[Any]) -> None:
+    facts = gather_facts(hosts[:2], gather_subset=["min"])
+    assert {f["ansible_hostname"] for f in facts.values()} == {h.alias for h in hosts[:2]}
+    close_connections(hosts[:2])  # the agents go with the connections; the next call restarts
+    with actions(roles=hosts[:2]) as a:
+        a.ping()
+    assert a.engine_used == "modules" and len(a.results.ok) == 2
+
+
+def test_run_play_takes_the_module_path_when_it_can(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from enoslib.api import run_play
+
+    play = {"hosts": "all", "tasks": [{"ping": {"data": "x"}}, {"name": "st", "stat": {"path": "/"}},
+                                      {"command": "echo hi"}]}
+    fast = run_play(play, hosts[:2])
+    core_play = {**play, "vars": {"unused": 1}}  # vars: ansible-core reads the play
+    with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+        core = run_play(core_play, hosts[:2])
+    assert "through ansible-core, because of play keys ['vars']" in caplog.text
+    assert [(r.host, r.task, r.status, r.stdout) for r in fast] == [
+        (r.host, r.task, r.status, r.stdout) for r in core
+    ]
+    assert [r.task for r in fast[::2]] == ["ping", "st", "command"]
+    _assert_same(fast[:4], core[:4])  # the modules' results; command took the SSH fast path
