@@ -22,6 +22,8 @@ _ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{
 
 @dataclass
 class Request:
+    """One API request, as the services see it."""
+
     method: str
     path: str                      # below the service prefix, e.g. "/servers/detail"
     query: dict[str, list[str]]
@@ -45,6 +47,8 @@ class Request:
 
 @dataclass
 class Response:
+    """An answer: status, JSON-able body, extra headers."""
+
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)

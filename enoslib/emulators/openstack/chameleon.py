@@ -8,4 +8,5 @@ from .__main__ import main as _main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Serve an emulated Chameleon cloud until Ctrl-C (``enos emulate chameleon``)."""
     return _main(argv, chameleon=True)

@@ -23,6 +23,7 @@ def _bad(message: str) -> ApiError:
 
 
 class Compute(Service):
+    """The Nova API (``/compute/v2.1``)."""
     prefix = "/compute"
     error_body = NOVA
 

@@ -45,8 +45,8 @@ PUBLIC_CIDR = "172.24.4.0/24"
 def _clock(clock: Any, speed: float, start: float | None) -> Any:
     if clock is not None:
         return clock
-    # until the shared emulator kit lands, the Grid'5000 emulator's clock is the one clock
-    from enoslib.emulators.g5k.clock import VirtualClock
+    # the shared emulator kit's clock (the one every emulator uses)
+    from enoslib.emulators.kit import VirtualClock
 
     return VirtualClock(start=start, speed=speed)
 

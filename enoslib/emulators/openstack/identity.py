@@ -30,6 +30,7 @@ def _unauthorized(message: str = "The request you have made requires authenticat
 
 
 class Identity(Service):
+    """The Keystone v3 API (``/identity``)."""
     prefix = "/identity"
     needs_token = False
     error_body = KEYSTONE

@@ -9,6 +9,7 @@ from .state import ApiError, iso
 
 
 class Image(Service):
+    """The Glance v2 API (``/image``)."""
     prefix = "/image"
     error_body = NOVA
 

@@ -39,6 +39,7 @@ def _matches(item: dict[str, Any], query: dict[str, list[str]]) -> bool:
 
 
 class Network(Service):
+    """The Neutron v2.0 API (``/network``)."""
     prefix = "/network"
     error_body = NEUTRON
 

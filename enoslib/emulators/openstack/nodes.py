@@ -19,6 +19,7 @@ __all__ = ["AddressOnly", "NamespaceNodes", "make_backend"]
 
 
 class AddressOnly:
+    """Servers are addresses only: nothing answers there."""
     kind = "address"
     keyfile: str | None = None
     user = "root"
@@ -41,6 +42,7 @@ class AddressOnly:
 
 
 class NamespaceNodes(AddressOnly):
+    """Every ACTIVE server is a network namespace with its own sshd (root)."""
     kind = "netns"
 
     def __init__(self, name: str, subnets: Any) -> None:
@@ -128,6 +130,7 @@ class NamespaceNodes(AddressOnly):
 
 
 def make_backend(kind: str, name: str, subnets: Any) -> AddressOnly:
+    """The server backend: ``address``, ``netns`` (root) or ``auto``."""
     import os
 
     if kind == "auto":

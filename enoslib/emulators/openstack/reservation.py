@@ -22,6 +22,7 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "
 
 
 def parse_date(text: str) -> float:
+    """A Blazar date (``YYYY-MM-DD HH:MM`` and ISO forms, UTC) as epoch seconds."""
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
@@ -59,6 +60,7 @@ def host_filter(properties: str) -> Any:
 
 
 class Reservation(Service):
+    """The Blazar v1 API (``/reservation/v1``)."""
     prefix = "/reservation"
     error_body = BLAZAR
 

@@ -23,6 +23,7 @@ __all__ = ["ApiError", "Cloud", "Faults", "Quotas", "iso", "new_id"]
 
 
 def new_id() -> str:
+    """A fresh UUID."""
     return str(uuid.uuid4())
 
 

@@ -12,6 +12,7 @@ LIVE_STATES = ("CREATING", "PENDING", "STARTING", "UPDATING", "ACTIVE")
 
 
 def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a Blazar error (None if unknown)."""
     code = getattr(exc, "status_code", None) or (getattr(exc, "kwargs", None) or {}).get("code") \
         or getattr(exc, "code", None)
     return code if isinstance(code, int) else None

@@ -19,6 +19,7 @@ from enoslib.infra.enos_openstack.configuration import OpenstackConf
 
 
 class MachineConfiguration(_OpenstackMachine):
+    """``number`` bare-metal nodes of node type ``flavour`` with these ``roles``."""
     __slots__ = ()
     schema_name = "chameleonbaremetal"
 
@@ -28,6 +29,7 @@ class MachineConfiguration(_OpenstackMachine):
 
 
 class ChameleonbaremetalConf(OpenstackConf):
+    """Bare-metal nodes by role and node type, reserved by one Blazar lease."""
     __slots__ = ()
     schema_name = "chameleonbaremetal"
     machine_class = MachineConfiguration

@@ -48,6 +48,7 @@ def blazar_date(t: float) -> str:
 
 
 def parse_blazar_date(text: str) -> float:
+    """A date as Blazar writes it (UTC) as epoch seconds."""
     for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()

@@ -14,6 +14,7 @@ from enoslib.infra.enos_openstack.configuration import OpenstackConf
 
 
 class MachineConfiguration(_OpenstackMachine):
+    """``number`` virtual machines of flavor ``flavour`` with these ``roles``."""
     __slots__ = ()
     schema_name = "chameleonkvm"
 
@@ -23,6 +24,7 @@ class MachineConfiguration(_OpenstackMachine):
 
 
 class ChameleonkvmConf(OpenstackConf):
+    """Virtual machines by role and flavor on Chameleon KVM."""
     __slots__ = ()
     schema_name = "chameleonkvm"
     machine_class = MachineConfiguration

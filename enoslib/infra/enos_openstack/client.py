@@ -96,6 +96,7 @@ def transient(exc: BaseException) -> bool:
 
 
 def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of an openstacksdk/keystoneauth error (None if unknown)."""
     status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
     return status if isinstance(status, int) else None
 
@@ -275,7 +276,3 @@ def describe_error(exc: BaseException) -> str:
     text = getattr(exc, "details", None) or getattr(exc, "message", None) or str(exc)
     text = str(text).splitlines()[0] if str(text) else type(exc).__name__
     return f"HTTP {status}: {text}" if status else f"{type(exc).__name__}: {text}"
-
-
-def raise_provider_error(what: str, exc: BaseException) -> None:
-    raise EnosProviderError(f"{what}: {describe_error(exc)}") from exc
