@@ -45,10 +45,13 @@ class OpenstackConf(BaseConfiguration):
         """The role names of the experiment's network."""
         return list(self._data.get("resources", {}).get("networks", []))
 
-    def add_network(self, *roles: str, **ignored: Any) -> "OpenstackConf":  # type: ignore[override]
-        """Give the experiment's network one more role name."""
+    def add_network(self, *roles: str, **fields: Any) -> "OpenstackConf":  # type: ignore[override]
+        """Give the experiment's network more role names (``add_network("lan")``); keyword
+        fields are refused with the schema's error (networks are role names here)."""
         for role in roles:
             self._add("networks", role)
+        if fields or not roles:
+            self._add("networks", fields)  # not a string: the schema names the path and rule
         return self
 
     def add_network_conf(self, network: Any) -> "OpenstackConf":  # type: ignore[override]
