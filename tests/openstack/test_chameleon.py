@@ -12,7 +12,7 @@ from enoslib.errors import EnosProviderError, InvalidReservationTime
 from enoslib.infra.enos_chameleonbaremetal import Chameleonbaremetal
 from enoslib.infra.enos_chameleonkvm import Chameleonkvm, ChameleonkvmConf
 
-from conftest import baremetal_conf, leaks, provider_kwargs
+from os_helpers import baremetal_conf, leaks, provider_kwargs
 
 
 def date(t):

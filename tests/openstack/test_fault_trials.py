@@ -13,7 +13,7 @@ from enoslib.errors import EnosError
 from enoslib.infra.enos_chameleonbaremetal import Chameleonbaremetal
 from enoslib.infra.enos_openstack import Openstack
 
-from conftest import baremetal_conf, leaks, openstack_conf, provider_kwargs
+from os_helpers import baremetal_conf, leaks, openstack_conf, provider_kwargs
 
 TRIALS = 60
 

@@ -13,7 +13,7 @@ from enoslib.infra.enos_chameleonkvm import ChameleonkvmConf
 from enoslib.infra.enos_openstack import OpenstackConf
 from enoslib.infra.enos_openstack.client import connect_kwargs, read_rc_file
 
-from conftest import openstack_conf
+from os_helpers import openstack_conf
 
 
 def test_round_trip_defaults_and_server_names():

@@ -9,7 +9,7 @@ import pytest
 
 from enoslib.infra.enos_openstack import Openstack
 
-from conftest import leaks, openstack_conf, provider_kwargs
+from os_helpers import leaks, openstack_conf, provider_kwargs
 
 pytestmark = pytest.mark.root
 

@@ -7,7 +7,7 @@ import pytest
 from enoslib.errors import EnosProviderError
 from enoslib.infra.enos_openstack import Openstack
 
-from conftest import PUBLIC_KEY, leaks, openstack_conf, provider_kwargs
+from os_helpers import PUBLIC_KEY, leaks, openstack_conf, provider_kwargs
 
 
 def posts(emu, what="/compute/v2.1/servers"):
