@@ -132,7 +132,7 @@ def test_providers_find_the_common_slot_with_grid5000(g5k_and_chameleon):
     busy_until = datetime.strptime(other["end_date"], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
     client = G5kClient(g5k_emu.uri, "alice", g5k_emu.users["alice"], sleep=g5k_emu.advance, now=g5k_emu.clock.now)
     g5k = G5k(G5kConf.from_settings(job_name="with-chi", walltime="1:00:00", root_access=False)
-              .add_machine(roles=["server"], cluster="paravance", nodes=1), name="g5k", client=client)
+              .add_machine(roles=["server"], cluster="parasilo", nodes=1), name="g5k", client=client)
     bm = Chameleonbaremetal(baremetal_conf(lease="with-g5k", haswell=2), name="chameleon", **provider_kwargs(chi))
     group = Providers([g5k, bm], clock=chi.clock.now)
     roles, _ = group.init(time_window=6 * 3600)

@@ -107,9 +107,7 @@ def test_a_server_in_error_is_replaced(emu):
     with pytest.raises(EnosProviderError, match=r"exp-1 failed to boot 3 times.*No valid host"):
         provider.init()
     assert leaks(emu) == {}
-    emu.faults.update(boot_error_rate=0.0)
-    emu.cloud.faults.rng.seed(3)
-    emu.faults.update(boot_error_rate=0.5)
+    emu.faults.update(boot_error_rate=0.5, seed=3)
     roles, _ = Openstack(openstack_conf(servers=4, clients=0), **provider_kwargs(emu, boot_retries=8)).init()
     assert len(roles.all()) == 4
     assert posts(emu) > 4 + 3  # some were booted again

@@ -1,40 +1,40 @@
-"""Requests to the emulated services: routing, token check, faults, call counting.
+"""Requests to the emulated services: routing to the service, token check, own faults, call counting.
 
-A :class:`Request` goes to the service owning its first path segment (``/identity``,
-``/compute``, ``/network``, ``/image``, ``/reservation``); each service declares its routes
-with :func:`route`. The transport (an HTTP server) only turns HTTP into :class:`Request` and
-:class:`Response` back (see :mod:`.http`).
+Served by the shared emulator kit's :class:`~enoslib.emulators.kit.EmulatorServer` (HTTP,
+``X-Auth-Token`` lookup, the generic faults and the ``/_emulator`` admin endpoints): a request
+goes to the service owning its first path segment (``/identity``, ``/compute``, ``/network``,
+``/image``, ``/reservation``), whose routes are declared with :func:`route` and matched by a
+kit :class:`~enoslib.emulators.kit.Router`.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import parse_qs
 
+from enoslib.emulators.kit import Request as KitRequest
+from enoslib.emulators.kit import Response, Router
+
+from .faults import OpenstackFaults
 from .state import ApiError, Cloud, blazar_error, keystone_error, neutron_error, nova_error
+
+__all__ = ["App", "Request", "Response", "Service", "route"]
 
 _ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
 
 @dataclass
-class Request:
-    """One API request, as the services see it."""
+class Request(KitRequest):
+    """A kit request as the services see it: path below the service prefix, plus the
+    server's base URL (for links and the catalog) and the token's user and project."""
 
-    method: str
-    path: str                      # below the service prefix, e.g. "/servers/detail"
-    query: dict[str, list[str]]
-    headers: dict[str, str]        # lower-case names
-    body: Any
-    base_url: str                  # "http://127.0.0.1:PORT"
-    auth: dict[str, Any] = field(default_factory=dict)   # the token's user and project
+    base_url: str = ""
+    auth: dict[str, Any] = field(default_factory=dict)
 
     def q(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else default
+        return self.query.get(name, default)
 
     @property
     def project_id(self) -> str:
@@ -45,23 +45,14 @@ class Request:
         return self.auth.get("user_id", "")
 
 
-@dataclass
-class Response:
-    """An answer: status, JSON-able body, extra headers."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 Handler = Callable[..., Response]
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    """Declare a handler for ``method`` on ``pattern`` (a regex with named groups, matched
-    against the whole path below the service prefix)."""
+    """Declare a handler for ``method`` on ``pattern`` (a kit :class:`Router` pattern,
+    matched against the whole path below the service prefix)."""
     def deco(fn: Handler) -> Handler:
-        fn.__dict__.setdefault("_routes", []).append((method, re.compile(pattern + r"/?\Z")))
+        fn.__dict__.setdefault("_routes", []).append((method, pattern))
         return fn
     return deco
 
@@ -75,72 +66,68 @@ class Service:
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
-        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        for name in dir(type(self)):
-            fn = getattr(self, name)
-            for method, pattern in getattr(fn, "_routes", ()):
-                self.routes.append((method, pattern, fn))
+        routes = [(method, pattern, getattr(self, name)) for name in dir(type(self))
+                  for method, pattern in getattr(getattr(self, name), "_routes", ())]
         # literal paths win over patterns ("/flavors/detail" before "/flavors/{id}")
-        self.routes.sort(key=lambda r: r[1].pattern.count("(?P<"))
+        routes.sort(key=lambda r: r[1].count("(?P<"))
+        self.router = Router(error=lambda status, message: Response(status, self.error_body(status, message)))
+        for method, pattern, fn in routes:
+            self.router.add(method, pattern, fn)
 
     def dispatch(self, req: Request) -> Response:
-        allowed = False
-        for method, pattern, fn in self.routes:
-            m = pattern.match(req.path)
-            if m:
-                allowed = True
-                if method == req.method:
-                    return fn(req, **m.groupdict())
-        if allowed:
-            raise ApiError(405, self.error_body(405, f"method {req.method} not allowed"))
-        raise ApiError(404, self.error_body(404, f"no resource at {req.path}"))
+        return self.router.dispatch(req)
 
 
 class App:
-    """The whole cloud behind one base URL."""
+    """The whole cloud behind one base URL: the handler of the kit's server."""
 
-    def __init__(self, cloud: Cloud, services: list[Service]) -> None:
+    def __init__(self, cloud: Cloud, services: list[Service], faults: OpenstackFaults) -> None:
         self.cloud = cloud
+        self.faults = faults
         self.services = {s.prefix: s for s in services}
+        self.base_url = ""   # set once the server listens
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, base_url: str) -> Response:
-        path, _, qs = raw_path.partition("?")
+    def handle(self, kit_req: KitRequest) -> Response:
+        path = kit_req.path
         first = "/" + path.strip("/").split("/", 1)[0]
         service = self.services.get(first)
         if service is None:
-            return Response(404, {"error": {"code": 404, "message": f"no service at {first}"}})
-        rest = path[len(first):] or "/"
-        lower = {k.lower(): v for k, v in headers.items()}
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError:
-            return Response(400, service.error_body(400, "malformed JSON request body"))
-        req = Request(method, rest if rest == "/" else rest.rstrip("/") or "/", parse_qs(qs, keep_blank_values=True),
-                      lower, payload, base_url)
+            return Response(404, keystone_error(404, "Not Found", f"no service at {first}"))
+        rest = path[len(first):].rstrip("/") or "/"
+        req = Request(**{f.name: getattr(kit_req, f.name) for f in dataclasses.fields(KitRequest)},
+                      base_url=self.base_url)
+        req.path = rest
         cloud = self.cloud
-        faults = cloud.faults
         with cloud.lock:
-            cloud.calls[f"{method} {first}{_ID.sub('{id}', rest)}"] += 1
-        if faults.latency:
-            time.sleep(faults.latency)
+            cloud.calls[f"{req.method} {first}{_ID.sub('{id}', rest)}"] += 1
         try:
-            if service.needs_token and not (first == "/identity" and method == "GET"):
-                token = cloud.tokens.get(lower.get("x-auth-token", ""))
-                if token is None or token["expires"] < cloud.now():
+            if service.needs_token:
+                token = cloud.tokens.get(req.user or "")
+                if token is None:
                     raise ApiError(401, keystone_error(401, "Unauthorized", "The request you have made requires "
                                                        "authentication."))
                 req.auth = token
-            if first != "/identity" and faults.hit(faults.error_rate):
-                status = faults.rng.choice((500, 503))
-                raise ApiError(status, service.error_body(status, "injected fault: service unavailable"))
             cloud.tick()
             with cloud.lock:
                 response = service.dispatch(req)
-            if method == "POST" and first != "/identity" and faults.hit(faults.lost_answer_rate):
+            if req.method == "POST" and first != "/identity" and self.faults.take("lost_answer_next",
+                                                                                  "lost_answer_rate"):
                 raise ApiError(502, service.error_body(502, "injected fault: the answer was lost"))
             return response
         except ApiError as err:
             return Response(err.status, err.body, err.headers)
+
+    def token_user(self, token: str) -> str | None:
+        """The kit's ``TokenAuth`` lookup: the token itself while it is valid."""
+        found = self.cloud.tokens.get(token)
+        return token if found is not None and found["expires"] >= self.cloud.now() else None
+
+    @staticmethod
+    def error(status: int, message: str) -> Response:
+        """Errors the kit answers itself (bad token, injected faults, API down): Keystone's shape."""
+        from http import HTTPStatus
+
+        return Response(status, keystone_error(status, HTTPStatus(status).phrase, message))
 
 
 # error shapes per service (used by the service classes)

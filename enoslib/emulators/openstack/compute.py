@@ -185,7 +185,7 @@ class Compute(Service):
             "metadata": {str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
             "created": now, "updated": now, "ready_at": now + cloud.faults.boot_time,
             "hints": dict(hints), "fault": None, "security_groups": groups, "host": None,
-            "fail": cloud.faults.hit(cloud.faults.boot_error_rate), "node": None,
+            "fail": cloud.faults.boot_error(), "node": None,
         }
         network = self._network_service()
         for net, fixed in nets:
@@ -201,7 +201,7 @@ class Compute(Service):
     @route("DELETE", r"/servers/(?P<sid>[^/]+)")
     def delete_server(self, req: Request, sid: str) -> Response:
         server = self._own(req, sid)
-        if self.cloud.faults.hit(self.cloud.faults.conflict_rate):
+        if self.cloud.faults.conflict():
             raise ApiError(409, nova_error(409, f"Cannot 'delete' instance {sid} while it is in task_state "
                                                 "deleting"))
         self.remove(server)

@@ -18,20 +18,21 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from enoslib.emulators.kit import EmulatorServer, Ticker, TokenAuth
+
 from .app import App
 from .compute import Compute
-from .http import HttpServer
+from .faults import OpenstackFaultSettings, OpenstackFaults
 from .identity import Identity
 from .image import Image
 from .network import Network
 from .nodes import make_backend
 from .reservation import Reservation
-from .state import Cloud, Faults, Quotas, new_id
+from .state import Cloud, Quotas, new_id
 
 __all__ = ["OpenstackEmulator"]
 
@@ -57,27 +58,29 @@ class OpenstackEmulator:
     ``speed``: virtual seconds per real second (0: the clock moves only with :meth:`advance`);
     ``clock``: share another emulator's clock (e.g. the Grid'5000 emulator's) instead;
     ``backend``: ``"address"`` (nothing answers at the servers' IPs), ``"netns"`` (every
-    ACTIVE server is a real SSH host; root), ``"auto"``; ``faults``: :class:`Faults` knobs;
+    ACTIVE server is a real SSH host; root), ``"auto"``; ``faults``: knobs of
+    :class:`~.faults.OpenstackFaultSettings` (the kit's plus OpenStack's own);
     ``quotas``: :class:`Quotas` fields; ``users``: ``{name: password}`` (default one random).
     """
 
     def __init__(self, *, chameleon: bool = False, speed: float = 1.0, clock: Any = None, start: float | None = None,
-                 backend: str = "address", faults: dict[str, Any] | Faults | None = None,
+                 backend: str = "address", faults: dict[str, Any] | OpenstackFaultSettings | None = None,
                  quotas: dict[str, Any] | None = None, users: dict[str, str] | None = None,
                  project: str = "demo", node_types: dict[str, int] | None = None, port: int = 0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, admin_password: str | None = None, verbose: bool = False) -> None:
         self.chameleon = chameleon
         self.clock = _clock(clock, speed, start)
         self.name = name or f"os-{secrets.token_hex(3)}"
-        faults = faults if isinstance(faults, Faults) else Faults(**(faults or {}))
-        self.cloud = Cloud(self.clock, faults=faults, quotas=Quotas(**(quotas or {})))
+        self.cloud = Cloud(self.clock, faults=OpenstackFaults(faults, clock=self.clock.now),
+                           quotas=Quotas(**(quotas or {})))
         self.users = dict(users or {f"user-{secrets.token_hex(3)}": secrets.token_urlsafe(16)})
         self.project_name = project
         self._backend_kind = backend
         self._port = port
-        self._server: HttpServer | None = None
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._admin_password = admin_password
+        self._verbose = verbose
+        self._server: EmulatorServer | None = None
+        self._ticker: Ticker | None = None
         self._populate(node_types or NODE_TYPES)
         services = [Identity(self.cloud, tuple(k for k in ("identity", "compute", "image", "network",
                                                              "reservation") if chameleon or k != "reservation")),
@@ -86,7 +89,7 @@ class OpenstackEmulator:
             services.append(Reservation(self.cloud))
         for s in services:
             self.cloud.services[s.prefix.strip("/")] = s
-        self.app = App(self.cloud, services)
+        self.app = App(self.cloud, services, self.cloud.faults)
 
     # -- data ----------------------------------------------------------------------------------
     def _populate(self, node_types: dict[str, int]) -> None:
@@ -152,14 +155,21 @@ class OpenstackEmulator:
                                                 device_owner="network:router_interface",
                                                 fixed_ip=sub["gateway_ip"], subnet_id=sub["id"])
             del cloud.services_pending_port
-        self._server = HttpServer(self.app, port=self._port).start()
-        if getattr(self.clock, "speed", 0):
-            self._ticker = threading.Thread(target=self._tick_loop, name="openstack-emulator-tick", daemon=True)
-            self._ticker.start()
+        # one server, the services under their path prefixes (the catalog's URLs); Keystone's
+        # token requests and version documents are anonymous, the rest needs X-Auth-Token
+        self._server = EmulatorServer(self.app.handle, auth=TokenAuth(self.app.token_user), allow_anonymous=True,
+                                      faults=self.cloud.faults, clock=self.clock, advance=self.advance,
+                                      admin_password=self._admin_password, error=self.app.error, port=self._port,
+                                      server_version="openstack-emulator/1.0", verbose=self._verbose)
+        self.app.base_url = self._server.base_url
+        self._server.start()
+        self._ticker = Ticker(self.clock, self.cloud.tick).start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -179,10 +189,6 @@ class OpenstackEmulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _tick_loop(self) -> None:
-        while not self._stop.wait(0.2):
-            self.cloud.tick()
-
     def _cidr_of(self, address: str) -> str:
         ip = ipaddress.ip_address(address)
         for sub in self.cloud.subnets.values():
@@ -198,7 +204,14 @@ class OpenstackEmulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        assert self._server is not None, "start the emulator first"
+        return self._server.base_url
+
+    @property
+    def server(self) -> EmulatorServer:
+        """The kit's HTTP server (``admin_url``, ``admin_auth`` of the ``/_emulator`` endpoints)."""
+        assert self._server is not None, "start the emulator first"
+        return self._server
 
     @property
     def auth_url(self) -> str:
@@ -281,7 +294,7 @@ class OpenstackEmulator:
 
     # -- test control --------------------------------------------------------------------------
     @property
-    def faults(self) -> Faults:
+    def faults(self) -> OpenstackFaults:
         return self.cloud.faults
 
     def advance(self, seconds: float) -> float:

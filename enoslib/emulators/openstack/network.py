@@ -81,7 +81,7 @@ class Network(Service):
 
     @route("GET", rf"/v2\.0/(?P<kind>{_KINDS})")
     def list(self, req: Request, kind: str) -> Response:
-        items = [i for i in self._table(kind).values() if self._visible(req, i) and _matches(i, req.query)]
+        items = [i for i in self._table(kind).values() if self._visible(req, i) and _matches(i, req.query_lists)]
         return Response(200, {COLLECTIONS[kind][2]: [dict(i) for i in items]})
 
     @route("GET", rf"/v2\.0/(?P<kind>{_KINDS})/(?P<ident>[^/]+)")
@@ -115,7 +115,7 @@ class Network(Service):
         if item.get("project_id") != req.project_id:
             raise ApiError(403, neutron_error("Forbidden", "Not authorized."))
         cloud = self.cloud
-        if cloud.faults.hit(cloud.faults.conflict_rate):
+        if cloud.faults.conflict():
             raise ApiError(409, neutron_error("InUse", f"{kind} {ident} is busy (injected fault)"))
         getattr(self, "_check_delete_" + COLLECTIONS[kind][0], lambda i: None)(item)
         self._table(kind).pop(ident)

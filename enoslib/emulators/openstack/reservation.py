@@ -162,7 +162,7 @@ class Reservation(Service):
                          "resource_id": new_id(), "created_at": iso(now, True), "updated_at": None})
         lease = {"id": lease_id, "name": name, "start": start, "end": end, "project_id": req.project_id,
                  "user_id": req.user_id, "reservations": made, "created": now, "status": "PENDING",
-                 "fail": cloud.faults.hit(cloud.faults.lease_error_rate), "degraded": False}
+                 "fail": cloud.faults.lease_error(), "degraded": False}
         cloud.leases[lease_id] = lease
         self._advance()
         return Response(201, {"lease": self._view(lease)})
@@ -185,7 +185,7 @@ class Reservation(Service):
     @route("DELETE", r"/leases/(?P<lid>[^/]+)")
     def delete(self, req: Request, lid: str) -> Response:
         lease = self._own(req, lid)
-        if self.cloud.faults.hit(self.cloud.faults.conflict_rate):
+        if self.cloud.faults.conflict():
             raise ApiError(409, blazar_error(409, f"Lease {lid} is being updated, try again"))
         self._terminate(lease)
         self.cloud.leases.pop(lid)

@@ -1,4 +1,4 @@
-"""What the OpenStack emulator knows: the resources of every service, quotas, faults, time.
+"""What the OpenStack emulator knows: the resources of every service, quotas, time (faults: :mod:`.faults`).
 
 Pure data and rules, no HTTP: the service modules (:mod:`.identity`, :mod:`.compute`,
 :mod:`.network`, :mod:`.image`, :mod:`.reservation`) turn requests into calls on a
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import random
 import threading
 import uuid
 from collections import Counter
@@ -19,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-__all__ = ["ApiError", "Cloud", "Faults", "Quotas", "iso", "new_id"]
+from .faults import OpenstackFaults
+
+__all__ = ["ApiError", "Cloud", "Quotas", "iso", "new_id"]
 
 
 def new_id() -> str:
@@ -42,44 +43,6 @@ class ApiError(Exception):
 
 
 @dataclass
-class Faults:
-    """Fault injection knobs (probabilities in [0, 1], seconds of virtual time).
-
-    ``error_rate``: any API request answers 500/503 before doing anything;
-    ``lost_answer_rate``: a POST is carried out but answers 502 (the client cannot know);
-    ``boot_error_rate``: a new server ends in ERROR (NoValidHost);
-    ``conflict_rate``: a DELETE answers 409 (resource busy) once;
-    ``lease_error_rate``: a lease goes to ERROR when it should start;
-    ``boot_time``: virtual seconds from BUILD to ACTIVE; ``latency``: real seconds per request.
-    """
-
-    error_rate: float = 0.0
-    lost_answer_rate: float = 0.0
-    boot_error_rate: float = 0.0
-    conflict_rate: float = 0.0
-    lease_error_rate: float = 0.0
-    boot_time: float = 20.0
-    latency: float = 0.0
-    seed: int | None = None
-    rng: random.Random = field(default_factory=random.Random, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.seed is not None:
-            self.rng.seed(self.seed)
-
-    def update(self, **knobs: Any) -> None:
-        for key, value in knobs.items():
-            if not hasattr(self, key) or key == "rng":
-                raise ValueError(f"unknown fault knob {key!r}")
-            setattr(self, key, value)
-        if "seed" in knobs and knobs["seed"] is not None:
-            self.rng.seed(knobs["seed"])
-
-    def hit(self, rate: float) -> bool:
-        return rate > 0 and self.rng.random() < rate
-
-
-@dataclass
 class Quotas:
     """Per-project limits (Nova and Neutron defaults of a small project)."""
 
@@ -96,10 +59,10 @@ class Quotas:
 class Cloud:
     """Every resource of the emulated cloud, behind one lock."""
 
-    def __init__(self, clock: Any, *, faults: Faults | None = None, quotas: Quotas | None = None,
+    def __init__(self, clock: Any, *, faults: OpenstackFaults | None = None, quotas: Quotas | None = None,
                  backend: Any = None, region: str = "RegionOne") -> None:
         self.clock = clock
-        self.faults = faults or Faults()
+        self.faults = faults or OpenstackFaults(clock=clock.now)
         self.quotas = quotas or Quotas()
         self.backend = backend
         self.region = region
