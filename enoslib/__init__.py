@@ -52,6 +52,12 @@ _register("enoslib.infra.enos_g5k", "G5kTunnel", needs=("sshtunnel", "g5k"))
 _register("enoslib.infra.enos_iotlab", "IotlabConf", "IotlabHost", "IotlabSensor", "IotlabSerial", "IotlabSniffer",
           "IotlabNetwork")
 _register("enoslib.infra.enos_iotlab", "Iotlab", needs=("iotlabcli", "iotlab"))
+_register("enoslib.infra.enos_openstack", "OpenstackConf")
+_register("enoslib.infra.enos_openstack", "Openstack", needs=("openstack", "openstack"))
+_register("enoslib.infra.enos_chameleonkvm", "ChameleonkvmConf")
+_register("enoslib.infra.enos_chameleonkvm", "Chameleonkvm", needs=("openstack", "openstack"))
+_register("enoslib.infra.enos_chameleonbaremetal", "ChameleonbaremetalConf")
+_register("enoslib.infra.enos_chameleonbaremetal", "Chameleonbaremetal", needs=("blazarclient", "chameleon"))
 _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensure_python", "actions",
           "run_play", "run_ansible", "gather_facts", "sync_info", "generate_inventory", "get_hosts",
           "put", "get", "broadcast", "Results", "Result", "Report", "Remote", "Put", "Get",
@@ -86,6 +92,9 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
                                         G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
     from enoslib.infra.enos_iotlab import (Iotlab, IotlabConf, IotlabHost, IotlabNetwork, IotlabSensor, IotlabSerial,
                                            IotlabSniffer)
+    from enoslib.infra.enos_chameleonbaremetal import Chameleonbaremetal, ChameleonbaremetalConf
+    from enoslib.infra.enos_chameleonkvm import Chameleonkvm, ChameleonkvmConf
+    from enoslib.infra.enos_openstack import Openstack, OpenstackConf
     from enoslib.infra.enos_static import Static, StaticConf
     from enoslib.infra.enos_vagrant import Enos_vagrant, Vagrant, VagrantConf
     from enoslib.infra.local import Local, LocalConf

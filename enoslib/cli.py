@@ -43,7 +43,10 @@ PLATFORMS: dict[str, str] = {
 }
 
 # testbed -> module whose main(argv) serves an emulator of its API
-EMULATORS: dict[str, str] = {"g5k": "enoslib.emulators.g5k.__main__", "iotlab": "enoslib.emulators.iotlab.__main__"}
+EMULATORS: dict[str, str] = {"g5k": "enoslib.emulators.g5k.__main__",
+                             "iotlab": "enoslib.emulators.iotlab.__main__",
+                             "openstack": "enoslib.emulators.openstack.__main__",
+                             "chameleon": "enoslib.emulators.openstack.chameleon"}
 
 
 def _present(item: str) -> bool:

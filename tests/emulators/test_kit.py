@@ -42,6 +42,7 @@ class ToyEmulator:
         router.add("POST", "/items", self.submit)
         router.add("GET", "/items/{name}", self.item)
         router.add("GET", "/whoami", lambda req: {"user": req.user})
+        router.add("GET", "/echo", lambda req: {"query": req.query, "lists": req.query_lists})
         auth = TokenAuth(self.tokens.get) if token_auth else BasicAuth(self.users, realm="Toy")
         self.server = EmulatorServer(
             router.dispatch,
@@ -165,6 +166,9 @@ def test_token_auth():
         assert requests.get(emu.url + "/whoami", headers={"X-Auth-Token": "bad"}).status_code == 401
         ok = requests.get(emu.url + "/whoami", headers={"X-Auth-Token": "tok-123"})
         assert ok.json() == {"user": "alice"}
+        echo = requests.get(emu.url + "/echo?id=a&id=b&name=x", headers={"X-Auth-Token": "tok-123"})
+        assert echo.json() == {"query": {"id": "b", "name": "x"},
+                               "lists": {"id": ["a", "b"], "name": ["x"]}}
 
 
 def test_fault_draws_are_seeded():

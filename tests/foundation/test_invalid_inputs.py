@@ -38,6 +38,27 @@ Path = tuple[Any, ...]
 # -- valid configurations ------------------------------------------------------------------------
 
 BASES: dict[str, list[dict[str, Any]]] = {
+    "openstack": [
+        {
+            "key_name": "k", "image": "debian-12", "user": "debian", "rc_file": "/home/u/openrc.sh",
+            "prefix": "exp", "gateway": True, "gateway_user": "cc", "configure_network": True,
+            "dns_nameservers": ["8.8.8.8"], "network": {"name": "net"},
+            "subnet": {"name": "sub", "cidr": "10.87.23.0/24"},
+            "allocation_pool": {"start": "10.87.23.10", "end": "10.87.23.100"},
+            "resources": {"machines": [{"roles": ["srv"], "flavour": "m1.small", "number": 2},
+                                       {"roles": ["cli"], "flavour": "m1.tiny", "number": 1}],
+                          "networks": ["lan"]},
+        },
+    ],
+    "chameleonkvm": [
+        {"key_name": "k", "image": "CC-Ubuntu22.04", "user": "cc", "network": {"name": "sharednet1"},
+         "resources": {"machines": [{"roles": ["srv"], "flavour": "m1.small", "number": 1}], "networks": ["n"]}},
+    ],
+    "chameleonbaremetal": [
+        {"key_name": "k", "lease_name": "exp", "walltime": "02:00:00", "reservation": "2030-01-01 10:00:00",
+         "resources": {"machines": [{"roles": ["srv"], "flavour": "compute_haswell", "number": 2}],
+                       "networks": ["n"]}},
+    ],
     "g5k": [
         {
             "job_name": "exp-1", "walltime": "02:30:00", "queue": "default", "project": "myproj",
@@ -172,6 +193,19 @@ def _rename_network(old: str, new: str) -> Callable[[dict[str, Any]], None]:
 
 # variations that keep base 0 valid, combined at random (no over-rejection)
 VALID_TWEAKS: dict[str, list[Callable[[dict[str, Any]], None]]] = {
+    "openstack": [
+        _set(("prefix",), "a.b-c_1"), _set(("rc_file",), ""), _set(("gateway",), False),
+        _set(("resources", "machines", 0, "number"), 50), _set(("dns_nameservers",), []),
+        _set(("subnet", "cidr"), "10.87.0.0/16"),
+    ],
+    "chameleonkvm": [
+        _set(("prefix",), "x"), _set(("rc_file",), "/tmp/CHI-openrc.sh"), _set(("gateway",), False),
+        _set(("resources", "machines", 0, "number"), 3),
+    ],
+    "chameleonbaremetal": [
+        _set(("walltime",), "0:30:00"), _set(("lease_name",), "my lease"), _set(("prefix",), "bm"),
+        _set(("resources", "machines", 0, "number"), 1),
+    ],
     "g5k": [
         _set(("job_name",), "A" * 100), _set(("job_name",), "x.y:z+1_-"), _set(("job_name",), "9"),
         _set(("walltime",), "0:00:01"), _set(("walltime",), "1000:59:59"), _set(("walltime",), "12345:00:00"),
@@ -257,6 +291,12 @@ def _cross_set(path: Path, value: Any) -> tuple[Path, list[tuple[Path, Any]]]:
 
 DELETE = object()
 CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
+    "openstack": [
+        _cross_set(("allocation_pool", "start"), "10.9.0.1"),
+        _cross_set(("allocation_pool", "end"), "10.87.23.5"),
+    ],
+    "chameleonkvm": [],
+    "chameleonbaremetal": [],
     "g5k": [
         _cross_set(("resources", "machines", 0, "min"), 3),
         _cross_set(("resources", "networks", 1, "id"), "vlan"),
@@ -539,7 +579,8 @@ def _related(a: str, b: str) -> bool:
 # -- the three ways a configuration reaches us ---------------------------------------------------
 
 def _classes(name: str) -> tuple[type[BaseConfiguration], type[Any]]:
-    providers = [en.G5k, en.Static, en.Local, en.Iotlab, en.Vagrant]
+    providers = [en.G5k, en.Static, en.Local, en.Iotlab, en.Vagrant, en.Openstack, en.Chameleonkvm,
+                 en.Chameleonbaremetal]
     for provider in providers:
         if provider.configuration_class.schema_name == name:
             return provider.configuration_class, provider
@@ -668,7 +709,8 @@ def test_every_string_field_is_constrained():
 def test_randomized_invalid_configurations_are_refused_with_a_path(capsys):
     rng = random.Random(SEED)
     generated, accepted, crashed, unclear = 0, [], [], []
-    for name in schema_names():
+    # schemas added later draw after the others, so the earlier ones keep their trials
+    for name in sorted(schema_names(), key=lambda n: n in ("openstack", "chameleonkvm", "chameleonbaremetal")):
         for conf, paths in _invalid_trials(name, rng):
             generated += 1
             way = generated % 3

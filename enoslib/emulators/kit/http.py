@@ -90,6 +90,8 @@ class Request:
     content_type: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     raw: bytes = b""
+    # every value of repeated query parameters (``query`` keeps the last one)
+    query_lists: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -342,7 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         parts = urlsplit(self.path)
         path = unquote(parts.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        query_lists = parse_qs(parts.query, keep_blank_values=True)
+        query = {k: v[-1] for k, v in query_lists.items()}
         if path == ADMIN or path.startswith(ADMIN + "/"):
             if not owner.is_admin(self.headers):
                 self._send(owner.error(401, "The control endpoints need the control credentials"))
@@ -384,7 +387,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._send(owner.error(400, f"Malformed request body: {exc}"))
             return
-        request = Request(method, api_path, query, body, user, content_type, self.headers, raw)
+        request = Request(
+            method, api_path, query, body, user, content_type, self.headers, raw, query_lists
+        )
         try:
             response = owner.handler(request)
         except Exception as exc:  # noqa: BLE001 - a bug of ours must still answer
