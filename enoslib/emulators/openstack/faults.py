@@ -4,13 +4,12 @@
 (``error_rate``, ``latency``, ``rules``, ``down_for``, ``seed``...; set them at construction,
 with ``emu.faults.update(...)`` or ``PUT /_emulator/faults``):
 
-=======================================  ============================================================
-``lost_answer_rate``/``lost_answer_next``  a POST is carried out but answers 502 (the client cannot know)
-``boot_error_rate``/``boot_error_next``    a new server ends in ERROR (NoValidHost)
-``conflict_rate``/``conflict_next``        a DELETE answers 409 (resource busy) once
-``lease_error_rate``/``lease_error_next``  a lease goes to ERROR when it should start
-``boot_time``                              virtual seconds from BUILD to ACTIVE
-=======================================  ============================================================
+* ``lost_answer_rate`` / ``lost_answer_next``: a POST is carried out but answers 502 (the
+  client cannot know);
+* ``boot_error_rate`` / ``boot_error_next``: a new server ends in ERROR (NoValidHost);
+* ``conflict_rate`` / ``conflict_next``: a DELETE answers 409 (resource busy) once;
+* ``lease_error_rate`` / ``lease_error_next``: a lease goes to ERROR when it should start;
+* ``boot_time``: virtual seconds from BUILD to ACTIVE.
 
 ``error_paths`` defaults to every service but Keystone (``/identity``): an injected 5xx hits
 the cloud's APIs, not the login.
