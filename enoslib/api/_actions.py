@@ -30,13 +30,16 @@ import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from enoslib.api.ansible import Literal, check, run_playbooks, run_plays
 from enoslib.api.commands import exec_commands, wrap
 from enoslib.api.hosts import RolesLike, as_roles, get_hosts
 from enoslib.api.results import Results
 from enoslib.api.templating import for_ansible
+
+if TYPE_CHECKING:
+    from enoslib.objects import Host
 
 log = logging.getLogger("enoslib.api.actions")
 
@@ -335,14 +338,19 @@ def _run_fast_task(task: Task, active: list[Any], run_as: str | None) -> Results
 
 
 def _run_fast(a: actions) -> Results:
-    """Linear play over ssh: each task on every host still in play, hosts dropping out on
-    failure (unless ``ignore_errors``), as Ansible's linear strategy does."""
+    """Linear play over ssh (see :func:`_run_linear`)."""
+    return _run_linear(a, lambda task, active: _run_fast_task(task, active, a.run_as))
+
+
+def _run_linear(a: actions, run_task: Callable[[Any, list[Host]], Results]) -> Results:
+    """Each task of ``a`` (run by ``run_task(task, hosts)``) on every host still in play, hosts
+    dropping out on failure (unless ``ignore_errors``), as Ansible's linear strategy does."""
     active = get_hosts(a.roles, a.pattern_hosts)
     results = Results()
     for task in a.tasks:
         if not active:
             break
-        step = _run_fast_task(task, active, a.run_as)
+        step = run_task(task, active)
         ignore = bool(task.keywords.get("ignore_errors"))
         gone = {
             r.host

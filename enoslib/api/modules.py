@@ -460,25 +460,12 @@ def run_actions(a: "actions") -> Results:
     """The recorded tasks of ``a`` as ansible-core's linear strategy runs them: each task on
     every host still in play; a host drops out after an unreachable or failed task
     (unless ``ignore_errors``). Plain shell tasks take the SSH fast path."""
-    from enoslib.api._actions import _run_fast_task
-    from enoslib.api.hosts import get_hosts
+    from enoslib.api._actions import _run_fast_task, _run_linear
 
-    active = get_hosts(a.roles, a.pattern_hosts)
-    results = Results()
+    def run_task(task: Any, active: list[Any]) -> Results:
+        if task.fast():
+            return _run_fast_task(task, active, a.run_as)
+        return _run_task(task, active, a.run_as)
+
     with LOCK:
-        for task in a.tasks:
-            if not active:
-                break
-            if task.fast():
-                step = _run_fast_task(task, active, a.run_as)
-            else:
-                step = _run_task(task, active, a.run_as)
-            ignore = bool(task.keywords.get("ignore_errors"))
-            gone = {
-                r.host
-                for r in step
-                if r.status == "unreachable" or (r.status == "failed" and not ignore)
-            }
-            active = [h for h in active if h.alias not in gone]
-            results.extend(step)
-    return results
+        return _run_linear(a, run_task)

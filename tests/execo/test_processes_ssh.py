@@ -19,7 +19,10 @@ pytestmark = pytest.mark.root
 
 
 def _alive(host: EnosHost, pid: int) -> bool:
-    return SshProcess(f"kill -0 {pid}", host, nolog_exit_code=True).run().exit_code == 0
+    """Whether ``pid`` is still our ``sleep 60``: lab hosts share the machine's pid space
+    (pid_max may be 32768), so during a full suite another process may get the number."""
+    check = f"tr '\\0' ' ' < /proc/{pid}/cmdline | grep -q '^sleep 60'"
+    return SshProcess(check, host, nolog_exit_code=True, nolog_error=True).run().exit_code == 0
 
 
 def test_ssh_process_lifecycle(hosts) -> None:
