@@ -36,6 +36,7 @@ __all__ = [
     "get_g5k_sites",
     "get_host_attributes",
     "get_host_cluster",
+    "get_hosts_metric",
     "get_host_interface",
     "get_host_longname",
     "get_host_network_equipments",
@@ -338,3 +339,60 @@ class APIConnection:
 
     def post(self, relative_uri: str, json: Any) -> _Answer:
         return _Answer(self.client.post("/" + relative_uri.lstrip("/"), json))
+
+
+# -- metrology (Kwollect) -------------------------------------------------------------------------
+def get_hosts_metric(hosts: Iterable[Any], metric: str, from_ts: Any = None, to_ts: Any = None,
+                     resolution: Any = 1, *, client: Any = None) -> dict[Any, list[tuple[float, Any]]]:
+    """Values of ``metric`` (e.g. ``"wattmetre_power_watt"``) measured on ``hosts``, from the
+    sites' metrology API (Kwollect): ``{host: [(timestamp, value), ...]}`` in time order.
+
+    ``from_ts`` / ``to_ts``: any date :func:`~enoslib.g5k.time_utils.get_unixts` reads (default:
+    the API's, the last few minutes); ``resolution``: at most one value per that many seconds
+    (the first of each interval), any duration :func:`~enoslib.g5k.time_utils.get_seconds`
+    reads. Hosts are Grid'5000 node names (short or fully qualified) or Hosts; one request per
+    site.
+    """
+    from enoslib.g5k.time_utils import get_seconds, get_unixts
+
+    api = get_reference(client).client
+    step = get_seconds(resolution) or 0.0
+    by_site: dict[str, list[Any]] = {}
+    for host in hosts:
+        site = get_host_site(host, client=client)
+        if site is None:
+            raise ValueError(f"{host!r} is not a Grid'5000 node name")
+        by_site.setdefault(site, []).append(host)
+    query: dict[str, str] = {"metrics": metric}
+    for key, value in (("start_time", from_ts), ("end_time", to_ts)):
+        if value is not None:
+            query[key] = str(get_unixts(value))
+    out: dict[Any, list[tuple[float, Any]]] = {}
+    for site, site_hosts in by_site.items():
+        short = {get_host_shortname(h): h for h in site_hosts}
+        answer = api.get(f"/sites/{site}/metrics", nodes=",".join(short), **query)
+        items = answer.get("items", []) if isinstance(answer, dict) else answer
+        values: dict[str, list[tuple[float, Any]]] = {name: [] for name in short}
+        for item in items:
+            if item.get("metric_id") == metric and item.get("device_id") in values:
+                values[item["device_id"]].append((_utc(item["timestamp"]), item["value"]))
+        for name, series in values.items():
+            series.sort(key=lambda tv: tv[0])
+            kept: list[tuple[float, Any]] = []
+            for t, v in series:
+                if not kept or step <= 0 or t >= kept[-1][0] + step:
+                    kept.append((t, v))
+            out[short[name]] = kept
+    return out
+
+
+def _utc(timestamp: Any) -> float:
+    """An API timestamp (ISO 8601, UTC when no offset is given, or epoch seconds) as epoch seconds."""
+    import datetime as dt
+
+    if isinstance(timestamp, (int, float)):
+        return float(timestamp)
+    when = dt.datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
