@@ -54,20 +54,20 @@ def connect(address, port, tries=20):
     return None
 
 
-def serial_main(argv):
-    """``serial_aggregator -l site,archi,numbers``: every selected board's serial lines, prefixed
-    with the board's name, on stdout."""
-    parser = argparse.ArgumentParser(prog="serial_aggregator")
-    parser.add_argument("-l", "--list", action="append", required=True, help="site,archi,numbers")
-    args = parser.parse_args(argv)
+def _boards(lists, port):
+    """A selector over the selected boards' endpoints on ``port``; each key's data is
+    ``[board name, bytes not consumed yet]``."""
     sel = selectors.DefaultSelector()
-    for address in parse_nodes(args.list):
-        sock = connect(address, SERIAL_PORT)
+    for address in parse_nodes(lists):
+        sock = connect(address, port)
         if sock is not None:
             sock.setblocking(False)
             sel.register(sock, selectors.EVENT_READ, [address.split(".")[0], b""])
-    if not sel.get_map():
-        return 1
+    return sel
+
+
+def _received(sel):
+    """``(state, data)`` for every read from the boards of ``sel`` until all have closed."""
     while sel.get_map():
         for key, _ in sel.select():
             try:
@@ -78,12 +78,24 @@ def serial_main(argv):
                 sel.unregister(key.fileobj)
                 key.fileobj.close()
                 continue
-            key.data[1] += data
-            *lines, key.data[1] = key.data[1].split(b"\n")
-            for line in lines:
-                text = line.decode(errors="replace").rstrip("\r")
-                sys.stdout.write(f"{time.time():.6f};{key.data[0]};{text}\n")
-            sys.stdout.flush()
+            yield key.data, data
+
+
+def serial_main(argv):
+    """``serial_aggregator -l site,archi,numbers``: every selected board's serial lines, prefixed
+    with the board's name, on stdout."""
+    parser = argparse.ArgumentParser(prog="serial_aggregator")
+    parser.add_argument("-l", "--list", action="append", required=True, help="site,archi,numbers")
+    args = parser.parse_args(argv)
+    sel = _boards(args.list, SERIAL_PORT)
+    if not sel.get_map():
+        return 1
+    for state, data in _received(sel):
+        *lines, state[1] = (state[1] + data).split(b"\n")
+        for line in lines:
+            text = line.decode(errors="replace").rstrip("\r")
+            sys.stdout.write(f"{time.time():.6f};{state[0]};{text}\n")
+        sys.stdout.flush()
     return 0
 
 
@@ -94,35 +106,21 @@ def sniffer_main(argv):
     parser.add_argument("-l", "--list", action="append", required=True, help="site,archi,numbers")
     parser.add_argument("-o", "--outfile", required=True)
     args = parser.parse_args(argv)
-    sel = selectors.DefaultSelector()
-    for address in parse_nodes(args.list):
-        sock = connect(address, SNIFFER_PORT)
-        if sock is not None:
-            sock.setblocking(False)
-            sel.register(sock, selectors.EVENT_READ, [b""])
+    sel = _boards(args.list, SNIFFER_PORT)
     out = open(args.outfile, "wb")
     out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 195))
     out.flush()
-    while sel.get_map():
-        for key, _ in sel.select():
-            try:
-                data = key.fileobj.recv(4096)
-            except OSError:
-                data = b""
-            if not data:
-                sel.unregister(key.fileobj)
-                key.fileobj.close()
-                continue
-            buf = key.data[0] + data
-            while len(buf) >= 4:
-                size = struct.unpack(">I", buf[:4])[0]
-                if len(buf) < 4 + size:
-                    break
-                frame, buf = buf[4:4 + size], buf[4 + size:]
-                now = time.time()
-                out.write(struct.pack("<IIII", int(now), int(now % 1 * 1e6), len(frame), len(frame)) + frame)
-                out.flush()
-            key.data[0] = buf
+    for state, data in _received(sel):
+        buf = state[1] + data
+        while len(buf) >= 4:
+            size = struct.unpack(">I", buf[:4])[0]
+            if len(buf) < 4 + size:
+                break
+            frame, buf = buf[4:4 + size], buf[4 + size:]
+            now = time.time()
+            out.write(struct.pack("<IIII", int(now), int(now % 1 * 1e6), len(frame), len(frame)) + frame)
+            out.flush()
+        state[1] = buf
     out.close()
     return 0
 
