@@ -140,6 +140,14 @@ def _verified(path):
         return False
 
 
+def _stamp(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime)
+
+
 def _pyc(source, filename):
     """Bytecode of ``source`` as an unchecked hash-based ``.pyc`` (PEP 552), or None."""
     import marshal
@@ -167,6 +175,7 @@ class _Libraries(object):
         self.root = _cache_root()
         self.work = work
         self.paths = {}  # key -> library file used by this process
+        self.stamps = {}  # library file -> its (inode, size, mtime) when checked
         self.opened = {}  # library file -> its ZipFile (bytecode reused by the next one)
 
     def present(self):
@@ -198,8 +207,9 @@ class _Libraries(object):
     def path(self, key, zip_data):
         """The library file of ``key``; None when it must be sent (``zip_data``)."""
         path = self.paths.get(key)
-        if path is not None:
+        if path is not None and self.stamps.get(path) == _stamp(path):
             return path
+        self.paths.pop(key, None)  # removed or changed since: checked again
         if "/" in key or key.startswith(".") or "-" in key:
             raise ValueError("bad library key " + repr(key))
         path = self._cached(key) if self.root is not None else None
@@ -215,6 +225,8 @@ class _Libraries(object):
         else:
             return None
         self.paths[key] = path
+        self.stamps[path] = _stamp(path)
+        self.opened.pop(path, None)
         return path
 
     def _same_bytecode(self, name, source):
@@ -234,6 +246,8 @@ class _Libraries(object):
         return None
 
     def _build(self, key, data):
+        if self.root is not None and not os.path.isdir(self.root):
+            self.root = _cache_root()  # deleted meanwhile: made again (private) or not used
         parent = self.root or self.work
         stable = os.path.join(parent, key + "-" + sys.implementation.cache_tag + ".zip")
         out = io.BytesIO()

@@ -271,11 +271,16 @@ def run_payload(agents: Iterable[_Agent], payload: Any) -> None:
     pending = list(agents)
     for attempt in range(2):  # a host whose copy turned out damaged asks for the zip
         requests: dict[_Agent, bytes] = {}
+        sent = 0
         for agent in pending:
-            req = payload.request(with_zip=attempt > 0 or key not in agent.libs)
+            with_zip = attempt > 0 or key not in agent.libs
+            sent += with_zip
+            req = payload.request(with_zip=with_zip)
             req["lib"] = key
             body = json.dumps(req).encode("utf-8", "surrogateescape")
             requests[agent] = struct.pack(">I", len(body)) + body
+        if sent:
+            log.debug("module library %s (%s): zip sent to %d host(s)", key, payload.module, sent)
         _exchange(requests)
         pending = []
         for agent in requests:
