@@ -183,20 +183,31 @@ def median_of(runs: int, fn: Any, before: Any = None) -> float:
 # (play, step) measured in each round, in this order; which tools run them
 STEPS = [("modules", "cold"), ("modules", "warm"), ("shell", "warm"), ("command", "warm"),
          ("playbook", "cold"), ("playbook", "warm")]
-CORE_PLAYS = {"modules"}  # ours/ansible-core: the module play only (the others are the same)
+CORE_PLAYS = {"modules"}
+HOST_CACHE = "~/.cache/enoslib-agent"  # where the hosts keep our module libraries  # ours/ansible-core: the module play only (the others are the same)
 
 
 def measure(n: int, runs: int, tools: list[tuple[str, str, str, str | None]],
-            spec: list[dict[str, Any]], caches: dict[str, str], playbook: str,
-            samples: dict[tuple[int, str, str, str], list[float]]) -> None:
-    """``runs`` interleaved rounds on ``n`` hosts; samples[(n, tool, play, step)]."""
+            hosts: list[Any], caches: dict[str, str], playbook: str,
+            samples: dict[tuple[int, str, str, str], list[float]],
+            plays: tuple[str, ...] = ("modules", "shell", "command", "playbook")) -> None:
+    """``runs`` interleaved rounds on the first ``n`` hosts; samples[(n, tool, play, step)]."""
+    from enoslib.api import run_command
+
+    hosts = hosts[:n]
+    spec = host_specs(hosts)
     t0 = time.perf_counter()
     for r in range(runs):
         workers = {label: Worker(py, tool, spec[:n], caches[tool], engine, playbook)
                    for label, py, tool, engine in tools}
         order = list(workers)[r % len(workers):] + list(workers)[: r % len(workers)]
         try:
-            for play, step in STEPS:
+            # a script on hosts that never saw the modules: libraries built there
+            run_command(f"rm -rf {HOST_CACHE}", hosts)
+            first = Worker(sys.executable, "ours", spec[:n], caches["ours"], None, playbook)
+            samples.setdefault((n, "ours", "modules", "new hosts"), []).append(first.run("modules"))
+            first.close()
+            for play, step in [s for s in STEPS if s[0] in plays]:
                 for label in order:
                     if label == "ours/ansible-core" and play not in CORE_PLAYS:
                         continue
@@ -217,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big", type=int, default=0, help="also run_command on this many hosts")
     parser.add_argument("--no-core", action="store_true", help="no ours/ansible-core column")
+    parser.add_argument("--plays", default="modules,shell,command,playbook",
+                        help="which plays to measure, comma-separated")
     parser.add_argument("--compare-python", default=DEFAULT_COMPARE)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -253,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             prime = Worker(sys.executable, "ours", spec[:n], caches["ours"], None, playbook)
             prime.run("modules")
             prime.close()
-            measure(n, args.runs, tools, spec, caches, playbook, samples)
+            measure(n, args.runs, tools, hosts, caches, playbook, samples,
+                    tuple(args.plays.split(",")))
     report(sizes, args, tools, samples, big, compare)
     return 0
 
@@ -285,34 +299,34 @@ def report(sizes: list[int], args: Any, tools: list[tuple[str, str, str, str | N
     t1.add_column("ours: 3 shell tasks (SSH fast path)", justify="right")
     t1.add_column("modules / shell", justify="right")
     for n in sizes:
-        for step, title in (("cold", "cold (1st call in process)"), ("warm", "warm")):
-            values = {label: cell(n, label, "modules", step) for label in labels}
+        for step, title in (("new hosts", "cold, hosts new to our modules"),
+                            ("cold", "cold (1st call in process)"), ("warm", "warm")):
+            # the other tools keep nothing on the hosts: their cold figure again
+            values = {label: cell(n, label, "modules", "cold" if label != "ours" and
+                                  step == "new hosts" else step) for label in labels}
             fast = cell(n, "ours", "shell", "warm") if step == "warm" else None
             t1.add_row(f"{n} hosts, {title}", *(fmt(values[lb]) for lb in labels),
                        ratio(values.get("EnOSlib"), values["ours"]), fmt(fast),
                        ratio(values["ours"], fast))
     console.print(t1)
-    t2 = Table(title=f"shell only (ours: SSH fast path), warm, median of {args.runs}, seconds")
-    t2.add_column("hosts, play")
-    for label in ("ours", "EnOSlib"):
-        t2.add_column(label, justify="right")
-    t2.add_column("EnOSlib / ours", justify="right")
-    for n in sizes:
-        for play, title in (("shell", "3 shell('true') tasks"), ("command", "run_command('true')")):
-            a, b = cell(n, "ours", play, "warm"), cell(n, "EnOSlib", play, "warm")
-            t2.add_row(f"{n} hosts, {title}", fmt(a), fmt(b), ratio(b, a))
-    console.print(t2)
-    t3 = Table(title="run_ansible(playbook with a role of 3 tasks, extra_vars): ansible-core on "
-                     f"both sides, median of {args.runs}, seconds")
-    t3.add_column("hosts, call")
-    for label in ("ours", "EnOSlib"):
-        t3.add_column(label, justify="right")
-    t3.add_column("EnOSlib / ours", justify="right")
-    for n in sizes:
-        for step, title in (("cold", "1st playbook in process"), ("warm", "warm")):
-            a, b = cell(n, "ours", "playbook", step), cell(n, "EnOSlib", "playbook", step)
-            t3.add_row(f"{n} hosts, {title}", fmt(a), fmt(b), ratio(b, a))
-    console.print(t3)
+    def ours_vs_enoslib(title: str, rows: list[tuple[str, str, str]]) -> None:
+        """A table of (row title, play, step) cells: ours, EnOSlib, their ratio."""
+        table = Table(title=f"{title}, median of {args.runs}, seconds")
+        table.add_column("hosts, call")
+        for label in ("ours", "EnOSlib", "EnOSlib / ours"):
+            table.add_column(label, justify="right")
+        for n in sizes:
+            for row, play, step in rows:
+                a, b = cell(n, "ours", play, step), cell(n, "EnOSlib", play, step)
+                table.add_row(f"{n} hosts, {row}", fmt(a), fmt(b), ratio(b, a))
+        console.print(table)
+
+    ours_vs_enoslib("shell only (ours: SSH fast path), warm",
+                    [("3 shell('true') tasks", "shell", "warm"),
+                     ("run_command('true')", "command", "warm")])
+    ours_vs_enoslib("run_ansible(playbook with a role of 3 tasks, extra_vars): ansible-core on "
+                    "both sides", [("1st playbook in process", "playbook", "cold"),
+                                   ("warm", "playbook", "warm")])
     if not compare:
         print(f"(no EnOSlib column: {args.compare_python} cannot import enoslib)")
     if big:
