@@ -92,9 +92,9 @@ def run_script(emu, script: str, library: str, tmp_path: Path) -> str:
 
 @pytest.fixture()
 def emu():
-    # the API login must be a local account: the gateways are the machine's sshd
+    # a login as on the testbed: a Unix account on the gateways, frontends and nodes
     with G5kEmulator(["rennes"], speed=0, backend="netns", nodes_per_cluster=4,
-                     users={"root": "dry-run"}, deploy_duration=60) as e:
+                     users={"alice": "dry-run"}, deploy_duration=60) as e:
         yield e
 
 
@@ -130,3 +130,23 @@ def test_global_vlan_subnet_and_firewall(emu, library, tmp_path):
     host, in_global = lines(out, "ADDR").split()
     assert host == "parasilo-1.rennes.grid5000.fr" and in_global == "True"  # rennes' global vlan 16
     assert lines(out, "SUBNET").startswith("10.")
+
+
+@pytest.mark.parametrize("library", ["ours", "enoslib10"])
+def test_tunnel_to_a_web_service_after_reload(emu, library, tmp_path):
+    out = run_script(emu, "tunnel.py", library, tmp_path)
+    assert lines(out, "LOCAL") == "127.0.0.1"
+    assert lines(out, "PAGE") == "paradoxe-1.rennes.grid5000.fr"  # served by the node itself
+    # the reload found the environment in place (production network): no second deployment
+    assert len(emu.client().sites["rennes"].deployments.list()) == 1
+
+
+@pytest.mark.parametrize("library", ["ours", "enoslib10"])
+def test_home_and_sudo_g5k_as_a_regular_user(emu, library, tmp_path):
+    out = run_script(emu, "home_sudo.py", library, tmp_path)
+    user, uid, data, root = lines(out, "NODE").split(" | ")
+    assert (user, data, root) == ("alice", "input data", "root")
+    assert lines(out, "ROOT") == "root"  # the library granted itself root with sudo-g5k
+    f_uid, size, host = lines(out, "FRONTEND").split(" | ")
+    # the node wrote in the same home the frontend reads, as the same uid
+    assert (f_uid, size, host) == (uid, "11", "frontend.rennes.grid5000.fr")
