@@ -158,8 +158,12 @@ def test_accounts_homes_sudo_g5k_and_deployed_environments(tmp_path):
 
 
 def test_root_login_keeps_root_gateways(tmp_path):
+    stale = Path("/run/enoslib-g5k-emulator/accounts-killed-emulator")  # its process died
+    (stale / "homes").mkdir(parents=True, exist_ok=True)
+    (stale / ".alive").touch()
     with G5kEmulator(["rennes"], speed=0, backend="netns", nodes_per_cluster=1,
                      users={"root": "r"}) as emu:
+        assert not stale.exists()  # swept by the next emulator
         assert emu.backend.accounts is None
         config = tmp_path / "ssh_config"
         emu.ssh_config(config)

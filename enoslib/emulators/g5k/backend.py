@@ -329,6 +329,7 @@ class NamespaceBackend(NodeBackend):
         gw = self._gateway()
         # the emulator's keys (its ssh_config's IdentityFile) open every account, as the user's
         ours = [Path(lab.keyfile + ".pub").read_text() for lab in (gw, self.lab)]
+        Accounts.sweep_stale(INSTANCE_LOCK_DIR)  # homes of emulators killed before their stop
         accounts = Accounts(
             logins, os.path.join(INSTANCE_LOCK_DIR, f"accounts-{self.lab.name}"), keys, ours
         )

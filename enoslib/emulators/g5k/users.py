@@ -16,6 +16,7 @@ account: it is the emulator's historical mode, where the gateways let root in.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -88,6 +89,9 @@ class Accounts:
         self.extra_keys = [k.strip() for k in extra_keys if k.strip()]
         self.root = Path(root_dir)
         self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        # held while this emulator lives: sweep_stale() tells a killed emulator's leftovers
+        self._lock_fd: int | None = os.open(self.root / ".alive", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._pairs = self.root / "keys"  # one id_rsa pair per account, copied into every home
         self._places: set[str] = set()
 
@@ -203,3 +207,26 @@ class Accounts:
     def close(self) -> None:
         """Remove every home and key of this emulator (hosts are gone by then)."""
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @staticmethod
+    def sweep_stale(parent: str | os.PathLike[str], pattern: str = "accounts-*") -> list[Path]:
+        """Remove the account directories under ``parent`` whose emulator died without
+        cleaning up (nobody holds their lock); returns what was removed."""
+        removed = []
+        for path in Path(parent).glob(pattern):
+            try:
+                fd = os.open(path / ".alive", os.O_RDWR)
+            except OSError:
+                continue  # being created, or not ours
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # alive
+            finally:
+                os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        return removed
