@@ -137,6 +137,9 @@ def test_accounts_homes_sudo_g5k_and_deployed_environments(tmp_path):
         assert run(config, *as_alice, "id -u; cat ~/data; sudo-g5k id -un").splitlines() == [
             number, "rennes-data", "root"
         ]
+        # from the frontend, the account's own key pair (in the shared home) opens the node
+        hop = "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        assert run(config, "rennes.grid5000.fr", f"{hop} {node} id -un") == "alice"
         # bob has an account but the job is alice's: no sudo-g5k for him
         out = ssh(config, "-l", "bob", "-J", "access.grid5000.fr", node, "sudo-g5k id -un")
         assert out.returncode != 0 and "root" not in out.stdout

@@ -112,8 +112,8 @@ def _banner(emu: G5kEmulator, args: argparse.Namespace) -> list[str]:
         lines.append(f"  nodes       : ssh -F {args.ssh_config} <node fqdn>   (kept up to date;")
         lines.append(f"                or 'Include {args.ssh_config}' at the top of ~/.ssh/config)")
     accounts = getattr(emu.backend, "accounts", None)
-    if accounts:
-        login = emu.backend.login
+    login = getattr(emu.backend, "login", "root")
+    if accounts and login in accounts.uids:
         lines.append(
             f"  account     : {login} (uid {accounts.uids[login]}) on access.grid5000.fr, the "
             "frontends and the nodes;"

@@ -186,7 +186,8 @@ class Accounts:
             self._write_keys(self.root / "homes" / place / login, login)
 
     # -- hosts -------------------------------------------------------------------
-    def mount(self, run: Callable[[list[str]], Any], place: str | None, files: Mapping[str, str] = ()) -> None:
+    def mount(self, run: Callable[[list[str]], Any], place: str | None,
+              files: Mapping[str, str] | None = None) -> None:
         """Inside a host's mount namespace (``run(argv)`` executes there): ``/home`` becomes
         ``place``'s (None: an empty one, as a deployed environment without NFS has), and each of
         ``files`` (``{"/etc/passwd": text}``) is bound over the machine's (hosts without overlays)."""
@@ -198,7 +199,7 @@ class Accounts:
         else:
             target = self.home_root(place)
         run(["mount", "--bind", str(target), "/home"])
-        for k, (path, text) in enumerate(sorted(dict(files).items())):
+        for k, (path, text) in enumerate(sorted((files or {}).items())):
             src = self.root / "etc" / f"{place or '_'}-{k}-{Path(path).name}"
             src.parent.mkdir(mode=0o755, exist_ok=True)
             src.write_text(text)
