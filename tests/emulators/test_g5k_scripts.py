@@ -4,7 +4,8 @@ The scripts in ``g5k_scripts/`` are plain EnOSlib experiments (reserve real clus
 deploy, KaVLAN, reload, run commands over SSH, release). Each runs in a fresh process
 whose only Grid'5000 setup is what a user has on a laptop: ``~/.python-grid5000.yaml``
 pointing at the emulator and ``~/.ssh/config`` from ``emu.ssh_config()`` (the emulated
-``access.grid5000.fr`` gateway). Nodes are real SSH hosts (netns backend); the library
+``access.grid5000.fr`` gateway). The API login is a regular account (``alice``), a Unix user of
+the gateways, frontends and nodes as on the testbed. Nodes are real SSH hosts (netns backend); the library
 jumps through the gateway as from outside Grid'5000 (the script's ``/root/.ssh`` is that
 laptop's ``~/.ssh``, in a private mount namespace). Run with our enoslib and with
 EnOSlib 10.x (``$REFERENCE_ENOSLIB_VENV``, made by scripts/test.sh). A ``sitecustomize``
