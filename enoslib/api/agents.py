@@ -264,9 +264,9 @@ def lib_key(payload: Any) -> str:
 
 
 def run_payload(agents: Iterable[_Agent], payload: Any) -> None:
-    """Run ``payload`` (a :class:`~enoslib.api.modules._Payload`) on every agent at once,
-    its zip sent only to the agents whose host holds no valid copy; each agent's answer in
-    ``agent.reply`` (None when the agent died: ``agent.dead`` says why)."""
+    """Run ``payload`` (a module with its arguments, from ``modules.payload``) on every
+    agent at once, its zip sent only to the agents whose host holds no valid copy; each
+    agent's answer in ``agent.reply`` (None when the agent died: ``agent.dead`` says why)."""
     key = lib_key(payload)
     pending = list(agents)
     for attempt in range(2):  # a host whose copy turned out damaged asks for the zip
