@@ -419,8 +419,8 @@ class VMonG5k(Provider):
         for i, m in enumerate(self.provider_conf._data["resources"]["machines"]):
             if "cluster" not in m:
                 raise EnosConfigError(
-                    f"invalid vmong5k configuration at $.resources.machines[{i}]: 'cluster' is required "
-                    "by VMonG5k (undercloud is for start_virtualmachines) (rule: required)",
+                    f"invalid vmong5k configuration at $.resources.machines[{i}].cluster: required by "
+                    "VMonG5k (undercloud is for start_virtualmachines) (rule: required)",
                     path=f"$.resources.machines[{i}].cluster", rule="required")
         self.roles: Roles | None = None
         self.networks: Networks | None = None
