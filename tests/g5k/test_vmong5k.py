@@ -26,7 +26,8 @@ from enoslib.infra.enos_vmong5k.provider import _distribute
 from enoslib.objects import Host
 
 usable, why = namespace_backend_available()
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vmong5k.py"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE = EXAMPLES / "vmong5k.py"
 
 
 def conf(name="vms", **settings):
@@ -236,4 +237,24 @@ def test_the_documented_example_runs_unchanged(vm_emu, tmp_path, monkeypatch, ca
     assert all(run_command("true", roles=[Host(g.ip, user="root")])[0].rc == 0 for g in vms[:2])
     for site, uid, _, _ in active_jobs(emu):
         emu.client().sites[site].jobs[str(uid)].delete()
+    _nothing_left(emu)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not usable, reason=f"netns backend: {why}")
+def test_the_provider_example_runs_and_releases(vm_emu, tmp_path, monkeypatch, capsys):
+    from enoslib.infra.enos_g5k.client import reset_api
+
+    emu = vm_emu
+    emu.clock.speed = 30
+    monkeypatch.setenv("G5K_API_CONF", str(emu.write_client_config(tmp_path / "g5k.yaml")))
+    reset_api()
+    try:
+        runpy.run_path(str(EXAMPLES / "vmong5k_provider.py"), run_name="__main__")
+    finally:
+        emu.clock.speed = 0
+        reset_api()
+    out = capsys.readouterr().out
+    assert "2 servers and 6 clients in 10.156.0.0/22" in out and "virtual-156-0-1: virtual-156-0-1" in out
+    assert out.strip().endswith("released")
     _nothing_left(emu)
