@@ -33,7 +33,7 @@ from .guests import GuestError, ToolCall
 from .images import etc_files
 from .reference import NodeRef
 
-__all__ = ["VIRT_IMAGES", "Libvirt", "mac_to_ip"]
+__all__ = ["VIRT_IMAGES", "Domain", "Libvirt", "mac_to_ip"]
 
 VIRT_IMAGES_DIR = "/grid5000/virt-images"
 #: base images on the testbed's NFS: name -> kadeploy-like environment (what the guest runs)
@@ -99,6 +99,8 @@ def read_qcow2(data: bytes) -> dict[str, Any] | None:
 
 @dataclass
 class Domain:
+    """A libvirt domain of a node: its XML, size, MAC; ``guest``: the guest it runs as."""
+
     name: str
     xml: str
     memory_mb: int

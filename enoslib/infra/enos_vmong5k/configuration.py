@@ -41,7 +41,7 @@ class MachineConfiguration(ItemConfiguration):
     """``number`` VMs of one flavour with these ``roles``, on nodes of ``cluster`` (or on the
     given ``undercloud`` hosts), with these ``macs`` (default: taken from the subnet).
 
-    ``flavour`` is one of :data:`~enoslib.infra.enos_vmong5k.constants.FLAVOURS` (default
+    ``flavour`` is one of the ``FLAVOURS`` of :mod:`enoslib.infra.enos_vmong5k.constants` (default
     ``tiny``); ``flavour_desc`` (``{"core": 2, "mem": 2048, "disk": 10}``: vcpus, MiB, an extra
     disk in GiB) describes a custom one instead.
     """
