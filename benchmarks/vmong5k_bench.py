@@ -6,7 +6,7 @@ Run (root: the emulator's nodes and VMs are real SSH hosts; hold the test lock):
 
 One netns emulator (this process; the API user is ``root`` so that the logins on the nodes work;
 its ssh_config is rewritten every 50 ms into a file the clients use) serves every client, each
-in its own subprocess. For each N (tiny VMs on paravance nodes, one group):
+in its own subprocess. For each N (tiny VMs on parasilo nodes, one group):
 
 * ``init``: reserve (one job: nodes + a /22), wait for it, grant root on the nodes over SSH,
   start the VMs over SSH, wait until every VM answers over SSH (``VMonG5k.init``);
@@ -51,7 +51,7 @@ from g5k_bench import PRELUDE, can_import_enoslib, run_client  # noqa: E402 - on
 
 RUN_ALL_ARGS = ["--sizes", "1,10,50", "--runs", "1", "--compare-python", "{compare_python}"]
 RUN_ALL_ROOT = True
-CLUSTER = "paravance"
+CLUSTER = "parasilo"
 IMAGE = "/grid5000/virt-images/debian12-x64-base.qcow2"
 
 OURS = PRELUDE + textwrap.dedent('''
@@ -120,6 +120,7 @@ def one_round(sizes: list[int], compare: str | None) -> dict[str, dict[str, Any]
             for n in sizes:
                 results.setdefault("enoslib (ours)", {})[n] = run_client(
                     sys.executable, OURS, {**args, "name": f"bench{n}", "n": n}, env)
+                emu.advance(30)  # the deleted job ends (kill delay): its nodes and VMs go
                 if emu.guests.list():
                     raise RuntimeError(f"VMs left: {[g.name for g in emu.guests.list()]}")
                 if compare:

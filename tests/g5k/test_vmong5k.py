@@ -156,6 +156,11 @@ def test_vms_are_reachable_reloaded_by_name_and_destroyed(vm_emu):
     VMonG5k(c, client=make_client(emu)).init()
     assert sorted(g.name for g in emu.guests.list()) == sorted(guests)
     assert run_command("true", roles=[victim])[0].rc == 0
+    # force_deploy: every VM started again (fresh guests, same names and addresses)
+    before = {g.name: id(g) for g in emu.guests.list()}
+    VMonG5k(c, client=make_client(emu)).init(force_deploy=True)
+    after = {g.name: id(g) for g in emu.guests.list()}
+    assert sorted(after) == sorted(before) and not set(after.values()) & set(before.values())
 
     provider.destroy()
     _nothing_left(emu)
@@ -257,4 +262,24 @@ def test_the_provider_example_runs_and_releases(vm_emu, tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert "2 servers and 6 clients in 10.156.0.0/22" in out and "virtual-156-0-1: virtual-156-0-1" in out
     assert out.strip().endswith("released")
+    _nothing_left(emu)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not usable, reason=f"netns backend: {why}")
+def test_inside_providers_with_grid5000_nodes(vm_emu):
+    """A common start with a G5k provider, found from both availabilities; one release."""
+    import enoslib as en
+    from enoslib.infra.enos_g5k import G5k, G5kConf
+
+    emu = vm_emu
+    vms = VMonG5k(conf("vm-providers").add_machine(roles=["vm"], cluster="paravance", number=2),
+                  client=make_client(emu))
+    nodes = G5k(G5kConf.from_settings(job_name="nodes-providers", walltime="1:00:00", root_access=False)
+                .add_machine(roles=["node"], cluster="parasilo", nodes=1), client=make_client(emu))
+    providers = en.Providers([vms, nodes])
+    roles, _ = providers.init()
+    assert len(roles["vm"]) == 2 and len(roles["node"]) == 1
+    assert all(r.rc == 0 for r in run_command("true", roles=roles["vm"]))
+    providers.destroy()
     _nothing_left(emu)

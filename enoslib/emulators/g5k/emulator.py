@@ -243,7 +243,8 @@ class G5kEmulator:
         self.libvirt = Libvirt(self)
 
     def _stop_guests(self) -> None:
-        channel, guests = getattr(self, "channel", None), getattr(self, "guests", None)
+        channel, guests = self.channel, self.guests
+        self.channel = self.guests = self.libvirt = None
         try:
             if channel is not None:
                 channel.close()
