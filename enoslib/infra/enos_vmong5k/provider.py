@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import shlex
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import netaddr
@@ -33,7 +33,7 @@ from enoslib._signals import sigint_deferred
 from enoslib.errors import EnosConfigError, EnosProviderError
 from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
 from enoslib.infra.enos_vmong5k.configuration import Configuration, MachineConfiguration
-from enoslib.infra.enos_vmong5k.constants import (BRIDGE, RESERVED_MEMORY_MAX, RESERVED_MEMORY_MIN)
+from enoslib.infra.enos_vmong5k.constants import BRIDGE, RESERVED_MEMORY_MAX, RESERVED_MEMORY_MIN
 from enoslib.infra.provider import Provider, Time, to_timestamp
 from enoslib.infra.slots import IntervalSet
 from enoslib.objects import Host, Networks, Roles
