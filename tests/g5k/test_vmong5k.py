@@ -278,7 +278,7 @@ def test_inside_providers_with_grid5000_nodes(vm_emu):
     nodes = G5k(G5kConf.from_settings(job_name="nodes-providers", walltime="1:00:00", root_access=False)
                 .add_machine(roles=["node"], cluster="parasilo", nodes=1), client=make_client(emu))
     providers = en.Providers([vms, nodes])
-    roles, _ = providers.init()
+    roles, _ = providers.init(start_time=emu.clock.now() + 60)
     assert len(roles["vm"]) == 2 and len(roles["node"]) == 1
     assert all(r.rc == 0 for r in run_command("true", roles=roles["vm"]))
     providers.destroy()

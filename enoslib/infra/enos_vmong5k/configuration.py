@@ -31,7 +31,7 @@ def _host_dicts(hosts: Iterable[Any]) -> list[Any]:
         if isinstance(h, Host):
             d = h.to_dict()
             d.pop("net_devices", None)
-            out.append(d)
+            out.append({k: v for k, v in d.items() if v is not None and v != {}})
         else:
             out.append(h)  # a dict, or anything else the schema refuses with its path
     return out
