@@ -130,3 +130,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         import shutil
 
         shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _enoslib_logging_restored() -> Iterator[None]:
+    """A test that calls ``en.init_logging`` (an example run in-process does) must not leave
+    its terminal handler to later tests (their captured output would carry log lines)."""
+    import logging
+
+    logger = logging.getLogger("enoslib")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
