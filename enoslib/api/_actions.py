@@ -266,8 +266,6 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             return "gather_facts=True"
         if self.strategy not in ("linear", "free"):
             return f"strategy {self.strategy!r}"
-        if self.extra_vars:
-            return "extra_vars (templates need ansible-core)"
         from enoslib.api.modules import unsupported
 
         for t in self.tasks:
@@ -351,11 +349,10 @@ def _run_linear(a: actions, run_task: Callable[[Any, list[Host]], Results]) -> R
         if not active:
             break
         step = run_task(task, active)
-        ignore = bool(task.keywords.get("ignore_errors"))
         gone = {
             r.host
             for r in step
-            if r.status == "unreachable" or (r.status == "failed" and not ignore)
+            if r.status == "unreachable" or (r.status == "failed" and not r.payload.get("ignored"))
         }
         active = [h for h in active if h.alias not in gone]
         results.extend(step)

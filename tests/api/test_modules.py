@@ -26,6 +26,10 @@ def _comparable(result: Any) -> dict[str, Any]:
     d.pop("duration")
     payload = d.pop("payload")
     d["payload"] = {k: v for k, v in payload.items() if k not in VOLATILE}
+    if isinstance(payload.get("results"), list):  # a loop's items
+        d["payload"]["results"] = [
+            {k: v for k, v in item.items() if k not in VOLATILE} for item in payload["results"]
+        ]
     if isinstance(payload.get("stat"), dict):  # the file is made anew before each run
         d["payload"]["stat"] = {
             k: v for k, v in payload["stat"].items() if k not in VOLATILE | {"inode", "version"}
@@ -128,10 +132,10 @@ def test_what_falls_back_to_ansible_core_is_logged(
     hosts: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     cases = {
-        "copy": lambda a: a.copy(content="x\n", dest="/tmp/mp-copy"),
-        "when": lambda a: a.ping(when="1 == 1"),
-        "{{ template }}": lambda a: a.file(path="/tmp/{{ inventory_hostname }}", state="absent"),
-        "loop": lambda a: a.ping(loop=[1, 2]),
+        "'fetch'": lambda a: a.fetch(src="/etc/hostname", dest="/tmp/mp-fetch"),
+        "delegate_to": lambda a: a.ping(delegate_to=a.roles.all()[0].alias),
+        "run_once": lambda a: a.ping(run_once=True),
+        "become_method 'su'": lambda a: a.ping(become=True, become_method="su"),
     }
     for reason, record in cases.items():
         caplog.clear()
@@ -174,3 +178,36 @@ def test_run_play_takes_the_module_path_when_it_can(
     ]
     assert [r.task for r in fast[::2]] == ["ping", "st", "command"]
     _assert_same(fast[:4], core[:4])  # the modules' results; command took the SSH fast path
+
+
+def test_when_register_loops_environment_through_ansible_core_s_executor(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    def play(a: Any) -> None:
+        a.stat(path="/etc/hostname", register="st")
+        a.command(argv=["echo", "{{ inventory_hostname }} {{ st.stat.exists }}"], task_name="tpl",
+                  register="out")
+        a.ping(when="out.stdout.startswith('h1')", task_name="only h1")
+        a.ping(when=["st.stat.exists", "out is changed"], task_name="when list")
+        a.command(argv=["echo", "{{ item }}"], loop=["a", "b"], task_name="loop")
+        a.command(argv=["echo", "{{ x }}"], with_items=[1, 2], loop_control={"loop_var": "x"},
+                  task_name="with_items")
+        a.shell("echo $GREETING", environment={"GREETING": "hi {{ inventory_hostname }}"},
+                task_name="env")
+        a.command("false", changed_when=False, failed_when="out.rc != 0", task_name="cw fw")
+        a.command("false", ignore_errors=True, task_name="ignored")
+        a.ping(loop=[], task_name="empty loop")
+        a.ping(loop=[1, 2], when="item > 1", task_name="when per item")
+
+    with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+        fast, core = _both(hosts[:2], play)
+    assert fast.engine_used == "modules", caplog.text
+    _assert_same(fast.results, core.results)
+    by_task = {r.task: r for r in fast.results if r.host == hosts[0].alias}
+    assert by_task["tpl"].stdout == "h1 True"
+    assert by_task["only h1"].status == "OK"
+    assert {r.host: r.status for r in fast.results if r.task == "only h1"} == {
+        "h1": "OK", "h2": "SKIPPED"}
+    assert [i["stdout"] for i in by_task["loop"].payload["results"]] == ["a", "b"]
+    assert by_task["env"].stdout == "hi h1"
+    assert by_task["cw fw"].status == "OK" and not by_task["cw fw"].changed
