@@ -222,6 +222,9 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         self.extra_vars = dict(extra_vars or {})
         self.engine = engine
         self.tasks: list[Task] = [t for prior in priors or () for t in prior.tasks]
+        # a play given to run_play: its handlers and play vars (actions records neither)
+        self.handlers: list[Task] = []
+        self.play_vars: dict[str, Any] = {}
         self.results = Results()
         self.engine_used: str | None = None  # "ssh", "modules" or "ansible", after the run
 
@@ -246,6 +249,10 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             "strategy": self.strategy,
             "tasks": [t.to_ansible() for t in self.tasks],
         }
+        if self.handlers:
+            source["handlers"] = [t.to_ansible() for t in self.handlers]
+        if self.play_vars:
+            source["vars"] = dict(self.play_vars)
         if self.run_as:
             source.update(become=True, become_user=self.run_as)
         return source
@@ -268,7 +275,7 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             return f"strategy {self.strategy!r}"
         from enoslib.api.modules import unsupported
 
-        for t in self.tasks:
+        for t in [*self.tasks, *self.handlers]:
             if t.fast():
                 continue
             reason = unsupported(t)
@@ -384,7 +391,8 @@ def run_play(
     return check(run_plays([source], as_roles(roles), extra_vars), on_error_continue)
 
 
-_PLAY_KEYS = {"hosts", "name", "gather_facts", "tasks", "become", "become_user"}
+_PLAY_KEYS = {"hosts", "name", "gather_facts", "tasks", "become", "become_user", "handlers",
+              "vars"}
 
 
 def _play_as_actions(
@@ -408,30 +416,43 @@ def _play_as_actions(
         run_as=run_as,
         extra_vars=extra_vars,
     )
-    for raw in source.get("tasks") or []:
-        if not isinstance(raw, Mapping):
-            return None
-        keywords = {k: v for k, v in raw.items() if k in TASK_KEYWORDS or k == "name"}
-        modules = [k for k in raw if k not in keywords]
-        if len(modules) != 1:
-            log.debug("run_play: through ansible-core, because of task keys %s", modules)
-            return None
-        module, value = modules[0], raw[modules[0]]
-        free_form = None
-        if isinstance(value, str) and module.rsplit(".", 1)[-1] in _FAST_MODULES:
-            free_form, args = value, {}
-        elif isinstance(value, Mapping):
-            args = dict(value)
-            if "_raw_params" in args:
-                free_form = args.pop("_raw_params")
-        elif value is None:
-            args = {}
-        else:
-            log.debug("run_play: through ansible-core, because of task %r's k=v arguments", module)
-            return None
-        keywords["name"] = keywords.get("name") or Literal(module)  # ansible-core names it so
-        a.tasks.append(Task(module, free_form, args, keywords))
+    if not isinstance(source.get("vars") or {}, Mapping):
+        return None
+    a.play_vars = dict(source.get("vars") or {})
+    for key, where, keywords in (("tasks", a.tasks, TASK_KEYWORDS),
+                                 ("handlers", a.handlers, TASK_KEYWORDS | {"listen"})):
+        for raw in source.get(key) or []:
+            task = _task_from_dict(raw, keywords)
+            if task is None:
+                return None
+            where.append(task)
     return a
+
+
+def _task_from_dict(raw: Any, task_keywords: frozenset[str]) -> Task | None:
+    """A task of a play as a recorded Task, or None when ansible-core must read it."""
+    if not isinstance(raw, Mapping):
+        return None
+    keywords = {k: v for k, v in raw.items() if k in task_keywords or k == "name"}
+    modules = [k for k in raw if k not in keywords]
+    if len(modules) != 1:
+        log.debug("run_play: through ansible-core, because of task keys %s", modules)
+        return None
+    module, value = modules[0], raw[modules[0]]
+    free_form = None
+    if isinstance(value, str) and module.rsplit(".", 1)[-1] in _FAST_MODULES:
+        free_form, args = value, {}
+    elif isinstance(value, Mapping):
+        args = dict(value)
+        if "_raw_params" in args:
+            free_form = args.pop("_raw_params")
+    elif value is None:
+        args = {}
+    else:
+        log.debug("run_play: through ansible-core, because of task %r's k=v arguments", module)
+        return None
+    keywords["name"] = keywords.get("name") or Literal(module)  # ansible-core names it so
+    return Task(module, free_form, args, keywords)
 
 
 def run_ansible(

@@ -8,7 +8,9 @@ Protocol (stdin/stdout of the process, the SSH channel): frames of a 4-byte big-
 length followed by that many bytes of JSON. The agent first sends ``{"hello": ...}``; then
 for each request ``{"zip": sha, "zip_data": b64?, "fqn", "params", "profile",
 "extensions", "env", "rlimit"}`` it answers ``{"rc", "stdout", "stderr"}``: what the
-AnsiballZ wrapper would have printed and returned when run by ansible-core.
+AnsiballZ wrapper would have printed and returned when run by ansible-core. Requests
+``{"sh": command, "stdin"}`` and ``{"put": path, "data"}`` run a shell command / write a file
+(base64 data and output), as the host's SSH connection would.
 
 Each module runs in a forked child, through ansible-core's own AnsiballZ loader
 (``ansible.module_utils._internal._ansiballz._loader.run_module``), with the module's zip
@@ -154,6 +156,25 @@ def _warm(zip_path):
         sys.path.remove(zip_path)
 
 
+def _command(req):
+    """``{"sh": command, "stdin": b64}``: the command run by /bin/sh, as ssh would run it;
+    ``{"put": path, "data": b64}``: the file written. Output base64-encoded, exact bytes."""
+    import subprocess
+
+    if "put" in req:
+        try:
+            with open(req["put"], "wb") as f:
+                f.write(base64.b64decode(req["data"]))
+        except OSError as exc:
+            return {"rc": 1, "stdout": "", "stderr": base64.b64encode(str(exc).encode()).decode()}
+        return {"rc": 0, "stdout": "", "stderr": ""}
+    proc = subprocess.Popen(req["sh"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    out, err = proc.communicate(base64.b64decode(req.get("stdin") or ""))
+    return {"rc": proc.returncode, "stdout": base64.b64encode(out).decode(),
+            "stderr": base64.b64encode(err).decode()}
+
+
 def _work_dir():
     """A private directory for the module zips: under Ansible's remote_tmp (~/.ansible/tmp),
     else the system's temporary directory (a become user without a home)."""
@@ -187,6 +208,9 @@ def main():
             if body is None:
                 return
             req = json.loads(body.decode("utf-8", "surrogateescape"))
+            if "sh" in req or "put" in req:
+                _send(proto_out, _command(req))
+                continue
             sha = req["zip"]
             if req.get("zip_data"):
                 path = os.path.join(work, sha + ".zip")

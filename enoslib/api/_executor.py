@@ -13,18 +13,18 @@ view of the result). What changes is only how the remote side is reached:
 
 * a module (``ActionBase._execute_module``) runs on the host's agent (:mod:`enoslib.api.agents`)
   from a payload whose module zip is built once per module, not once per host and task;
-* other remote commands (temporary directories, ``~`` expansion) and file transfers go over
-  the host's multiplexed SSH connection (:func:`enoslib.api.ssh.connection`);
+* other remote commands (temporary directories, ``~`` expansion) and file transfers are done
+  by the host's agent of the SSH user (no new SSH session per command);
 * the hosts of a task run at once, one thread each (no worker process per host and task).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
 import struct
-import subprocess
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -49,7 +49,7 @@ KEYWORDS = frozenset(
         "check_mode", "when", "loop", "loop_control", "with_items", "with_list", "with_dict",
         "with_sequence", "with_together", "with_nested", "with_subelements",
         "environment", "changed_when", "failed_when", "until", "retries", "delay", "vars",
-        "no_log",
+        "no_log", "notify", "listen",
     }
 )
 
@@ -116,11 +116,8 @@ def _action_class(base: type) -> type:
 def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
     """Run one module on the agent of the action's host and user; the output as
     ``_low_level_execute_command`` gives it."""
-    from ansible.errors import AnsibleConnectionFailure, AnsibleError
+    from ansible.errors import AnsibleError
 
-    from enoslib.api.agents import _AGENTS, _Agent, _agent_key, _agents_for, _exchange
-
-    host: Host = action._connection.enos_host
     become = action._connection.become
     user = None
     if become is not None and action._play_context.become:
@@ -128,13 +125,24 @@ def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
             raise AnsibleError(f"become method {become._load_name!r} is not supported here")
         user = become.get_option("become_user") or "root"
     built = request.pop("payload")
+    reply = _agent_request(action._connection.enos_host, user, request, built)
+    return {"rc": reply["rc"], "stdout": reply["stdout"], "stderr": reply["stderr"]}
+
+
+def _agent_request(host: Host, user: str | None, request: dict[str, Any],
+                   built: Any = None) -> dict[str, Any]:
+    """One request to the agent of ``host`` and ``user`` (started if needed); its reply.
+    ``built``: the module payload whose zip the agent gets if it has not got it yet."""
+    from ansible.errors import AnsibleConnectionFailure, AnsibleError
+
+    from enoslib.api.agents import _AGENTS, _Agent, _agent_key, _agents_for, _exchange
+
     agent = _agents_for([host], user)[host]
     if not isinstance(agent, _Agent):
         status, message = agent
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
-    request = dict(request)
-    if built.zip_sha not in agent.zips:
-        request["zip_data"] = built.zip_data
+    if built is not None and built.zip_sha not in agent.zips:
+        request = {**request, "zip_data": built.zip_data}
     body = json.dumps(request).encode("utf-8", "surrogateescape")
     _exchange({agent: struct.pack(">I", len(body)) + body})
     reply = getattr(agent, "reply", None)
@@ -143,14 +151,15 @@ def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
         agent.close()
         _AGENTS.pop(_agent_key(host, user), None)
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
-    agent.zips.add(built.zip_sha)
-    return {"rc": reply["rc"], "stdout": reply["stdout"], "stderr": reply["stderr"]}
+    if built is not None:
+        agent.zips.add(built.zip_sha)
+    return dict(reply)
 
 
 @functools.lru_cache(maxsize=None)
 def _connection_class(base: type) -> type:
-    """ansible-core's connection plugin class with commands and file transfers over the
-    host's multiplexed SSH connection (enoslib's)."""
+    """ansible-core's connection plugin class with commands and file transfers done by the
+    host's agent (started over enoslib's multiplexed SSH connection, as the SSH user)."""
 
     class Fast(base):  # type: ignore[misc,valid-type]
         enos_host: Host
@@ -161,23 +170,25 @@ def _connection_class(base: type) -> type:
 
         def exec_command(self, cmd: str, in_data: bytes | None = None,
                          sudoable: bool = True) -> tuple[int, bytes, bytes]:
-            return _ssh(self.enos_host, cmd, in_data)
+            reply = _agent_request(self.enos_host, None, {
+                "sh": cmd, "stdin": base64.b64encode(in_data or b"").decode()})
+            return (reply["rc"], base64.b64decode(reply["stdout"]),
+                    base64.b64decode(reply["stderr"]))
 
         def put_file(self, in_path: str, out_path: str) -> None:
-            import shlex
-
             with open(in_path, "rb") as f:
-                data = f.read()
-            rc, _, err = _ssh(self.enos_host, f"cat > {shlex.quote(out_path)}", data)
-            if rc != 0:
+                data = base64.b64encode(f.read()).decode()
+            reply = _agent_request(self.enos_host, None, {"put": out_path, "data": data})
+            if reply["rc"] != 0:
                 from ansible.errors import AnsibleError
 
-                raise AnsibleError(f"failed to transfer file to {out_path}: {err.decode()}")
+                raise AnsibleError(f"failed to transfer file to {out_path}: "
+                                   f"{base64.b64decode(reply['stderr']).decode()}")
 
         def fetch_file(self, in_path: str, out_path: str) -> None:
             import shlex
 
-            rc, out, err = _ssh(self.enos_host, f"cat {shlex.quote(in_path)}", None)
+            rc, out, err = self.exec_command(f"cat {shlex.quote(in_path)}")
             if rc != 0:
                 from ansible.errors import AnsibleError
 
@@ -191,19 +202,6 @@ def _connection_class(base: type) -> type:
     # ansible-core's plugin options are looked up by the class's name
     Fast.__name__ = Fast.__qualname__ = base.__name__
     return Fast
-
-
-def _ssh(host: Host, command: str, stdin: bytes | None) -> tuple[int, bytes, bytes]:
-    from ansible.errors import AnsibleConnectionFailure
-
-    from enoslib.api.ssh import connection, is_ssh_failure
-
-    proc = subprocess.run(
-        connection(host).argv(command), input=stdin or b"", capture_output=True, check=False
-    )
-    if proc.returncode == 255 and is_ssh_failure(255, proc.stderr.decode("utf-8", "replace")):
-        raise AnsibleConnectionFailure(proc.stderr.decode("utf-8", "replace").strip())
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 @functools.lru_cache(maxsize=None)
@@ -232,12 +230,54 @@ def _executor_class() -> type:
             conn.enos_host = self.enos_host
             return conn
 
-        def _get_action_handler_with_module_context(self, templar: Any) -> Any:
-            handler, context = super()._get_action_handler_with_module_context(templar)
-            handler.__class__ = _action_class(type(handler))
-            return handler, context
-
     return Executor
+
+
+class _ActionLoader:
+    """ansible-core's action plugin loader, handing out our subclasses of its plugins (the
+    task's own, and those an action runs itself: ``template`` runs ``copy``)."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        got = self._loader.get(*args, **kwargs)
+        if got is not None and not kwargs.get("class_only"):
+            _make_fast(got)
+        return got
+
+    def get_with_context(self, *args: Any, **kwargs: Any) -> Any:
+        got = self._loader.get_with_context(*args, **kwargs)
+        if got.object is not None and not kwargs.get("class_only"):
+            _make_fast(got.object)
+        return got
+
+
+def _make_fast(action: Any) -> None:
+    action.__class__ = _action_class(type(action))
+    # ActionBase keeps ansible-core's loaders whatever it is given: ours for its own actions
+    action._shared_loader_obj = _loaders()
+
+
+@functools.lru_cache(maxsize=None)
+def _loaders() -> "_Loaders":
+    from ansible.plugins import loader as plugin_loader
+
+    return _Loaders(plugin_loader.get_plugin_loader_namespace())
+
+
+class _Loaders:
+    """ansible-core's plugin loaders namespace, with our action plugin loader."""
+
+    def __init__(self, namespace: Any) -> None:
+        self._namespace = namespace
+        self.action_loader = _ActionLoader(namespace.action_loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._namespace, name)
 
 
 class _NoQueue:
@@ -276,29 +316,53 @@ def run_actions(a: "actions") -> Results:
             play_context = PlayContext(play=play, passwords={})
             tasks = [t for block in play.compile() for t in block.block
                      if t.action not in C._ACTION_META]
-            assert len(tasks) == len(a.tasks), "one ansible-core task per recorded task"
+            handlers = [h for block in play.handlers for h in block.block]
+            assert len(tasks) == len(a.tasks) and len(handlers) == len(a.handlers), (
+                "one ansible-core task per recorded task")
             compiled = dict(zip(map(id, a.tasks), tasks))
             names = [h.alias for h in hosts]
+            notified: dict[str, set[str]] = {}  # host -> notifications
 
             def run_task(task: Any, active: list[Host]) -> Results:
                 return _run_task(compiled[id(task)], active, by_alias, play, play_context,
-                                 loader, variables, names)
+                                 loader, variables, names, notified)
 
             try:
-                return _run_linear(a, run_task)
+                results = _run_linear(a, run_task)
+                return _run_handlers(results, handlers, hosts, play, play_context, loader,
+                                     variables, names, notified)
             finally:
                 loader.cleanup_all_tmp_files()
 
 
-def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: Any,
-              play_context: Any, loader: Any, variables: Any, names: list[str]) -> Results:
-    from ansible.executor.task_result import _RawTaskResult
-    from ansible.plugins import loader as plugin_loader
+def _run_handlers(results: Results, handlers: list[Any], hosts: list[Host], *context: Any
+                  ) -> Results:
+    """The handlers notified by the play's tasks, at the end of the play as ansible-core's
+    linear strategy runs them: in the order they are written, each once, on the hosts still
+    in play that notified it (by name or ``listen`` topic)."""
+    notified: dict[str, set[str]] = context[-1]
+    gone = {r.host for r in results
+            if r.status == "unreachable" or (r.status == "failed" and not r.payload.get("ignored"))}
+    by_alias = {h.alias: h for h in hosts}
+    for handler in handlers:
+        topics = {handler.get_name(include_role_fqcn=False), handler.name, *handler.listen}
+        on = [h for h in hosts if h.alias not in gone and notified.get(h.alias, set()) & topics]
+        if not on:
+            continue
+        step = _run_task(handler, on, by_alias, *context)
+        gone |= {r.host for r in step if r.status == "unreachable"
+                 or (r.status == "failed" and not r.payload.get("ignored"))}
+        results.extend(step)
+    return results
 
-    from enoslib.api.ansible import result_from_data
+
+def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: Any,
+              play_context: Any, loader: Any, variables: Any, names: list[str],
+              notified: dict[str, set[str]]) -> Results:
+    from ansible.executor.task_result import _RawTaskResult
 
     inventory = variables._inventory
-    shared = plugin_loader.get_plugin_loader_namespace()
+    shared = _loaders()
     executor_class = _executor_class()
     jobs: list[tuple[Host, Any, Any]] = []
     for h in active:
@@ -322,7 +386,7 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
         data, duration = outcome[h.alias]
         raw = _RawTaskResult(host=ihost, task=executor._task, return_data=data,
                              task_fields=executor._task.dump_attrs())
-        results.append(_handle(raw, task, h, variables, duration, result_from_data))
+        results.append(_handle(raw, task, h, variables, duration, notified))
     return results
 
 
@@ -339,10 +403,12 @@ def _in_threads(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> Non
 
 
 def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,
-            result_from_data: Callable[..., Any]) -> Any:
-    """What ansible-core's strategy does with a task result (facts, ``register``) and the
-    Result our callback would make of it."""
+            notified: dict[str, set[str]]) -> Any:
+    """What ansible-core's strategy does with a task result (facts, ``register``, handlers
+    notified) and the Result our callback would make of it."""
     from ansible import constants as C
+
+    from enoslib.api.ansible import result_from_data
     from ansible.vars.clean import module_response_deepcopy, strip_internal_keys
 
     name = task.get_ds().get("name") if isinstance(task.get_ds(), dict) else None
@@ -359,6 +425,8 @@ def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,
         status = "ok"
         items = raw._loop_results if task.loop else [raw._return_data]
         for item in items:
+            if "_ansible_notify" in item and raw.is_changed():
+                notified.setdefault(host.alias, set()).update(item["_ansible_notify"])
             facts = item.get("ansible_facts")
             if facts and task.action not in C._ACTION_DEBUG:
                 cacheable = item.pop("_ansible_facts_cacheable", False)

@@ -68,7 +68,7 @@ def _both(hosts: list[Any], record: Any, reset: str | None = None) -> tuple[Any,
     out = []
     for engine in ("auto", "ansible"):
         if reset:
-            run_command(reset, hosts)
+            run_command(reset, hosts, on_error_continue=True)
         with actions(roles=hosts, engine=engine, on_error_continue=True) as a:
             record(a)
         out.append(a)
@@ -181,10 +181,10 @@ def test_run_play_takes_the_module_path_when_it_can(
     play = {"hosts": "all", "tasks": [{"ping": {"data": "x"}}, {"name": "st", "stat": {"path": "/"}},
                                       {"command": "echo hi"}]}
     fast = run_play(play, hosts[:2])
-    core_play = {**play, "vars": {"unused": 1}}  # vars: ansible-core reads the play
+    core_play = {**play, "serial": 2}  # serial: ansible-core reads the play
     with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
         core = run_play(core_play, hosts[:2])
-    assert "through ansible-core, because of play keys ['vars']" in caplog.text
+    assert "through ansible-core, because of play keys ['serial']" in caplog.text
     assert [(r.host, r.task, r.status, r.stdout) for r in fast] == [
         (r.host, r.task, r.status, r.stdout) for r in core
     ]
@@ -260,3 +260,53 @@ def test_copy_and_template_with_ansible_core_s_action_plugins(
     out = run_command("stat -c '%a %U' /tmp/mp-cp/content /tmp/mp-cp/nobody; test -e /tmp/mp-cp/check",
                       hosts[:1], on_error_continue=True)
     assert out[0].stdout.splitlines() == ["640 root", "644 nobody"] and out[0].rc == 1
+
+
+def test_executor_path_unreachable_and_failing_hosts(hosts: list[Any], ghost: Any) -> None:
+    def play(a: Any) -> None:
+        a.command("test {{ inventory_hostname }} = h1", task_name="fails on h2")
+        a.copy(content="{{ inventory_hostname }}\n", dest="/tmp/mp-unreach", task_name="after")
+
+    fast, core = _both([hosts[0], hosts[1], ghost], play, reset="rm -f /tmp/mp-unreach")
+    assert fast.engine_used == "modules"
+    assert [(r.host, r.task, r.status) for r in fast.results] == [
+        (r.host, r.task, r.status) for r in core.results]
+    assert [(r.host, r.status) for r in fast.results] == [
+        ("h1", "OK"), ("h2", "FAILED"), ("ghost", "UNREACHABLE"), ("h1", "OK")]
+    _assert_same(fast.results[:2] + fast.results[3:], core.results[:2] + core.results[3:])
+
+
+def test_run_play_with_vars_and_handlers_on_the_module_path(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from enoslib.api import run_play
+    from enoslib.api.ansible import run_plays
+
+    play = {
+        "hosts": "all",
+        "vars": {"target": "/tmp/mp-hd"},
+        "tasks": [
+            {"name": "conf", "copy": {"content": "v1\n", "dest": "{{ target }}/conf"},
+             "notify": ["restart"]},
+            {"name": "h1 only", "file": {"path": "{{ target }}/flag", "state": "touch"},
+             "when": "inventory_hostname == 'h1'", "notify": "reload topic"},
+            {"name": "unchanged", "stat": {"path": "{{ target }}"}, "notify": "never"},
+        ],
+        "handlers": [
+            {"name": "never", "command": "echo never"},
+            {"name": "reload", "command": "echo reload {{ inventory_hostname }}",
+             "listen": "reload topic"},
+            {"name": "restart", "command": "echo restart {{ inventory_hostname }}"},
+        ],
+    }
+    reset = "rm -rf /tmp/mp-hd; mkdir /tmp/mp-hd"
+    run_command(reset, hosts[:2])
+    with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+        fast = run_play(play, hosts[:2])
+    assert "module fast path" in caplog.text and "through ansible-core" not in caplog.text
+    run_command(reset, hosts[:2])
+    core = run_plays([play], hosts[:2])
+    _assert_same(fast, core)
+    assert [(r.host, r.task, r.stdout) for r in fast if r.task in ("reload", "restart")] == [
+        ("h1", "reload", "reload h1"), ("h1", "restart", "restart h1"),
+        ("h2", "restart", "restart h2")]
