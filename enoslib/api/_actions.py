@@ -14,13 +14,15 @@ other task keywords go in ``task_kwargs={"retries": 3, "delay": 2, "until": ...}
 The recorded tasks run as ONE play on exit. When every task is a plain ``shell``,
 ``command`` or ``raw`` call with nothing for Ansible to evaluate (no ``when``, loops or
 ``{{ }}``), the play runs over the SSH fast path instead: same Results, no Python module
-shipped to the hosts. When the tasks are plain Ansible modules (``apt``, ``lineinfile``,
-``file``, ``stat``, ``setup``, ``pip`` ..., with ``register``, ``become``, ``ignore_errors``,
-``check_mode``), they run on the module fast path (:mod:`enoslib.api.modules`: Ansible's
-own module code, run by a persistent agent per host). Anything else (``when``, loops,
-``{{ }}``, action plugins such as ``copy``/``template``, facts gathering ...) runs the play
-through ansible-core; ``a.engine_used`` tells which path ran, and the reason for falling back
-is logged at DEBUG on ``enoslib.api.actions``. ``engine="ansible"`` forces ansible-core.
+shipped to the hosts. When the tasks are Ansible modules (``apt``, ``lineinfile``,
+``file``, ``stat``, ``setup``, ``pip``, ``copy``, ``template`` ..., with ``register``,
+``when``, loops, ``{{ }}``, ``become``, ``ignore_errors``, ``check_mode`` ...), they run on
+the module fast path (:mod:`enoslib.api.modules`: Ansible's own module code, run by a
+persistent agent per host, and ansible-core's own task execution where the play needs it).
+Anything else (``delegate_to``, ``async``, other action plugins, facts gathering ...) runs
+the play through ansible-core; ``a.engine_used`` tells which path ran, and the reason for
+falling back is logged at DEBUG on ``enoslib.api.actions``. ``engine="ansible"`` forces
+ansible-core.
 """
 
 from __future__ import annotations
@@ -376,8 +378,9 @@ def run_play(
 ) -> Results:
     """Run one play given as a dict (``{"hosts": "server", "tasks": [...]}``) on ``roles``.
 
-    A play of plain module tasks (see :mod:`enoslib.api.modules`) runs on the module fast
-    path; anything else (handlers, roles, vars, templates ...) through ansible-core."""
+    A play of module tasks, handlers and vars that the module fast path runs (see
+    :mod:`enoslib.api.modules`) runs there; anything else (roles, ``serial``, blocks ...)
+    through ansible-core."""
     source = dict(play_source)
     source.setdefault("hosts", "all")
     source.setdefault("gather_facts", False)

@@ -16,19 +16,24 @@ Which path runs what (decided per play; the reason for falling back is logged at
 
 * SSH fast path: plays whose tasks are all plain ``shell``/``command``/``raw`` calls
   (see ``Task.fast``); in a mixed play, those tasks still take it.
-* module fast path (here): modules that ansible-core runs with its ``normal`` action
+* module fast path, plain (here): modules that ansible-core runs with its ``normal`` action
   (``apt``, ``pip``, ``lineinfile``, ``file``, ``stat``, ``setup``, ``service``/``systemd``
   by their own names, ``get_url``, ``user``, collection modules ...) and ``command`` /
   ``shell`` with module arguments; task keywords ``name``, ``register``, ``become`` /
   ``become_user`` (sudo), ``ignore_errors``, ``check_mode``; play-level ``run_as``;
-  arguments without ``{{ }}``. Also :func:`~enoslib.api._actions.gather_facts` and
-  ``run_play`` for plays that are only such tasks.
-* ansible-core: everything else: action plugins that work on the controller (``copy``,
-  ``template``, ``fetch``, ``debug``, ``assert``, ``set_fact``, ``package``, ``service``,
-  ``uri``, ``unarchive``, ``wait_for_connection`` ...), ``when``, loops, ``until``,
-  ``changed_when``/``failed_when``, ``notify``/handlers, ``environment``, ``no_log``,
-  ``async``/``background``, ``delegate_to``, ``run_once``, templates, ``extra_vars``,
-  ``gather_facts=True``, other become methods, playbook files (``run_ansible``), roles.
+  arguments without ``{{ }}``. Also :func:`~enoslib.api._actions.gather_facts`.
+* module fast path, through ansible-core's TaskExecutor (:mod:`enoslib.api._executor`):
+  plays that also use ``when``, loops (``loop``, ``with_*``, ``loop_control``), ``{{ }}``,
+  ``environment``, ``changed_when``/``failed_when``, ``until``/``retries``, ``vars``,
+  ``no_log``, ``notify``/handlers (``listen``), ``extra_vars``, and the action plugins
+  ``copy``, ``template``, ``set_fact``, ``debug``, ``assert``, ``fail``; ``run_play`` plays
+  made of such tasks (play keys ``hosts``, ``name``, ``tasks``, ``handlers``, ``vars``,
+  ``become``/``become_user``, ``gather_facts: false``).
+* ansible-core: everything else: other action plugins (``fetch``, ``package``,
+  ``service``, ``uri``, ``unarchive``, ``wait_for_connection`` ...), ``async``/``background``,
+  ``delegate_to``, ``run_once``, ``ignore_unreachable``, ``any_errors_fatal``, ``throttle``,
+  ``gather_facts=True``, other become methods, blocks, other play keys (``serial``,
+  ``pre_tasks``, ``roles`` ...), playbook files (``run_ansible``), roles.
 
 A new process starts warm too: the payloads and the module resolution are kept on disk in
 enoslib's cache dir (ansible-core keeps its module zips per process only), so a later
