@@ -210,6 +210,11 @@ def test_when_register_loops_environment_through_ansible_core_s_executor(
         a.command("false", ignore_errors=True, task_name="ignored")
         a.ping(loop=[], task_name="empty loop")
         a.ping(loop=[1, 2], when="item > 1", task_name="when per item")
+        a.set_fact(greeting="hi {{ inventory_hostname }}")
+        a.debug(msg="{{ greeting }} {{ out.stdout }}")
+        getattr(a, "assert")(that=["greeting.startswith('hi')"], task_name="assert")
+        a.command("echo u", register="u", task_name="until",
+                  task_kwargs={"until": "u.rc == 0", "retries": 2, "delay": 0})
 
     with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
         fast, core = _both(hosts[:2], play)
@@ -223,6 +228,7 @@ def test_when_register_loops_environment_through_ansible_core_s_executor(
     assert [i["stdout"] for i in by_task["loop"].payload["results"]] == ["a", "b"]
     assert by_task["env"].stdout == "hi h1"
     assert by_task["cw fw"].status == "OK" and not by_task["cw fw"].changed
+    assert by_task["debug"].payload["msg"] == "hi h1 h1 True"
 
 
 def test_copy_and_template_with_ansible_core_s_action_plugins(
