@@ -129,6 +129,10 @@ def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
     return {"rc": reply["rc"], "stdout": reply["stdout"], "stderr": reply["stderr"]}
 
 
+# agents that could not start at the beginning of the current play: (status, message)
+_DOWN: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+
 def _agent_request(host: Host, user: str | None, request: dict[str, Any],
                    built: Any = None) -> dict[str, Any]:
     """One request to the agent of ``host`` and ``user`` (started if needed); its reply.
@@ -137,7 +141,7 @@ def _agent_request(host: Host, user: str | None, request: dict[str, Any],
 
     from enoslib.api.agents import _AGENTS, _Agent, _agent_key, _agents_for, _exchange
 
-    agent = _agents_for([host], user)[host]
+    agent = _DOWN.get(_agent_key(host, user)) or _agents_for([host], user)[host]
     if not isinstance(agent, _Agent):
         status, message = agent
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
@@ -294,7 +298,7 @@ def run_actions(a: "actions") -> Results:
     """The recorded tasks of ``a`` as ansible-core's linear strategy runs them, each task by
     ansible-core's TaskExecutor on all hosts at once (see module docstring)."""
     from enoslib.api._actions import _run_linear, become_user_of
-    from enoslib.api.agents import LOCK, _agents_for
+    from enoslib.api.agents import LOCK, _agent_key, _agents_for
     from enoslib.api.ansible import _LOCK, _process_state, _setup, forks_for, trusted
     from enoslib.api.hosts import get_hosts
 
@@ -305,7 +309,9 @@ def run_actions(a: "actions") -> Results:
         users = {become_user_of(t.keywords, a.run_as) for t in a.tasks}
         for user in sorted(users, key=str):
             if user is None or "{" not in user:
-                _agents_for(hosts, user)
+                for h, agent in _agents_for(hosts, user).items():
+                    if isinstance(agent, tuple):  # not tried again by each task
+                        _DOWN[_agent_key(h, user)] = agent
         with _LOCK, _process_state():
             loader, inventory, variables = _setup(a.roles, a.extra_vars, forks_for(len(hosts)))
             from ansible import constants as C
@@ -332,6 +338,7 @@ def run_actions(a: "actions") -> Results:
                 return _run_handlers(results, handlers, hosts, play, play_context, loader,
                                      variables, names, notified)
             finally:
+                _DOWN.clear()
                 loader.cleanup_all_tmp_files()
 
 
