@@ -14,13 +14,15 @@ other task keywords go in ``task_kwargs={"retries": 3, "delay": 2, "until": ...}
 The recorded tasks run as ONE play on exit. When every task is a plain ``shell``,
 ``command`` or ``raw`` call with nothing for Ansible to evaluate (no ``when``, loops or
 ``{{ }}``), the play runs over the SSH fast path instead: same Results, no Python module
-shipped to the hosts. When the tasks are plain Ansible modules (``apt``, ``lineinfile``,
-``file``, ``stat``, ``setup``, ``pip`` ..., with ``register``, ``become``, ``ignore_errors``,
-``check_mode``), they run on the module fast path (:mod:`enoslib.api.modules`: Ansible's
-own module code, run by a persistent agent per host). Anything else (``when``, loops,
-``{{ }}``, action plugins such as ``copy``/``template``, facts gathering ...) runs the play
-through ansible-core; ``a.engine_used`` tells which path ran, and the reason for falling back
-is logged at DEBUG on ``enoslib.api.actions``. ``engine="ansible"`` forces ansible-core.
+shipped to the hosts. When the tasks are Ansible modules (``apt``, ``lineinfile``,
+``file``, ``stat``, ``setup``, ``pip``, ``copy``, ``template`` ..., with ``register``,
+``when``, loops, ``{{ }}``, ``become``, ``ignore_errors``, ``check_mode`` ...), they run on
+the module fast path (:mod:`enoslib.api.modules`: Ansible's own module code, run by a
+persistent agent per host, and ansible-core's own task execution where the play needs it).
+Anything else (``delegate_to``, ``async``, other action plugins, facts gathering ...) runs
+the play through ansible-core; ``a.engine_used`` tells which path ran, and the reason for
+falling back is logged at DEBUG on ``enoslib.api.actions``. ``engine="ansible"`` forces
+ansible-core.
 """
 
 from __future__ import annotations
@@ -222,6 +224,9 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         self.extra_vars = dict(extra_vars or {})
         self.engine = engine
         self.tasks: list[Task] = [t for prior in priors or () for t in prior.tasks]
+        # a play given to run_play: its handlers and play vars (actions records neither)
+        self.handlers: list[Task] = []
+        self.play_vars: dict[str, Any] = {}
         self.results = Results()
         self.engine_used: str | None = None  # "ssh", "modules" or "ansible", after the run
 
@@ -246,6 +251,10 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             "strategy": self.strategy,
             "tasks": [t.to_ansible() for t in self.tasks],
         }
+        if self.handlers:
+            source["handlers"] = [t.to_ansible() for t in self.handlers]
+        if self.play_vars:
+            source["vars"] = dict(self.play_vars)
         if self.run_as:
             source.update(become=True, become_user=self.run_as)
         return source
@@ -266,11 +275,9 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             return "gather_facts=True"
         if self.strategy not in ("linear", "free"):
             return f"strategy {self.strategy!r}"
-        if self.extra_vars:
-            return "extra_vars (templates need ansible-core)"
         from enoslib.api.modules import unsupported
 
-        for t in self.tasks:
+        for t in [*self.tasks, *self.handlers]:
             if t.fast():
                 continue
             reason = unsupported(t)
@@ -351,11 +358,10 @@ def _run_linear(a: actions, run_task: Callable[[Any, list[Host]], Results]) -> R
         if not active:
             break
         step = run_task(task, active)
-        ignore = bool(task.keywords.get("ignore_errors"))
         gone = {
             r.host
             for r in step
-            if r.status == "unreachable" or (r.status == "failed" and not ignore)
+            if r.status == "unreachable" or (r.status == "failed" and not r.payload.get("ignored"))
         }
         active = [h for h in active if h.alias not in gone]
         results.extend(step)
@@ -372,8 +378,9 @@ def run_play(
 ) -> Results:
     """Run one play given as a dict (``{"hosts": "server", "tasks": [...]}``) on ``roles``.
 
-    A play of plain module tasks (see :mod:`enoslib.api.modules`) runs on the module fast
-    path; anything else (handlers, roles, vars, templates ...) through ansible-core."""
+    A play of module tasks, handlers and vars that the module fast path runs (see
+    :mod:`enoslib.api.modules`) runs there; anything else (roles, ``serial``, blocks ...)
+    through ansible-core."""
     source = dict(play_source)
     source.setdefault("hosts", "all")
     source.setdefault("gather_facts", False)
@@ -387,7 +394,8 @@ def run_play(
     return check(run_plays([source], as_roles(roles), extra_vars), on_error_continue)
 
 
-_PLAY_KEYS = {"hosts", "name", "gather_facts", "tasks", "become", "become_user"}
+_PLAY_KEYS = {"hosts", "name", "gather_facts", "tasks", "become", "become_user", "handlers",
+              "vars"}
 
 
 def _play_as_actions(
@@ -411,30 +419,43 @@ def _play_as_actions(
         run_as=run_as,
         extra_vars=extra_vars,
     )
-    for raw in source.get("tasks") or []:
-        if not isinstance(raw, Mapping):
-            return None
-        keywords = {k: v for k, v in raw.items() if k in TASK_KEYWORDS or k == "name"}
-        modules = [k for k in raw if k not in keywords]
-        if len(modules) != 1:
-            log.debug("run_play: through ansible-core, because of task keys %s", modules)
-            return None
-        module, value = modules[0], raw[modules[0]]
-        free_form = None
-        if isinstance(value, str) and module.rsplit(".", 1)[-1] in _FAST_MODULES:
-            free_form, args = value, {}
-        elif isinstance(value, Mapping):
-            args = dict(value)
-            if "_raw_params" in args:
-                free_form = args.pop("_raw_params")
-        elif value is None:
-            args = {}
-        else:
-            log.debug("run_play: through ansible-core, because of task %r's k=v arguments", module)
-            return None
-        keywords["name"] = keywords.get("name") or Literal(module)  # ansible-core names it so
-        a.tasks.append(Task(module, free_form, args, keywords))
+    if not isinstance(source.get("vars") or {}, Mapping):
+        return None
+    a.play_vars = dict(source.get("vars") or {})
+    for key, where, keywords in (("tasks", a.tasks, TASK_KEYWORDS),
+                                 ("handlers", a.handlers, TASK_KEYWORDS | {"listen"})):
+        for raw in source.get(key) or []:
+            task = _task_from_dict(raw, keywords)
+            if task is None:
+                return None
+            where.append(task)
     return a
+
+
+def _task_from_dict(raw: Any, task_keywords: frozenset[str]) -> Task | None:
+    """A task of a play as a recorded Task, or None when ansible-core must read it."""
+    if not isinstance(raw, Mapping):
+        return None
+    keywords = {k: v for k, v in raw.items() if k in task_keywords or k == "name"}
+    modules = [k for k in raw if k not in keywords]
+    if len(modules) != 1:
+        log.debug("run_play: through ansible-core, because of task keys %s", modules)
+        return None
+    module, value = modules[0], raw[modules[0]]
+    free_form = None
+    if isinstance(value, str) and module.rsplit(".", 1)[-1] in _FAST_MODULES:
+        free_form, args = value, {}
+    elif isinstance(value, Mapping):
+        args = dict(value)
+        if "_raw_params" in args:
+            free_form = args.pop("_raw_params")
+    elif value is None:
+        args = {}
+    else:
+        log.debug("run_play: through ansible-core, because of task %r's k=v arguments", module)
+        return None
+    keywords["name"] = keywords.get("name") or Literal(module)  # ansible-core names it so
+    return Task(module, free_form, args, keywords)
 
 
 def run_ansible(

@@ -11,6 +11,8 @@ length followed by that many bytes of JSON. The agent first sends ``{"hello": {.
 it answers ``{"rc", "stdout", "stderr"}``: what the AnsiballZ wrapper would have printed and
 returned when run by ansible-core; or ``{"need": key}`` when it holds no valid library
 ``key`` and the request came without its zip.
+Requests ``{"sh": command, "stdin"}`` and ``{"put": path, "data"}`` run a shell command / write a
+file (base64 data and output), as the host's SSH connection would.
 
 Each module runs in a forked child, through ansible-core's own AnsiballZ loader
 (``ansible.module_utils._internal._ansiballz._loader.run_module``), with the module's
@@ -369,6 +371,25 @@ def _warm(lib_path):
         sys.path.remove(lib_path)
 
 
+def _command(req):
+    """``{"sh": command, "stdin": b64}``: the command run by /bin/sh, as ssh would run it;
+    ``{"put": path, "data": b64}``: the file written. Output base64-encoded, exact bytes."""
+    import subprocess
+
+    if "put" in req:
+        try:
+            with open(req["put"], "wb") as f:
+                f.write(base64.b64decode(req["data"]))
+        except OSError as exc:
+            return {"rc": 1, "stdout": "", "stderr": base64.b64encode(str(exc).encode()).decode()}
+        return {"rc": 0, "stdout": "", "stderr": ""}
+    proc = subprocess.Popen(req["sh"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    out, err = proc.communicate(base64.b64decode(req.get("stdin") or ""))
+    return {"rc": proc.returncode, "stdout": base64.b64encode(out).decode(),
+            "stderr": base64.b64encode(err).decode()}
+
+
 def _work_dir():
     """A private directory for this process (module output; libraries without a cache): under Ansible's remote_tmp (~/.ansible/tmp),
     else the system's temporary directory (a become user without a home)."""
@@ -403,6 +424,9 @@ def main():
             if body is None:
                 return
             req = json.loads(body.decode("utf-8", "surrogateescape"))
+            if "sh" in req or "put" in req:
+                _send(proto_out, _command(req))
+                continue
             key = req["lib"]
             try:
                 lib_path = libs.path(key, req.get("zip_data"))

@@ -263,11 +263,16 @@ def lib_key(payload: Any) -> str:
     return _lib_key(payload.zip_data)
 
 
-def run_payload(agents: Iterable[_Agent], payload: Any) -> None:
+def run_payload(agents: Iterable[_Agent], payload: Any, request: dict[str, Any] | None = None) -> None:
     """Run ``payload`` (a module with its arguments, from ``modules.payload``) on every
     agent at once, its zip sent only to the agents whose host holds no valid copy; each
-    agent's answer in ``agent.reply`` (None when the agent died: ``agent.dead`` says why)."""
+    agent's answer in ``agent.reply`` (None when the agent died: ``agent.dead`` says why).
+    ``request``: the request to send instead of ``payload``'s own (same module, other
+    arguments or environment)."""
     key = lib_key(payload)
+    base = dict(payload.request(with_zip=False) if request is None else request)
+    base.pop("zip_data", None)
+    base["lib"] = key
     pending = list(agents)
     for attempt in range(2):  # a host whose copy turned out damaged asks for the zip
         requests: dict[_Agent, bytes] = {}
@@ -275,8 +280,7 @@ def run_payload(agents: Iterable[_Agent], payload: Any) -> None:
         for agent in pending:
             with_zip = attempt > 0 or key not in agent.libs
             sent += with_zip
-            req = payload.request(with_zip=with_zip)
-            req["lib"] = key
+            req = dict(base, zip_data=payload.zip_data) if with_zip else base
             body = json.dumps(req).encode("utf-8", "surrogateescape")
             requests[agent] = struct.pack(">I", len(body)) + body
         if sent:

@@ -16,19 +16,24 @@ Which path runs what (decided per play; the reason for falling back is logged at
 
 * SSH fast path: plays whose tasks are all plain ``shell``/``command``/``raw`` calls
   (see ``Task.fast``); in a mixed play, those tasks still take it.
-* module fast path (here): modules that ansible-core runs with its ``normal`` action
+* module fast path, plain (here): modules that ansible-core runs with its ``normal`` action
   (``apt``, ``pip``, ``lineinfile``, ``file``, ``stat``, ``setup``, ``service``/``systemd``
   by their own names, ``get_url``, ``user``, collection modules ...) and ``command`` /
   ``shell`` with module arguments; task keywords ``name``, ``register``, ``become`` /
   ``become_user`` (sudo), ``ignore_errors``, ``check_mode``; play-level ``run_as``;
-  arguments without ``{{ }}``. Also :func:`~enoslib.api._actions.gather_facts` and
-  ``run_play`` for plays that are only such tasks.
-* ansible-core: everything else: action plugins that work on the controller (``copy``,
-  ``template``, ``fetch``, ``debug``, ``assert``, ``set_fact``, ``package``, ``service``,
-  ``uri``, ``unarchive``, ``wait_for_connection`` ...), ``when``, loops, ``until``,
-  ``changed_when``/``failed_when``, ``notify``/handlers, ``environment``, ``no_log``,
-  ``async``/``background``, ``delegate_to``, ``run_once``, templates, ``extra_vars``,
-  ``gather_facts=True``, other become methods, playbook files (``run_ansible``), roles.
+  arguments without ``{{ }}``. Also :func:`~enoslib.api._actions.gather_facts`.
+* module fast path, through ansible-core's TaskExecutor (:mod:`enoslib.api._executor`):
+  plays that also use ``when``, loops (``loop``, ``with_*``, ``loop_control``), ``{{ }}``,
+  ``environment``, ``changed_when``/``failed_when``, ``until``/``retries``, ``vars``,
+  ``no_log``, ``notify``/handlers (``listen``), ``extra_vars``, and the action plugins
+  ``copy``, ``template``, ``set_fact``, ``debug``, ``assert``, ``fail``; ``run_play`` plays
+  made of such tasks (play keys ``hosts``, ``name``, ``tasks``, ``handlers``, ``vars``,
+  ``become``/``become_user``, ``gather_facts: false``).
+* ansible-core: everything else: other action plugins (``fetch``, ``package``,
+  ``service``, ``uri``, ``unarchive``, ``wait_for_connection`` ...), ``async``/``background``,
+  ``delegate_to``, ``run_once``, ``ignore_unreachable``, ``any_errors_fatal``, ``throttle``,
+  ``gather_facts=True``, other become methods, blocks, other play keys (``serial``,
+  ``pre_tasks``, ``roles`` ...), playbook files (``run_ansible``), roles.
 
 A new process starts warm too: the payloads and the module resolution are kept on disk in
 enoslib's cache dir (ansible-core keeps its module zips per process only), so a later
@@ -40,13 +45,13 @@ from __future__ import annotations
 import ast
 import atexit
 import base64
+import copy
 import hashlib
 import json
 import logging
 import os
 import selectors
 import shlex
-import struct
 import subprocess
 import threading
 import time
@@ -88,7 +93,57 @@ def _templated(value: Any) -> bool:
 
 
 def unsupported(task: "Task") -> str | None:
-    """Why ``task`` cannot run on the module fast path, or None when it can."""
+    """Why ``task`` cannot run on the module fast path (neither by itself nor through
+    ansible-core's TaskExecutor, :mod:`enoslib.api._executor`), or None when it can."""
+    if _plain_refusal(task) is None:
+        return None
+    from enoslib.api._executor import ACTIONS, KEYWORDS as EXECUTOR_KEYWORDS
+
+    extra = sorted(set(task.keywords) - EXECUTOR_KEYWORDS)
+    if extra:
+        return f"task keyword(s) {', '.join(extra)}"
+    method = task.keywords.get("become_method", "sudo")
+    if method not in ("sudo", "ansible.builtin.sudo"):
+        return f"become_method {method!r}"
+    try:
+        handler = _action_of(task.module)
+    except _Unsupported as exc:
+        return str(exc)
+    if handler not in ACTIONS:
+        return f"action plugin {handler!r} (not run by the module fast path)"
+    return None
+
+
+_ACTIONS_OF: dict[str, str] = {}
+
+
+def _action_of(name: str) -> str:
+    """The short name of the action plugin ansible-core runs for the task action ``name``
+    (as its TaskExecutor picks it); only ansible-core's own action plugins count."""
+    if name in _ACTIONS_OF:
+        return _ACTIONS_OF[name]
+    from enoslib.api.ansible import _process_state
+
+    with _process_state():
+        from ansible.plugins.loader import action_loader, module_loader
+
+        found = module_loader.find_plugin_with_context(name)
+        if found.resolved and found.action_plugin:
+            handler = found.action_plugin
+        elif action_loader.has_plugin(name):
+            handler = action_loader.find_plugin_with_context(name).resolved_fqcn or name
+        elif found.resolved:
+            handler = "ansible.builtin.normal"
+        else:
+            raise _Unsupported(f"module {name!r} not found")
+    prefix, _, short = handler.rpartition(".")
+    _ACTIONS_OF[name] = short if prefix in ("", "ansible.builtin", "ansible.legacy") else handler
+    return _ACTIONS_OF[name]
+
+
+def _plain_refusal(task: "Task") -> str | None:
+    """Why ``task`` cannot run on the module fast path by itself (without ansible-core's
+    task execution), or None when it can."""
     extra = sorted(set(task.keywords) - KEYWORDS)
     if extra:
         return f"task keyword(s) {', '.join(extra)}"
@@ -185,7 +240,6 @@ class _Payload:
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.zip_data: str = fields["zip_data"]
-        self.zip_sha = hashlib.sha256(self.zip_data.encode()).hexdigest()[:24]
         self.module: str = fields["ansible_module"]
         self.fqn: str = fields["module_fqn"]
         self.params: str = fields["params"]
@@ -195,7 +249,6 @@ class _Payload:
 
     def request(self, with_zip: bool) -> dict[str, Any]:
         req = {
-            "zip": self.zip_sha,
             "fqn": self.fqn,
             "params": self.params,
             "profile": self.profile,
@@ -262,6 +315,35 @@ def payload(task: "Task") -> _Payload:
         return result
     except (OSError, ValueError, KeyError):
         pass
+    result = _PAYLOADS[key] = _build(module, path, _module_args(module, args, check_mode), disk)
+    return result
+
+
+_BASES: dict[tuple[str, str], _Payload] = {}
+
+
+def module_payload(module: str, path: str, module_args: Mapping[str, Any]) -> _Payload:
+    """The payload of ``module`` (source ``path``) with ``module_args`` as ansible-core's
+    ``_update_module_args`` made them: the module's zip is built once (with the first
+    arguments), the arguments are encoded for each call as ``modify_module`` does."""
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+
+    base = _BASES.get((module, path))
+    if base is None:
+        disk = _disk_cache_path(json.dumps([module, "base"]), path)
+        try:
+            base = _Payload(json.loads(disk.read_text()))
+        except (OSError, ValueError, KeyError):
+            base = _build(module, path, dict(module_args), disk)
+        _BASES[(module, path)] = base
+    encoder = get_module_encoder(base.profile, Direction.CONTROLLER_TO_MODULE)
+    out = copy.copy(base)
+    out.params = json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=encoder)
+    return out
+
+
+def _build(module: str, path: str, module_args: dict[str, Any], disk: Path) -> _Payload:
+    """Build with ansible-core's ``modify_module``; the result is kept on disk."""
     from ansible import constants as C
     from ansible.executor.module_common import modify_module
     from ansible.parsing.dataloader import DataLoader
@@ -270,7 +352,7 @@ def payload(task: "Task") -> _Payload:
     built = modify_module(
         module_name=module,
         module_path=path,
-        module_args=_module_args(module, args, check_mode),
+        module_args=module_args,
         templar=Templar(loader=DataLoader()),
         # our agent runs the payload: no interpreter discovery for the shebang
         task_vars={"ansible_python_interpreter": "/usr/bin/python3"},
@@ -278,8 +360,8 @@ def payload(task: "Task") -> _Payload:
     )
     fields = _wrapper_arguments(built.b_module_data) if built.module_style == "new" else None
     if fields is None:
-        raise _Unsupported(f"module {task.module!r} is not an AnsiballZ Python module")
-    result = _PAYLOADS[key] = _Payload(fields)
+        raise _Unsupported(f"module {module!r} is not an AnsiballZ Python module")
+    result = _Payload(fields)
     keep = {k: fields[k] for k in _Payload.FIELDS if k in fields}
     tmp = disk.with_suffix(f".{os.getpid()}.tmp")
     try:
@@ -461,5 +543,10 @@ def run_actions(a: "actions") -> Results:
             return _run_fast_task(task, active, a.run_as)
         return _run_task(task, active, a.run_as)
 
+    if (a.extra_vars or a.handlers or a.play_vars
+            or any(not t.fast() and _plain_refusal(t) for t in a.tasks)):
+        from enoslib.api import _executor
+
+        return _executor.run_actions(a)
     with LOCK:
         return _run_linear(a, run_task)

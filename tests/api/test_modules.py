@@ -6,7 +6,9 @@ through ansible-core (``engine="ansible"``); the Results must be the same.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +20,11 @@ from enoslib.errors import EnosFailedHostsError
 pytestmark = pytest.mark.root
 
 # values that differ between two runs of the same module
+_RENAMED = [
+    (r"ansible-tmp-[0-9.-]+", "ansible-tmp-N"),
+    (r'"_original_basename": "\.[^"]+"', '"_original_basename": "TMP"'),
+    (r"\.[0-9]+\.[0-9-]+@[0-9:]+~", ".BACKUP~"),
+]
 VOLATILE = {"start", "end", "delta", "atime", "mtime", "ctime", "ansible_facts"}
 
 
@@ -26,10 +33,19 @@ def _comparable(result: Any) -> dict[str, Any]:
     d.pop("duration")
     payload = d.pop("payload")
     d["payload"] = {k: v for k, v in payload.items() if k not in VOLATILE}
+    if isinstance(payload.get("results"), list):  # a loop's items
+        d["payload"]["results"] = [
+            {k: v for k, v in item.items() if k not in VOLATILE} for item in payload["results"]
+        ]
     if isinstance(payload.get("stat"), dict):  # the file is made anew before each run
         d["payload"]["stat"] = {
             k: v for k, v in payload["stat"].items() if k not in VOLATILE | {"inode", "version"}
         }
+    # names of temporary files and backups: made anew by each run
+    text = json.dumps(d["payload"], sort_keys=True)
+    for pattern, fixed in _RENAMED:
+        text = re.sub(pattern, fixed, text)
+    d["payload"] = json.loads(text)
     facts = payload.get("ansible_facts")
     # reported by whichever path first finds the host's Python in this process
     d["facts"] = sorted(set(facts or ()) - {"discovered_interpreter_python"})
@@ -52,7 +68,7 @@ def _both(hosts: list[Any], record: Any, reset: str | None = None) -> tuple[Any,
     out = []
     for engine in ("auto", "ansible"):
         if reset:
-            run_command(reset, hosts)
+            run_command(reset, hosts, on_error_continue=True)
         with actions(roles=hosts, engine=engine, on_error_continue=True) as a:
             record(a)
         out.append(a)
@@ -128,10 +144,10 @@ def test_what_falls_back_to_ansible_core_is_logged(
     hosts: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     cases = {
-        "copy": lambda a: a.copy(content="x\n", dest="/tmp/mp-copy"),
-        "when": lambda a: a.ping(when="1 == 1"),
-        "{{ template }}": lambda a: a.file(path="/tmp/{{ inventory_hostname }}", state="absent"),
-        "loop": lambda a: a.ping(loop=[1, 2]),
+        "'fetch'": lambda a: a.fetch(src="/etc/hostname", dest="/tmp/mp-fetch"),
+        "delegate_to": lambda a: a.ping(delegate_to=a.roles.all()[0].alias),
+        "run_once": lambda a: a.ping(run_once=True),
+        "become_method 'su'": lambda a: a.ping(become=True, become_method="su"),
     }
     for reason, record in cases.items():
         caplog.clear()
@@ -165,12 +181,138 @@ def test_run_play_takes_the_module_path_when_it_can(
     play = {"hosts": "all", "tasks": [{"ping": {"data": "x"}}, {"name": "st", "stat": {"path": "/"}},
                                       {"command": "echo hi"}]}
     fast = run_play(play, hosts[:2])
-    core_play = {**play, "vars": {"unused": 1}}  # vars: ansible-core reads the play
+    core_play = {**play, "serial": 2}  # serial: ansible-core reads the play
     with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
         core = run_play(core_play, hosts[:2])
-    assert "through ansible-core, because of play keys ['vars']" in caplog.text
+    assert "through ansible-core, because of play keys ['serial']" in caplog.text
     assert [(r.host, r.task, r.status, r.stdout) for r in fast] == [
         (r.host, r.task, r.status, r.stdout) for r in core
     ]
     assert [r.task for r in fast[::2]] == ["ping", "st", "command"]
     _assert_same(fast[:4], core[:4])  # the modules' results; command took the SSH fast path
+
+
+def test_when_register_loops_environment_through_ansible_core_s_executor(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    def play(a: Any) -> None:
+        a.stat(path="/etc/hostname", register="st")
+        a.command(argv=["echo", "{{ inventory_hostname }} {{ st.stat.exists }}"], task_name="tpl",
+                  register="out")
+        a.ping(when="out.stdout.startswith('h1')", task_name="only h1")
+        a.ping(when=["st.stat.exists", "out is changed"], task_name="when list")
+        a.command(argv=["echo", "{{ item }}"], loop=["a", "b"], task_name="loop")
+        a.command(argv=["echo", "{{ x }}"], with_items=[1, 2], loop_control={"loop_var": "x"},
+                  task_name="with_items")
+        a.shell("echo $GREETING", environment={"GREETING": "hi {{ inventory_hostname }}"},
+                task_name="env")
+        a.command("false", changed_when=False, failed_when="out.rc != 0", task_name="cw fw")
+        a.command("false", ignore_errors=True, task_name="ignored")
+        a.ping(loop=[], task_name="empty loop")
+        a.ping(loop=[1, 2], when="item > 1", task_name="when per item")
+        a.set_fact(greeting="hi {{ inventory_hostname }}")
+        a.debug(msg="{{ greeting }} {{ out.stdout }}")
+        getattr(a, "assert")(that=["greeting.startswith('hi')"], task_name="assert")
+        a.command("echo u", register="u", task_name="until",
+                  task_kwargs={"until": "u.rc == 0", "retries": 2, "delay": 0})
+
+    with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+        fast, core = _both(hosts[:2], play)
+    assert fast.engine_used == "modules", caplog.text
+    _assert_same(fast.results, core.results)
+    by_task = {r.task: r for r in fast.results if r.host == hosts[0].alias}
+    assert by_task["tpl"].stdout == "h1 True"
+    assert by_task["only h1"].status == "OK"
+    assert {r.host: r.status for r in fast.results if r.task == "only h1"} == {
+        "h1": "OK", "h2": "SKIPPED"}
+    assert [i["stdout"] for i in by_task["loop"].payload["results"]] == ["a", "b"]
+    assert by_task["env"].stdout == "hi h1"
+    assert by_task["cw fw"].status == "OK" and not by_task["cw fw"].changed
+    assert by_task["debug"].payload["msg"] == "hi h1 h1 True"
+
+
+def test_copy_and_template_with_ansible_core_s_action_plugins(
+    hosts: list[Any], tmp_path: Any
+) -> None:
+    src = tmp_path / "app.conf"
+    src.write_text("static\n")
+    tpl = tmp_path / "app.j2"
+    tpl.write_text("host={{ inventory_hostname }} port={{ port }}\n")
+
+    def play(a: Any) -> None:
+        a.copy(content="hello {{ inventory_hostname }}\n", dest="/tmp/mp-cp/content",
+               mode="0640", task_name="content")
+        a.copy(content="hello {{ inventory_hostname }}\n", dest="/tmp/mp-cp/content",
+               mode="0640", task_name="content again")
+        a.copy(src=str(src), dest="/tmp/mp-cp/", backup=True, task_name="src")
+        a.template(src=str(tpl), dest="/tmp/mp-cp/app.ini", task_name="template",
+                   task_kwargs={"vars": {"port": 8080}})
+        a.copy(content="x\n", dest="/tmp/mp-cp/check", check_mode=True, task_name="check")
+        a.copy(content="x\n", dest="/nonexistent/dir/x", ignore_errors=True, task_name="bad")
+        a.copy(content="as nobody\n", dest="/tmp/mp-cp/nobody", become=True,
+               become_user="nobody", task_name="become")
+        a.stat(path="/tmp/mp-cp/app.ini", register="ini", task_name="stat")
+        a.command("cat /tmp/mp-cp/app.ini", when="ini.stat.exists", task_name="cat")
+
+    reset = "rm -rf /tmp/mp-cp; mkdir -m 777 /tmp/mp-cp"
+    fast, core = _both(hosts[:2], play, reset=reset)
+    assert fast.engine_used == "modules"
+    _assert_same(fast.results, core.results)
+    by_task = {r.task: r for r in fast.results if r.host == hosts[0].alias}
+    assert by_task["content"].changed and not by_task["content again"].changed
+    assert by_task["src"].changed and by_task["template"].changed
+    assert by_task["check"].changed and by_task["bad"].status == "FAILED"
+    assert by_task["cat"].stdout == "host=h1 port=8080"
+    out = run_command("stat -c '%a %U' /tmp/mp-cp/content /tmp/mp-cp/nobody; test -e /tmp/mp-cp/check",
+                      hosts[:1], on_error_continue=True)
+    assert out[0].stdout.splitlines() == ["640 root", "644 nobody"] and out[0].rc == 1
+
+
+def test_executor_path_unreachable_and_failing_hosts(hosts: list[Any], ghost: Any) -> None:
+    def play(a: Any) -> None:
+        a.command("test {{ inventory_hostname }} = h1", task_name="fails on h2")
+        a.copy(content="{{ inventory_hostname }}\n", dest="/tmp/mp-unreach", task_name="after")
+
+    fast, core = _both([hosts[0], hosts[1], ghost], play, reset="rm -f /tmp/mp-unreach")
+    assert fast.engine_used == "modules"
+    assert [(r.host, r.task, r.status) for r in fast.results] == [
+        (r.host, r.task, r.status) for r in core.results]
+    assert [(r.host, r.status) for r in fast.results] == [
+        ("h1", "OK"), ("h2", "FAILED"), ("ghost", "UNREACHABLE"), ("h1", "OK")]
+    _assert_same(fast.results[:2] + fast.results[3:], core.results[:2] + core.results[3:])
+
+
+def test_run_play_with_vars_and_handlers_on_the_module_path(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from enoslib.api import run_play
+    from enoslib.api.ansible import run_plays
+
+    play = {
+        "hosts": "all",
+        "vars": {"target": "/tmp/mp-hd"},
+        "tasks": [
+            {"name": "conf", "copy": {"content": "v1\n", "dest": "{{ target }}/conf"},
+             "notify": ["restart"]},
+            {"name": "h1 only", "file": {"path": "{{ target }}/flag", "state": "touch"},
+             "when": "inventory_hostname == 'h1'", "notify": "reload topic"},
+            {"name": "unchanged", "stat": {"path": "{{ target }}"}, "notify": "never"},
+        ],
+        "handlers": [
+            {"name": "never", "command": "echo never"},
+            {"name": "reload", "command": "echo reload {{ inventory_hostname }}",
+             "listen": "reload topic"},
+            {"name": "restart", "command": "echo restart {{ inventory_hostname }}"},
+        ],
+    }
+    reset = "rm -rf /tmp/mp-hd; mkdir /tmp/mp-hd"
+    run_command(reset, hosts[:2])
+    with caplog.at_level(logging.DEBUG, logger="enoslib.api.actions"):
+        fast = run_play(play, hosts[:2])
+    assert "module fast path" in caplog.text and "through ansible-core" not in caplog.text
+    run_command(reset, hosts[:2])
+    core = run_plays([play], hosts[:2])
+    _assert_same(fast, core)
+    assert [(r.host, r.task, r.stdout) for r in fast if r.task in ("reload", "restart")] == [
+        ("h1", "reload", "reload h1"), ("h1", "restart", "restart h1"),
+        ("h2", "restart", "restart h2")]

@@ -1,0 +1,449 @@
+"""ansible-core's own task execution in this process, with the remote work done over
+enoslib's connections: the module fast path for plays that need Ansible's evaluation.
+
+:mod:`enoslib.api.modules` runs plain module tasks by itself. A play with ``when``, loops,
+``register`` used by later tasks, ``{{ templates }}``, ``environment``, ``changed_when`` /
+``failed_when``, ``extra_vars`` or controller-side action plugins (``copy``, ``template``,
+``set_fact``, ``debug``, ``assert``, ``fail``) runs here instead: every task on every host goes
+through ansible-core's own ``TaskExecutor`` (templating, conditionals, loops and their result
+shape, the action plugin, changed/failed evaluation), with the variables of ansible-core's
+``VariableManager`` (inventory, magic vars, facts, registered vars), and the results are
+handled as its linear strategy does (``register``, facts, hosts dropping out, callbacks'
+view of the result). What changes is only how the remote side is reached:
+
+* a module (``ActionBase._execute_module``) runs on the host's agent (:mod:`enoslib.api.agents`)
+  from a payload whose module zip is built once per module, not once per host and task;
+* other remote commands (temporary directories, ``~`` expansion) and file transfers are done
+  by the host's agent of the SSH user (no new SSH session per command);
+* the hosts of a task run at once, one thread each (no worker process per host and task).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+import struct
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from enoslib.api.results import Results
+from enoslib.objects import Host
+
+if TYPE_CHECKING:
+    from enoslib.api._actions import actions
+
+log = logging.getLogger("enoslib.api.modules")
+
+# action plugins run here (the controller side is ansible-core's own); any other action
+# plugin sends the play to ansible-core
+ACTIONS = frozenset(
+    {"normal", "command", "shell", "copy", "template", "set_fact", "debug", "assert", "fail"}
+)
+# task keywords run here (TaskExecutor evaluates them); others send the play to ansible-core
+KEYWORDS = frozenset(
+    {
+        "name", "register", "become", "become_user", "become_method", "ignore_errors",
+        "check_mode", "when", "loop", "loop_control", "with_items", "with_list", "with_dict",
+        "with_sequence", "with_together", "with_nested", "with_subelements",
+        "environment", "changed_when", "failed_when", "until", "retries", "delay", "vars",
+        "no_log", "notify", "listen",
+    }
+)
+
+
+class _AgentCall(bytes):
+    """What our ``_configure_module`` hands ansible-core's ``_execute_module`` as module
+    data: the request for the host's agent (ansible-core passes it on to
+    ``_low_level_execute_command`` untouched)."""
+
+    request: dict[str, Any]
+
+
+@functools.lru_cache(maxsize=None)
+def _module_path(name: str, collections: tuple[str, ...] | None) -> str:
+    from ansible.errors import AnsibleError
+    from ansible.plugins.loader import module_loader
+
+    found = module_loader.find_plugin_with_context(
+        name, ".py", collection_list=list(collections) if collections else None
+    )
+    path = found.plugin_resolved_path
+    if not found.resolved or not path:
+        raise AnsibleError(f"The module {name} was not found in configured module paths")
+    return str(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _action_class(base: type) -> type:
+    """``base`` (an ansible-core action plugin class) with modules run by our agents and
+    commands over our connections."""
+
+    class Fast(base):  # type: ignore[misc,valid-type]
+        def _configure_module(self, module_name: str, module_args: Any, task_vars: Any) -> Any:
+            from ansible.executor.module_common import _BuiltModule
+
+            from enoslib.api.modules import module_payload
+
+            path = _module_path(module_name, tuple(self._task.collections or ()) or None)
+            built = module_payload(module_name, path, module_args)
+            environment: dict[str, Any] = {}
+            self._compute_environment_string(environment)
+            data = _AgentCall(b"#!enoslib-agent")
+            data.request = {**built.request(False), "env": {k: str(v) for k, v in
+                                                              environment.items()}}
+            data.request["payload"] = built  # not sent: the zip when the agent lacks it
+            return _BuiltModule(
+                b_module_data=data,
+                module_style="new",
+                shebang="#!/usr/bin/python3",
+                serialization_profile=built.profile,
+            ), path
+
+        def _low_level_execute_command(self, cmd: str, sudoable: bool = True,
+                                       in_data: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(in_data, _AgentCall):
+                return _on_agent(self, in_data.request)
+            return super()._low_level_execute_command(cmd, sudoable, in_data, *args, **kwargs)
+
+    # ansible-core's plugin options are looked up by the class's name
+    Fast.__name__ = Fast.__qualname__ = base.__name__
+    return Fast
+
+
+def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Run one module on the agent of the action's host and user; the output as
+    ``_low_level_execute_command`` gives it."""
+    from ansible.errors import AnsibleError
+
+    become = action._connection.become
+    user = None
+    if become is not None and action._play_context.become:
+        if become._load_name.rsplit(".", 1)[-1] != "sudo":
+            raise AnsibleError(f"become method {become._load_name!r} is not supported here")
+        user = become.get_option("become_user") or "root"
+    built = request.pop("payload")
+    reply = _agent_request(action._connection.enos_host, user, request, built)
+    return {"rc": reply["rc"], "stdout": reply["stdout"], "stderr": reply["stderr"]}
+
+
+# agents that could not start at the beginning of the current play: (status, message)
+_DOWN: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+
+def _agent_request(host: Host, user: str | None, request: dict[str, Any],
+                   built: Any = None) -> dict[str, Any]:
+    """One request to the agent of ``host`` and ``user`` (started if needed); its reply.
+    ``built``: the module payload whose zip the agent gets if it has not got it yet."""
+    from ansible.errors import AnsibleConnectionFailure, AnsibleError
+
+    from enoslib.api.agents import _AGENTS, _Agent, _agent_key, _agents_for, _exchange, run_payload
+
+    agent = _DOWN.get(_agent_key(host, user)) or _agents_for([host], user)[host]
+    if not isinstance(agent, _Agent):
+        status, message = agent
+        raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
+    if built is not None:  # a module: its library is sent only when the host lacks it
+        run_payload([agent], built, request)
+    else:
+        body = json.dumps(request).encode("utf-8", "surrogateescape")
+        _exchange({agent: struct.pack(">I", len(body)) + body})
+    reply = getattr(agent, "reply", None)
+    if reply is None or "rc" not in reply:
+        status, message = agent.failure() if reply is None else ("failed", str(reply))
+        agent.close()
+        _AGENTS.pop(_agent_key(host, user), None)
+        raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
+    return dict(reply)
+
+
+@functools.lru_cache(maxsize=None)
+def _connection_class(base: type) -> type:
+    """ansible-core's connection plugin class with commands and file transfers done by the
+    host's agent (started over enoslib's multiplexed SSH connection, as the SSH user)."""
+
+    class Fast(base):  # type: ignore[misc,valid-type]
+        enos_host: Host
+
+        def _connect(self) -> Any:
+            self._connected = True
+            return self
+
+        def exec_command(self, cmd: str, in_data: bytes | None = None,
+                         sudoable: bool = True) -> tuple[int, bytes, bytes]:
+            reply = _agent_request(self.enos_host, None, {
+                "sh": cmd, "stdin": base64.b64encode(in_data or b"").decode()})
+            return (reply["rc"], base64.b64decode(reply["stdout"]),
+                    base64.b64decode(reply["stderr"]))
+
+        def put_file(self, in_path: str, out_path: str) -> None:
+            with open(in_path, "rb") as f:
+                data = base64.b64encode(f.read()).decode()
+            reply = _agent_request(self.enos_host, None, {"put": out_path, "data": data})
+            if reply["rc"] != 0:
+                from ansible.errors import AnsibleError
+
+                raise AnsibleError(f"failed to transfer file to {out_path}: "
+                                   f"{base64.b64decode(reply['stderr']).decode()}")
+
+        def fetch_file(self, in_path: str, out_path: str) -> None:
+            import shlex
+
+            rc, out, err = self.exec_command(f"cat {shlex.quote(in_path)}")
+            if rc != 0:
+                from ansible.errors import AnsibleError
+
+                raise AnsibleError(f"failed to fetch {in_path}: {err.decode()}")
+            with open(out_path, "wb") as f:
+                f.write(out)
+
+        def close(self) -> None:
+            self._connected = False
+
+    # ansible-core's plugin options are looked up by the class's name
+    Fast.__name__ = Fast.__qualname__ = base.__name__
+    return Fast
+
+
+@functools.lru_cache(maxsize=None)
+def _executor_class() -> type:
+    from ansible.executor.task_executor import TaskExecutor
+    from ansible.plugins.loader import PluginLoader
+
+    # ansible-core loads plugins (action, connection, lookup, filter ...) in one process per
+    # worker; here hosts' threads may load the same one at once: one at a time
+    load = PluginLoader._load_module_source
+    lock = threading.RLock()
+
+    @functools.wraps(load)
+    def load_one_at_a_time(self: Any, **kwargs: Any) -> Any:
+        with lock:
+            return load(self, **kwargs)
+
+    PluginLoader._load_module_source = load_one_at_a_time  # type: ignore[method-assign]
+
+    class Executor(TaskExecutor):  # type: ignore[misc,valid-type]
+        enos_host: Host
+
+        def _get_connection(self, cvars: Any, templar: Any, current_connection: Any) -> Any:
+            conn = super()._get_connection(cvars, templar, current_connection)
+            conn.__class__ = _connection_class(type(conn))
+            conn.enos_host = self.enos_host
+            return conn
+
+    return Executor
+
+
+class _ActionLoader:
+    """ansible-core's action plugin loader, handing out our subclasses of its plugins (the
+    task's own, and those an action runs itself: ``template`` runs ``copy``)."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        got = self._loader.get(*args, **kwargs)
+        if got is not None and not kwargs.get("class_only"):
+            _make_fast(got)
+        return got
+
+    def get_with_context(self, *args: Any, **kwargs: Any) -> Any:
+        got = self._loader.get_with_context(*args, **kwargs)
+        if got.object is not None and not kwargs.get("class_only"):
+            _make_fast(got.object)
+        return got
+
+
+def _make_fast(action: Any) -> None:
+    action.__class__ = _action_class(type(action))
+    # ActionBase keeps ansible-core's loaders whatever it is given: ours for its own actions
+    action._shared_loader_obj = _loaders()
+
+
+@functools.lru_cache(maxsize=None)
+def _loaders() -> "_Loaders":
+    from ansible.plugins import loader as plugin_loader
+
+    return _Loaders(plugin_loader.get_plugin_loader_namespace())
+
+
+class _Loaders:
+    """ansible-core's plugin loaders namespace, with our action plugin loader."""
+
+    def __init__(self, namespace: Any) -> None:
+        self._namespace = namespace
+        self.action_loader = _ActionLoader(namespace.action_loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._namespace, name)
+
+
+class _NoQueue:
+    """The worker's queue to the strategy: per-item events are not results we keep."""
+
+    def send_callback(self, *_: Any, **__: Any) -> None:
+        return None
+
+    def send_display(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+def run_actions(a: "actions") -> Results:
+    """The recorded tasks of ``a`` as ansible-core's linear strategy runs them, each task by
+    ansible-core's TaskExecutor on all hosts at once (see module docstring)."""
+    from enoslib.api._actions import _run_linear, become_user_of
+    from enoslib.api.agents import LOCK, _agent_key, _agents_for
+    from enoslib.api.ansible import _LOCK, _process_state, _setup, forks_for, trusted
+    from enoslib.api.hosts import get_hosts
+
+    hosts = get_hosts(a.roles, a.pattern_hosts)
+    by_alias = {h.alias: h for h in hosts}
+    with LOCK:
+        # the agents start (and find the hosts' Python) before the inventory is built
+        users = {become_user_of(t.keywords, a.run_as) for t in a.tasks}
+        for user in sorted(users, key=str):
+            if user is None or "{" not in user:
+                for h, agent in _agents_for(hosts, user).items():
+                    if isinstance(agent, tuple):  # not tried again by each task
+                        _DOWN[_agent_key(h, user)] = agent
+        with _LOCK, _process_state():
+            loader, inventory, variables = _setup(a.roles, a.extra_vars, forks_for(len(hosts)))
+            from ansible import constants as C
+            from ansible.playbook.play import Play
+            from ansible.playbook.play_context import PlayContext
+
+            play = Play().load(trusted(a.play()), variable_manager=variables, loader=loader)
+            play_context = PlayContext(play=play, passwords={})
+            tasks = [t for block in play.compile() for t in block.block
+                     if t.action not in C._ACTION_META]
+            handlers = [h for block in play.handlers for h in block.block]
+            assert len(tasks) == len(a.tasks) and len(handlers) == len(a.handlers), (
+                "one ansible-core task per recorded task")
+            compiled = dict(zip(map(id, a.tasks), tasks))
+            names = [h.alias for h in hosts]
+            notified: dict[str, set[str]] = {}  # host -> notifications
+
+            def run_task(task: Any, active: list[Host]) -> Results:
+                return _run_task(compiled[id(task)], active, by_alias, play, play_context,
+                                 loader, variables, names, notified)
+
+            try:
+                results = _run_linear(a, run_task)
+                return _run_handlers(results, handlers, hosts, play, play_context, loader,
+                                     variables, names, notified)
+            finally:
+                _DOWN.clear()
+                loader.cleanup_all_tmp_files()
+
+
+def _run_handlers(results: Results, handlers: list[Any], hosts: list[Host], *context: Any
+                  ) -> Results:
+    """The handlers notified by the play's tasks, at the end of the play as ansible-core's
+    linear strategy runs them: in the order they are written, each once, on the hosts still
+    in play that notified it (by name or ``listen`` topic)."""
+    notified: dict[str, set[str]] = context[-1]
+    gone = {r.host for r in results
+            if r.status == "unreachable" or (r.status == "failed" and not r.payload.get("ignored"))}
+    by_alias = {h.alias: h for h in hosts}
+    for handler in handlers:
+        topics = {handler.get_name(include_role_fqcn=False), handler.name, *handler.listen}
+        on = [h for h in hosts if h.alias not in gone and notified.get(h.alias, set()) & topics]
+        if not on:
+            continue
+        step = _run_task(handler, on, by_alias, *context)
+        gone |= {r.host for r in step if r.status == "unreachable"
+                 or (r.status == "failed" and not r.payload.get("ignored"))}
+        results.extend(step)
+    return results
+
+
+def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: Any,
+              play_context: Any, loader: Any, variables: Any, names: list[str],
+              notified: dict[str, set[str]]) -> Results:
+    from ansible.executor.task_result import _RawTaskResult
+
+    inventory = variables._inventory
+    shared = _loaders()
+    executor_class = _executor_class()
+    jobs: list[tuple[Host, Any, Any]] = []
+    for h in active:
+        ihost = inventory.get_host(h.alias)
+        job_vars = variables.get_vars(play=play, host=ihost, task=task, _hosts=names,
+                                      _hosts_all=names)
+        copy = task.copy()
+        executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
+                                  _NoQueue(), variables)
+        executor.enos_host = h
+        jobs.append((h, ihost, executor))
+    outcome: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def one(h: Host, executor: Any) -> None:
+        start = time.monotonic()
+        outcome[h.alias] = (executor.run(), time.monotonic() - start)
+
+    _in_threads([(one, (h, ex)) for h, _, ex in jobs])
+    results = Results()
+    for h, ihost, executor in jobs:
+        data, duration = outcome[h.alias]
+        raw = _RawTaskResult(host=ihost, task=executor._task, return_data=data,
+                             task_fields=executor._task.dump_attrs())
+        results.append(_handle(raw, task, h, variables, duration, notified))
+    return results
+
+
+def _in_threads(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    if len(calls) == 1:
+        fn, args = calls[0]
+        fn(*args)
+        return
+    threads = [threading.Thread(target=fn, args=args, daemon=True) for fn, args in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,
+            notified: dict[str, set[str]]) -> Any:
+    """What ansible-core's strategy does with a task result (facts, ``register``, handlers
+    notified) and the Result our callback would make of it."""
+    from ansible import constants as C
+
+    from enoslib.api.ansible import result_from_data
+    from ansible.vars.clean import module_response_deepcopy, strip_internal_keys
+
+    name = task.get_ds().get("name") if isinstance(task.get_ds(), dict) else None
+    name = str(name) if name else task.get_name()
+    ignored = False
+    if raw.is_failed():
+        status = "failed"
+        ignored = bool(raw.task_fields.get("ignore_errors"))
+    elif raw.is_unreachable():
+        status = "unreachable"
+    elif raw.is_skipped():
+        status = "skipped"
+    else:
+        status = "ok"
+        items = raw._loop_results if task.loop else [raw._return_data]
+        for item in items:
+            if "_ansible_notify" in item and raw.is_changed():
+                notified.setdefault(host.alias, set()).update(item["_ansible_notify"])
+            facts = item.get("ansible_facts")
+            if facts and task.action not in C._ACTION_DEBUG:
+                cacheable = item.pop("_ansible_facts_cacheable", False)
+                is_set_fact = task.action in C._ACTION_SET_FACT
+                if not is_set_fact or cacheable:
+                    variables.set_host_facts(host.alias, facts.copy())
+                if is_set_fact:
+                    variables.set_nonpersistent_facts(host.alias, facts.copy())
+    if task.register:
+        clean = strip_internal_keys(module_response_deepcopy(raw._return_data))
+        clean.pop("invocation", None)
+        variables.set_nonpersistent_facts(host.alias, {task.register: clean})
+    data = dict(raw.as_callback_task_result().result)
+    return result_from_data(host.alias, name, status, data, duration, ignored=ignored)
