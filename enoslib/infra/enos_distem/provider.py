@@ -28,6 +28,7 @@ A failure or Ctrl-C in ``init`` releases everything.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import os
@@ -42,6 +43,7 @@ from enoslib.infra.enos_distem.configuration import Configuration
 from enoslib.infra.enos_distem.constants import (COORDINATOR_PORT, PRIVATE_VNETWORK, VIFACE,
                                                  VNETWORK_NAME)
 from enoslib.infra.enos_g5k.configuration import G5kConf
+from enoslib.infra.enos_g5k.objects import G5kSubnetNetwork
 from enoslib.infra.provider import Provider, Time
 from enoslib.infra.slots import IntervalSet
 from enoslib.objects import DefaultNetwork, Host, Networks, Roles
@@ -180,8 +182,12 @@ class Distem(Provider):
         self.pnodes = [[h.fqdn for h in self.g5k.groups.get(i, [])] for i in range(len(self.provider_conf.machines))]
         coordinator = self.g5k.deployed[0]
         self.coordinator_host = coordinator.to_host(user="root", **self.g5k._jump())
-        subnets = [n for n in self.g5k.networks if n.kind == "subnet"]
-        self.cidr = str(subnets[0].cidr) if subnets else PRIVATE_VNETWORK
+        subnets = [n for n in self.g5k.networks if isinstance(n, G5kSubnetNetwork)]
+        if subnets:  # a /22, or the 64 /22 of a /16: one vnetwork over all of it
+            merged = list(ipaddress.collapse_addresses(ipaddress.ip_network(s) for s in subnets[0].subnets))
+            self.cidr = str(merged[0])
+        else:
+            self.cidr = PRIVATE_VNETWORK
 
     def _all_pnodes(self) -> list[str]:
         return list(dict.fromkeys(p for group in self.pnodes for p in group))
