@@ -17,12 +17,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..kit.clock import VirtualClock
-from ..kit.http import EmulatorServer, NoAuth
-from .coordinator import Coordinator, distem_error
+from ..kit.http import EmulatorServer, NoAuth, Response
+from .coordinator import Coordinator
 from .faults import DistemFaults, DistemFaultSettings
 from .guests import Guests, KitGuests
 
 __all__ = ["DistemEmulator"]
+
+
+def _bare_error(status: int, message: str) -> Response:
+    """What a failing server or proxy answers (injected faults): no Distem reason header, so the
+    client raises its "Unknown error"."""
+    return Response(status, message)
 
 
 class DistemEmulator:
@@ -53,7 +59,7 @@ class DistemEmulator:
                                        allowed_pnodes=lambda: self._allowed)
         self.server = EmulatorServer(
             self.coordinator.dispatch, auth=NoAuth(), allow_anonymous=True, faults=self.faults,
-            clock=self.clock, admin_password=admin_password, error=distem_error, json_bodies=False,
+            clock=self.clock, admin_password=admin_password, error=_bare_error, json_bodies=False,
             port=port, server_version="WEBrick/1.4.2 (Ruby/2.5.5) distem-emulator/1.0", verbose=verbose)
         self.server.admin.add("GET", "/state", lambda req: self.state())
 
