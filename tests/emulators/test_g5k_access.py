@@ -83,3 +83,20 @@ def test_two_netns_emulators_side_by_side(tmp_path):
             emu.ssh_config(config)
             out = ssh(config, node, "ip -4 -o addr show dev ens10f0np0")
             assert out.returncode == 0 and f"{emu.node_address(node)}/" in out.stdout, out.stderr
+
+
+def test_execo_remote_on_frontends_by_site_name(tmp_path):
+    """execo_g5k's tutorial: ``Remote(cmd, sites, connection_params=default_frontend_connection_params)``."""
+    from enoslib.execo import Remote
+    from enoslib.g5k import default_frontend_connection_params
+
+    with G5kEmulator(["rennes", "lyon"], speed=0, backend="netns", nodes_per_cluster=1) as emu:
+        config = tmp_path / "ssh_config"
+        emu.ssh_config(config)
+        params = dict(default_frontend_connection_params, ssh_options=("-F", str(config)))
+        remote = Remote("echo on {{{host}}}", ["rennes", "lyon"], connection_params=params).run()
+        assert remote.ok, [p.stderr for p in remote.processes]
+        # the processes keep the hosts as given ("rennes" is no host name the SSH
+        # configuration knows: the rewrite to frontend.rennes.grid5000.fr reached it)
+        by_site = {p.host.address: p.stdout.split()[0] for p in remote.processes}
+        assert by_site == {"rennes": "on", "lyon": "on"}

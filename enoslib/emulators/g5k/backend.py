@@ -20,7 +20,7 @@ import hashlib
 import ipaddress
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
@@ -64,6 +64,8 @@ def shift_address(value: str, instance: int) -> str:
         b += instance
     elif a == 10 and b < 64:
         b += 64 * instance
+    elif a == 10 and 128 <= b < 192 and instance == 1:
+        b += 64  # the sites' g5k subnets (10.128-10.191); instance 2 has no room left
     elif a == 10 and b == 255:
         b -= instance
     elif a == 192 and b == 168 and c >= 192:
@@ -114,6 +116,24 @@ class NodeBackend:
         self.ref = ref
         self.up: dict[str, NodeRef] = {}  # fqdn -> node
         self.plugged: dict[tuple[str, str], str] = {}  # (fqdn, nic) -> vlan id or DEFAULT
+        # Extension points (see guests.py): more files a node shows, given the environment it
+        # runs (None: the standard one); listeners told ("stop" | "reset", nodes) before a node
+        # goes away or is redeployed; more (names, address) entries for ssh_config.
+        self.file_hooks: list[Callable[[NodeRef, str | None], Mapping[str, str]]] = []
+        self.node_listeners: list[Callable[[str, Sequence[NodeRef]], None]] = []
+        self.entry_hooks: list[Callable[[], list[tuple[list[str], str | None]]]] = []
+
+    def hook_files(self, node: NodeRef, environment: str | None) -> dict[str, str]:
+        """The files every :attr:`file_hooks` adds for ``node`` running ``environment``."""
+        files: dict[str, str] = {}
+        for hook in self.file_hooks:
+            files.update(hook(node, environment))
+        return files
+
+    def notify(self, event: str, nodes: Sequence[NodeRef]) -> None:
+        """Tell every :attr:`node_listeners` (errors are the listener's business)."""
+        for listener in self.node_listeners:
+            listener(event, list(nodes))
 
     # -- what clients see ---------------------------------------------------
     def nics(self, node: NodeRef) -> list[str]:
@@ -152,6 +172,7 @@ class NodeBackend:
             self.up[n.fqdn] = n
 
     def stop(self, nodes: Sequence[NodeRef]) -> None:
+        self.notify("stop", [n for n in nodes if n.fqdn in self.up])
         for n in nodes:
             self.up.pop(n.fqdn, None)
             for key in [k for k in self.plugged if k[0] == n.fqdn]:
@@ -160,6 +181,8 @@ class NodeBackend:
     def reset(self, node: NodeRef, environment: str | None = None, version: Any = None,
               key: str | None = None) -> None:
         """A deployment of ``environment`` ended OK on this node (``key``: user's public key)."""
+        if node.fqdn in self.up:
+            self.notify("reset", [node])
 
     def plug(self, node: NodeRef, nic: str, vlan: str) -> None:
         """Move a NIC into vlan ``vlan`` (or ``DEFAULT``)."""
@@ -186,6 +209,8 @@ class NodeBackend:
                 if k == 0 and vlan == DEFAULT:
                     names.append(host)
                 entries.append((names, self.address(node, nic)))
+        for hook in self.entry_hooks:
+            entries.extend(hook())
         return entries
 
     def ssh_config(self) -> str:
@@ -394,7 +419,10 @@ class NamespaceBackend(NodeBackend):
                     n.fqdn: {nets[0]: shift_address(self.ref.primary_ip(n), self.instance)}
                     for n in group
                 }
-                files = {n.fqdn: standard_files(self.ref.node(n)) for n in group}
+                files = {
+                    n.fqdn: {**standard_files(self.ref.node(n)), **self.hook_files(n, None)}
+                    for n in group
+                }
                 ifnames = {n.fqdn: self.kernel_names(n) for n in group}
                 self.hosts.add_hosts(
                     [n.fqdn for n in group], nets, addresses, files,
@@ -423,11 +451,14 @@ class NamespaceBackend(NodeBackend):
         with self._lock:
             if node.fqdn not in self.up:
                 return
+            self.notify("reset", [node])
             files = None
             if environment:
                 arch = self.ref.node(node).get("architecture", {}).get("platform_type", "x86_64")
                 name = environment.split("@")[0]
                 files = etc_files(name, version, arch) if "/" not in name else None
+                if files is not None:
+                    files.update(self.hook_files(node, name))
             self.hosts.reset(node.fqdn, files=files)
             if key and key.strip().startswith(("ssh-", "ecdsa-", "sk-")):
                 # kadeploy installs the user's key for root, next to the lab's

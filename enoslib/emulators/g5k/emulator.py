@@ -186,6 +186,9 @@ class G5kEmulator:
         self._ticker: Ticker | None = None
         self._last = self.clock.now()
         self.backend_errors: list[str] = []
+        self.guests: Any = None  # GuestHosts, CommandChannel, Libvirt: made by start()
+        self.channel: Any = None
+        self.libvirt: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> G5kEmulator:
@@ -198,8 +201,10 @@ class G5kEmulator:
             else make_backend(self._backend_spec, self.ref, self._lab, self._instance)
         )
         try:
+            self._start_guests()
             self._server = make_server(self, self._host, self._port, self._verbose).start()
         except BaseException:
+            self._stop_guests()
             self.backend.close()
             raise
         atexit.register(self.stop)  # namespaces must not outlive a forgetful script
@@ -223,9 +228,28 @@ class G5kEmulator:
         with self.lock:
             if self.backend is not None:
                 try:
+                    self._stop_guests()
                     self.backend.close()
                 finally:
                     self.backend = None
+
+    def _start_guests(self) -> None:
+        """Guests of the nodes and the nodes' command channel (see :mod:`.guests`), libvirt on it."""
+        from .guests import CommandChannel, GuestHosts
+        from .libvirt import Libvirt
+
+        self.guests = GuestHosts(self)
+        self.channel = CommandChannel(self)
+        self.libvirt = Libvirt(self)
+
+    def _stop_guests(self) -> None:
+        channel, guests = getattr(self, "channel", None), getattr(self, "guests", None)
+        try:
+            if channel is not None:
+                channel.close()
+        finally:
+            if guests is not None:
+                guests.close()
 
     close = stop
 
