@@ -8,8 +8,7 @@ Standalone (vnodes backed by kit hosts, real SSH hosts as root)::
         client.vnetwork_create("vnet", "10.144.0.0/22")
         ...
 
-On an emulated Grid'5000 node, the node's ``distem-bootstrap`` starts one (see
-:mod:`enoslib.emulators.distem.bootstrap`).
+The provider uses it with ``Distem(conf, coordinator=("127.0.0.1", emu.port))``.
 """
 
 from __future__ import annotations
