@@ -40,6 +40,7 @@ from enoslib.errors import EnosConfigError, EnosProviderError
 from enoslib.infra.configuration import walltime_to_seconds
 from enoslib.infra.enos_distem.client import DistemApi, not_found
 from enoslib.infra.enos_distem.configuration import Configuration
+from enoslib.infra.enos_distem.forward import SshForward
 from enoslib.infra.enos_distem.constants import (COORDINATOR_PORT, PRIVATE_VNETWORK, VIFACE,
                                                  VNETWORK_NAME)
 from enoslib.infra.enos_g5k.configuration import G5kConf
@@ -198,16 +199,13 @@ class Distem(Provider):
             self.api = DistemApi(*self._coordinator)
         else:
             assert self.coordinator_host is not None
-            coordinator = self.coordinator_host.extra.get("g5k_fqdn") or self.coordinator_host.address
-            jump = self.g5k._jump()
-            if jump:
-                from enoslib.infra.enos_g5k.tunnel import G5kTunnel
+            from enoslib.infra.enos_g5k import remote
 
-                self._tunnel = G5kTunnel(coordinator, COORDINATOR_PORT, gateway=jump["gateway"],
-                                         user=jump.get("gateway_user"))
-                address, port, _ = self._tunnel.start()
-            else:
-                address, port = coordinator, COORDINATOR_PORT
+            if remote.inside_g5k():  # the nodes are routable from here
+                address, port = str(self.coordinator_host.extra.get("g5k_fqdn")), COORDINATOR_PORT
+            else:  # an SSH forward over the coordinator's connection (through access_host if needed)
+                self._tunnel = SshForward(self.coordinator_host, COORDINATOR_PORT)
+                address, port = self._tunnel.open()
             self.api = DistemApi(address, port)
             if not self._answers():
                 self._bootstrap()
@@ -218,8 +216,11 @@ class Distem(Provider):
             self._call("pnode_init", missing)
 
     def _answers(self) -> bool:
+        """Does the REST API answer (one try, no retries)?"""
+        assert self.api is not None
         try:
-            self._call("pnodes_info")
+            self.requests += 1
+            DistemApi(self.api.address, self.api.port, retries=0).pnodes_info()
             return True
         except EnosProviderError:
             return False
