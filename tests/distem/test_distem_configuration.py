@@ -46,8 +46,11 @@ def test_round_trip_and_builders():
     ({"resources": {"machines": [{"roles": ["r"], "cluster": "paravance", "number": 1100}]}},
      "$.resources.machines"),
     ({"resources": {"machines": [{"roles": ["r"], "cluster": "paravance",
-                                  "undercloud": [{"address": "a"}, {"address": "a"}]}]}},
+                                  "undercloud": [{"address": "paravance-1.rennes.grid5000.fr"}] * 2}]}},
      "$.resources.machines[0].undercloud[1].address"),
+    ({"resources": {"machines": [{"roles": ["r"], "cluster": "paravance",
+                                  "undercloud": [{"address": "grisou-1.nancy.grid5000.fr"}]}]}},
+     "$.resources.machines[0].undercloud[0].address"),
 ])
 def test_errors_name_the_json_path(data, path):
     with pytest.raises(EnosConfigError) as info:

@@ -8,7 +8,7 @@ import _thread
 import random
 import threading
 
-from conftest import active_jobs, make_client
+from g5k_helpers import active_jobs, make_client
 
 from enoslib.errors import EnosError
 from enoslib.infra.enos_distem import Distem, DistemConf

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import distem
 import pytest
-from conftest import active_jobs, make_client
+from g5k_helpers import active_jobs, make_client
 
 from enoslib.config import config_context
 from enoslib.emulators.kit import netns_available

@@ -6,8 +6,7 @@ forward, and gets vnodes that are guests of their pnodes on the site's subnet.""
 from __future__ import annotations
 
 import pytest
-from conftest import active_jobs, make_client
-from g5k_helpers import following_ssh_config
+from g5k_helpers import active_jobs, following_ssh_config, make_client
 
 from enoslib.emulators.g5k.backend import namespace_backend_available
 from enoslib.infra.enos_distem import Distem, DistemConf

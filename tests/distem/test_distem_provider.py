@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import distem
 import pytest
-from conftest import active_jobs, make_client
+from g5k_helpers import active_jobs, make_client
 
 from enoslib.errors import EnosConfigError, EnosProviderError
 from enoslib.infra.enos_distem import Distem, DistemConf
@@ -97,5 +97,16 @@ def test_private_vnetwork_goes_through_the_coordinator(emu, coordinator, key):
     vid = provider.g5k.networks[0].vlan_id
     assert all(h.extra["gateway"] == f"paravance-1-kavlan-{vid}.rennes.grid5000.fr" for h in roles["r"])
     assert all(h.extra["gateway_user"] == "root" for h in roles["r"])
+    provider.destroy()
+    assert active_jobs(emu) == []
+
+
+def test_undercloud_puts_the_vnodes_on_these_nodes(emu, coordinator, key):
+    nodes = ["paravance-3.rennes.grid5000.fr", "paravance-4.rennes.grid5000.fr"]
+    conf = (DistemConf.from_settings(key=key)
+            .add_machine(roles=["r"], cluster="paravance", number=4, undercloud=[{"address": n} for n in nodes]))
+    provider = Distem(conf, client=make_client(emu), coordinator=("127.0.0.1", coordinator.port))
+    roles, _ = provider.init()
+    assert sorted({h.extra["distem_pnode"] for h in roles["r"]}) == nodes
     provider.destroy()
     assert active_jobs(emu) == []

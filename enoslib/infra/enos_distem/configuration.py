@@ -104,6 +104,9 @@ class Configuration(BaseConfiguration):
         for i, m in enumerate(self.machine_specs()):
             names = [u["address"] for u in m.get("undercloud") or []]
             for k, name in enumerate(names):
+                if not name.startswith(f"{m['cluster']}-"):
+                    self._fail(f"$.resources.machines[{i}].undercloud[{k}].address",
+                               f"{name} is not a node of cluster {m['cluster']}", "cluster")
                 if names.index(name) != k:
                     self._fail(f"$.resources.machines[{i}].undercloud[{k}].address", f"{name} is listed twice",
                                "unique")

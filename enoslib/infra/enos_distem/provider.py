@@ -108,10 +108,12 @@ class Distem(Provider):
             g5k.add_network(id="distem_subnet", type=subnet, roles=["distem_subnet"], site=site)
         for i, (m, n) in enumerate(zip(conf.machine_specs(), nodes)):
             extra: dict[str, Any] = {"primary_network": "distem_vlan"} if vlan and site else {}
-            if m.get("undercloud"):
-                extra["servers"] = [u["address"] for u in m["undercloud"]]
-            g5k.add_machine(roles=[f"distem_group_{i}"], cluster=m["cluster"], nodes=len(extra.get("servers", [])) or n,
-                            **extra)
+            if m.get("undercloud"):  # these very nodes (of the cluster: checked by the configuration)
+                servers = [u["address"] for u in m["undercloud"]]
+                extra.update(servers=servers, nodes=len(servers))
+            else:
+                extra.update(cluster=m["cluster"], nodes=n)
+            g5k.add_machine(roles=[f"distem_group_{i}"], **extra)
         return g5k
 
     def _site_hint(self) -> str | None:
