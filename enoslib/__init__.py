@@ -49,6 +49,8 @@ _register("enoslib.infra.enos_g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5k
           "G5kVlanNetwork", "G5kSubnetNetwork", "NotEnoughNodesError")
 _register("enoslib.infra.enos_g5k", "G5k", needs=("grid5000", "g5k"))
 _register("enoslib.infra.enos_g5k", "G5kTunnel", needs=("sshtunnel", "g5k"))
+_register("enoslib.infra.enos_vmong5k", "VMonG5kConf", "mac_range")
+_register("enoslib.infra.enos_vmong5k", "VMonG5k", "start_virtualmachines", needs=("grid5000", "g5k"))
 _register("enoslib.infra.enos_iotlab", "IotlabConf", "IotlabHost", "IotlabSensor", "IotlabSerial", "IotlabSniffer",
           "IotlabNetwork")
 _register("enoslib.infra.enos_iotlab", "Iotlab", needs=("iotlabcli", "iotlab"))
@@ -62,8 +64,8 @@ _register("enoslib.infra.enos_chameleonbaremetal", "ChameleonbaremetalConf")
 _register("enoslib.infra.enos_chameleonbaremetal", "Chameleonbaremetal", needs=("blazarclient", "chameleon"))
 _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensure_python", "actions",
           "run_play", "run_ansible", "gather_facts", "sync_info", "generate_inventory", "get_hosts",
-          "put", "get", "broadcast", "Results", "Result", "Report", "Remote", "Put", "Get",
-          "close_connections")
+          "put", "get", "broadcast", "Results", "Result", "close_connections")
+_register("enoslib.execo", "Remote", "Put", "Get", "Report")  # execo's classes
 _register("enoslib.api.results", "STATUS_OK", "STATUS_FAILED", "STATUS_UNREACHABLE", "STATUS_SKIPPED",
           "DEFAULT_ERROR_STATUSES")
 _register("enoslib.task", "enostask", "Environment", "get_or_create_env")
@@ -77,9 +79,9 @@ __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list as _LAZY)
     from enoslib import api, config, errors, infra, objects, services, task
-    from enoslib.api import (Get, Put, Remote, Report, Result, Results, actions, broadcast, close_connections,
-                             ensure_python, gather_facts, generate_inventory, get, get_hosts, put, run,
-                             run_ansible, run_command, run_play, run_scripts, sync_info, wait_for)
+    from enoslib.api import (Result, Results, actions, broadcast, close_connections, ensure_python, gather_facts,
+                             generate_inventory, get, get_hosts, put, run, run_ansible, run_command, run_play,
+                             run_scripts, sync_info, wait_for)
     from enoslib.api.results import (DEFAULT_ERROR_STATUSES, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED,
                                      STATUS_UNREACHABLE)
     from enoslib.cli import check
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
                                 EnosSSHNotReady, EnosTimeoutError, EnosUnreachableHostsError,
                                 InvalidReservationCritical, InvalidReservationTime, InvalidReservationTooOld,
                                 MissingNetworkError, NegativeWalltime, NoSlotError)
+    from enoslib.execo import Get, Put, Remote, Report
     from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
     from enoslib.infra.enos_g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
                                         G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)
@@ -98,6 +101,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.infra.enos_chameleonkvm import Chameleonkvm, ChameleonkvmConf
     from enoslib.infra.enos_distem import Distem, DistemConf
     from enoslib.infra.enos_openstack import Openstack, OpenstackConf
+    from enoslib.infra.enos_vmong5k import VMonG5k, VMonG5kConf, mac_range, start_virtualmachines
     from enoslib.infra.enos_static import Static, StaticConf
     from enoslib.infra.enos_vagrant import Enos_vagrant, Vagrant, VagrantConf
     from enoslib.infra.local import Local, LocalConf

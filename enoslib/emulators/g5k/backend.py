@@ -21,11 +21,13 @@ import ipaddress
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
 from .images import etc_files, standard_files
 from .reference import NodeRef, ReferenceData
+from .users import Accounts, uses_accounts
 
 __all__ = [
     "AddressOnlyBackend",
@@ -167,9 +169,13 @@ class NodeBackend:
         return []
 
     # -- life cycle ---------------------------------------------------------
-    def start(self, nodes: Sequence[NodeRef]) -> None:
+    def start(self, nodes: Sequence[NodeRef], owner: str | None = None) -> None:
+        """Nodes of a job of ``owner`` (the API login) come up."""
         for n in nodes:
             self.up[n.fqdn] = n
+
+    def set_accounts(self, logins: Sequence[str], keys: Any = None) -> None:
+        """The API users as Unix accounts on the hosts (nothing without real hosts)."""
 
     def stop(self, nodes: Sequence[NodeRef]) -> None:
         self.notify("stop", [n for n in nodes if n.fqdn in self.up])
@@ -233,11 +239,17 @@ class NodeBackend:
 
     def gateway_names(self) -> list[str]:
         """Names of the SSH gateways: ``access.grid5000.fr``, frontends, ``kavlan-N.<site>``."""
-        names = ["access.grid5000.fr"]
+        return [name for _, names in self.gateway_hosts().values() for name in names]
+
+    def gateway_hosts(self) -> dict[str, tuple[str, list[str]]]:
+        """``{gateway host: (its home: "access" or the site, names it answers to)}``: the access
+        machine and each site's frontend, which also answers as the site's ``kavlan-N`` gateways."""
+        hosts = {"access.grid5000.fr": ("access", ["access.grid5000.fr"])}
         for site, js in self.ref.sites.items():
-            names += [f"frontend.{site}.grid5000.fr", f"{site}.grid5000.fr"]
+            names = [f"frontend.{site}.grid5000.fr", f"{site}.grid5000.fr"]
             names += [f"kavlan-{v}.{site}.grid5000.fr" for v in ("1", "2", "3") if v in js.get("kavlans", {})]
-        return names
+            hosts[f"frontend.{site}.grid5000.fr"] = (site, names)
+        return hosts
 
     def gateway_config(self) -> str:
         """ssh_config stanzas of the gateways ("" when there are none)."""
@@ -281,6 +293,8 @@ class NamespaceBackend(NodeBackend):
         self._lock = threading.RLock()
         self._placeholders: dict[str, str] = {}  # our network key -> lab network name
         self._gw: Any = None  # the gateways' LoopbackLab
+        self.accounts: Accounts | None = None  # the API users' Unix side (set_accounts)
+        self.login = "root"  # who the ssh_config logs in as on the gateways
         try:
             self._gateway()
         except BaseException:
@@ -291,9 +305,10 @@ class NamespaceBackend(NodeBackend):
 
     # -- gateways -------------------------------------------------------------
     def _gateway(self) -> Any:
-        """The gateway: one sshd in the machine's network namespace (it reaches every
-        bridge, as the testbed's access machine and frontends reach every node),
-        answering to every gateway name. Created with the first node."""
+        """The gateways: sshds in the machine's network namespace (they reach every
+        bridge, as the testbed's access machine and frontends reach every node), one for
+        ``access.grid5000.fr`` and one per site frontend (which also answers as the site's
+        ``kavlan-N`` gateways): each has its own ``/home`` once accounts are set."""
         if self._gw is None:
             from enoslib.nodes import LoopbackLab
 
@@ -301,29 +316,49 @@ class NamespaceBackend(NodeBackend):
             lab = LoopbackLab(name=name)
             try:
                 lab.add_bridge("gw", "10.254.254.0/24")
-                lab.add_nodes(["access.grid5000.fr"], networks=["gw"])
+                lab.add_nodes(list(self.gateway_hosts()), networks=["gw"])
             except BaseException:
                 lab.destroy()
                 raise
             self._gw = lab
         return self._gw
 
+    def set_accounts(self, logins: Sequence[str], keys: Any = None) -> None:
+        """Make the API users Unix accounts on the gateways and (from now on) the nodes;
+        the first login becomes the ssh_config's gateway user (``root``: no accounts)."""
+        gw = self._gateway()
+        # the emulator's keys (its ssh_config's IdentityFile) open every account, as the user's
+        ours = [Path(lab.keyfile + ".pub").read_text() for lab in (gw, self.lab)]
+        Accounts.sweep_stale(INSTANCE_LOCK_DIR)  # homes of emulators killed before their stop
+        accounts = Accounts(
+            logins, os.path.join(INSTANCE_LOCK_DIR, f"accounts-{self.lab.name}"), keys, ours
+        )
+        if not accounts:
+            accounts.close()
+            return
+        self.accounts = accounts
+        self.login = logins[0] if logins and logins[0] in accounts.uids else "root"
+        etc = accounts.etc_files()
+        for host, (place, _) in self.gateway_hosts().items():
+            accounts.mount(lambda argv, h=host: gw.exec(h, argv, check=True), place, etc)
+
     def gateway_config(self) -> str:
         if self._gw is None:
             return ""
-        info = self._gw.nodes["access.grid5000.fr"]
-        lines = [
-            "# Grid'5000 emulator gateways: access.grid5000.fr, frontends, kavlan-N.<site>",
-            f"Host {' '.join(self.gateway_names())}",
-            f"    HostName {info.address}",
-            f"    Port {info.port}",
-            f"    User {info.user}",
-            f"    IdentityFile {info.keyfile}",
-            "    ProxyJump none",
-            "    StrictHostKeyChecking no",
-            "    UserKnownHostsFile /dev/null",
-            "    LogLevel ERROR",
-        ]
+        lines = ["# Grid'5000 emulator gateways: access.grid5000.fr, frontends, kavlan-N.<site>"]
+        for host, (_, names) in self.gateway_hosts().items():
+            info = self._gw.nodes[host]
+            lines += [
+                f"Host {' '.join(names)}",
+                f"    HostName {info.address}",
+                f"    Port {info.port}",
+                f"    User {self.login if self.accounts else info.user}",
+                f"    IdentityFile {info.keyfile}",
+                "    ProxyJump none",
+                "    StrictHostKeyChecking no",
+                "    UserKnownHostsFile /dev/null",
+                "    LogLevel ERROR",
+            ]
         return "\n".join(lines) + "\n"
 
     def fallback_config(self) -> str:
@@ -404,7 +439,7 @@ class NamespaceBackend(NodeBackend):
         return self._network(node.site, DEFAULT) if k == 0 else self._placeholder(node.site, k)
 
     # -- life cycle -------------------------------------------------------------
-    def start(self, nodes: Sequence[NodeRef]) -> None:
+    def start(self, nodes: Sequence[NodeRef], owner: str | None = None) -> None:
         with self._lock:
             todo = [n for n in nodes if n.fqdn not in self.up]
             by_shape: dict[tuple[str, int], list[NodeRef]] = {}
@@ -419,8 +454,10 @@ class NamespaceBackend(NodeBackend):
                     n.fqdn: {nets[0]: shift_address(self.ref.primary_ip(n), self.instance)}
                     for n in group
                 }
+                # the accounts' /etc (sudo-g5k for the job's owner) with the standard environment
+                users = self.accounts.etc_files([owner] if owner else []) if self.accounts else {}
                 files = {
-                    n.fqdn: {**standard_files(self.ref.node(n)), **self.hook_files(n, None)}
+                    n.fqdn: {**standard_files(self.ref.node(n)), **users, **self.hook_files(n, None)}
                     for n in group
                 }
                 ifnames = {n.fqdn: self.kernel_names(n) for n in group}
@@ -436,7 +473,14 @@ class NamespaceBackend(NodeBackend):
                         ["sh", "-c", "cp /root/.ssh/authorized_keys /root/.ssh/id_rsa.pub"],
                         check=True,
                     )
+                    self._mount_home(n, None)
             self._refresh_gateway_hosts()
+
+    def _mount_home(self, node: NodeRef, environment: str | None) -> None:
+        """The site's NFS home on the node (an empty ``/home`` if its environment has none)."""
+        if self.accounts:
+            place = node.site if uses_accounts(environment) else None
+            self.accounts.mount(lambda argv: self.hosts.exec(node.fqdn, argv, check=True), place)
 
     def stop(self, nodes: Sequence[NodeRef]) -> None:
         with self._lock:
@@ -457,9 +501,12 @@ class NamespaceBackend(NodeBackend):
                 arch = self.ref.node(node).get("architecture", {}).get("platform_type", "x86_64")
                 name = environment.split("@")[0]
                 files = etc_files(name, version, arch) if "/" not in name else None
+                if files is not None and self.accounts and uses_accounts(name):
+                    files.update(self.accounts.etc_files())
                 if files is not None:
                     files.update(self.hook_files(node, name))
             self.hosts.reset(node.fqdn, files=files)
+            self._mount_home(node, environment)
             if key and key.strip().startswith(("ssh-", "ecdsa-", "sk-")):
                 # kadeploy installs the user's key for root, next to the lab's
                 self.hosts.exec(
@@ -500,6 +547,8 @@ class NamespaceBackend(NodeBackend):
                             self._gw.destroy()
                             self._gw = None
                     finally:
+                        if self.accounts is not None:
+                            self.accounts.close()
                         self.slot.release()
 
 
