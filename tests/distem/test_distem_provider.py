@@ -14,7 +14,7 @@ from enoslib.infra.enos_distem import Distem, DistemConf
 def conf_of(key, **settings):
     settings.setdefault("job_name", "dst")
     return (DistemConf.from_settings(key=key, **settings)
-            .add_machine(roles=["server"], cluster="paravance", number=3, flavour="large")
+            .add_machine(roles=["server"], cluster="paravance", number=3, flavour_desc={"core": 16, "mem": 32768})
             .add_machine(roles=["client", "all"], cluster="paravance", number=2))
 
 
@@ -23,7 +23,7 @@ def test_init_reload_destroy(emu, coordinator, key):
     provider = Distem(conf, client=make_client(emu), coordinator=("127.0.0.1", coordinator.port))
     roles, networks = provider.init()
     assert [len(roles[r]) for r in ("server", "client", "all")] == [3, 2, 2]
-    # a paravance node has 32 threads: two "large" (16 cores) per node -> 2 nodes, + 1 for the tiny ones
+    # a paravance node has 32 threads: two 16-core containers per node -> 2 nodes, + 1 for the tiny ones
     (site, uid, state, name), = active_jobs(emu)
     assert (site, state, name) == ("rennes", "running", "dst")
     job = make_client(emu).get(f"/sites/rennes/jobs/{uid}")

@@ -5,7 +5,7 @@
 ...         .add_machine_conf(MachineConfiguration(roles=["client"], cluster="paravance",
 ...                                                flavour_desc={"core": 2, "mem": 2048})))
 >>> [m.flavour_desc for m in conf.machines]
-[{'core': 2, 'mem': 1024}, {'core': 2, 'mem': 2048}]
+[{'core': 1, 'mem': 1024}, {'core': 2, 'mem': 2048}]
 >>> conf.networks
 ['slash_22']
 >>> Configuration.from_dictionary(conf.to_dict()) == conf

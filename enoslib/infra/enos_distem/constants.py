@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# the predefined flavours (cores, memory in MiB) are VMonG5k's, as in EnOSlib
+from enoslib.infra.enos_vmong5k.constants import FLAVOURS
+
 DEFAULT_JOB_NAME = "EnOslib-distem"
 DEFAULT_QUEUE = "default"
 DEFAULT_WALLTIME = "02:00:00"
@@ -14,15 +17,6 @@ DEFAULT_NETWORKS = ["slash_22"]
 #: the coordinator's REST API (``distemd``); 4568 is the pnodes' internal port
 COORDINATOR_PORT = 4567
 
-#: predefined flavours: cores and memory (MiB) of one container
-FLAVOURS: dict[str, dict[str, int]] = {
-    "tiny": {"core": 1, "mem": 512},
-    "small": {"core": 2, "mem": 1024},
-    "medium": {"core": 4, "mem": 4096},
-    "big": {"core": 8, "mem": 16384},
-    "large": {"core": 16, "mem": 32768},
-    "extra-large": {"core": 32, "mem": 65536},
-}
 DEFAULT_FLAVOUR = ("tiny", FLAVOURS["tiny"])
 
 #: the vnetwork used when the job reserves no subnet: private, reached through the coordinator
