@@ -54,6 +54,8 @@ _register("enoslib.infra.enos_vmong5k", "VMonG5k", "start_virtualmachines", need
 _register("enoslib.infra.enos_iotlab", "IotlabConf", "IotlabHost", "IotlabSensor", "IotlabSerial", "IotlabSniffer",
           "IotlabNetwork")
 _register("enoslib.infra.enos_iotlab", "Iotlab", needs=("iotlabcli", "iotlab"))
+_register("enoslib.infra.enos_distem", "DistemConf")
+_register("enoslib.infra.enos_distem", "Distem", needs=("distem", "distem"))
 _register("enoslib.infra.enos_openstack", "OpenstackConf")
 _register("enoslib.infra.enos_openstack", "Openstack", needs=("openstack", "openstack"))
 _register("enoslib.infra.enos_chameleonkvm", "ChameleonkvmConf")
@@ -97,6 +99,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
                                            IotlabSniffer)
     from enoslib.infra.enos_chameleonbaremetal import Chameleonbaremetal, ChameleonbaremetalConf
     from enoslib.infra.enos_chameleonkvm import Chameleonkvm, ChameleonkvmConf
+    from enoslib.infra.enos_distem import Distem, DistemConf
     from enoslib.infra.enos_openstack import Openstack, OpenstackConf
     from enoslib.infra.enos_vmong5k import VMonG5k, VMonG5kConf, mac_range, start_virtualmachines
     from enoslib.infra.enos_static import Static, StaticConf

@@ -46,7 +46,8 @@ PLATFORMS: dict[str, str] = {
 EMULATORS: dict[str, str] = {"g5k": "enoslib.emulators.g5k.__main__",
                              "iotlab": "enoslib.emulators.iotlab.__main__",
                              "openstack": "enoslib.emulators.openstack.__main__",
-                             "chameleon": "enoslib.emulators.openstack.chameleon"}
+                             "chameleon": "enoslib.emulators.openstack.chameleon",
+                             "distem": "enoslib.emulators.distem.__main__"}
 
 
 def _present(item: str) -> bool:

@@ -126,6 +126,22 @@ BASES: dict[str, list[dict[str, Any]]] = {
         },
         {"resources": {"machines": [{"roles": ["x"], "address": "h"}]}},
     ],
+    "distem": [
+        {
+            "job_name": "exp-1", "queue": "default", "walltime": "01:00:00", "image": "file:///home/u/fs.tgz",
+            "reservation": "2030-06-01 10:00:00", "force_deploy": True, "env_name": "debian12-nfs",
+            "key": "/home/u/.ssh/id.pub", "ssh_jump": "never", "access_host": "access.grid5000.fr",
+            "resources": {
+                "machines": [
+                    {"roles": ["server", "all"], "cluster": "paravance", "number": 2, "flavour": "large",
+                     "vcore_type": "core", "undercloud": [{"address": "paravance-1.rennes.grid5000.fr"}]},
+                    {"roles": ["client"], "cluster": "paravance", "flavour_desc": {"core": 2, "mem": 2048}},
+                ],
+                "networks": ["slash_22", "kavlan"],
+            },
+        },
+        {"resources": {"machines": [{"roles": ["x"], "cluster": "grisou"}]}},
+    ],
     "iotlab": [
         {
             "job_name": "exp-1", "walltime": "01:30", "start_time": "2030-06-01 10:00:00",
@@ -276,6 +292,11 @@ VALID_TWEAKS: dict[str, list[Callable[[dict[str, Any]], None]]] = {
         _set(("resources", "networks", 1, "cidr"), "fd00::1/64"),
         _set(("resources", "networks", 1, "gateway"), "fd00::ffff"),
     ],
+    "distem": [
+        _set(("job_name",), "a.b_c-1"), _set(("walltime",), "99:59:59"), _set(("queue",), "production"),
+        _set(("resources", "machines", 0, "number"), 100), _set(("resources", "networks"), ["slash_16"]),
+        _set(("resources", "machines", 1, "flavour"), "extra-large"), _set(("force_deploy",), False),
+    ],
     "iotlab": [
         _set(("job_name",), "A" * 64), _set(("job_name",), "a.b_c-1"), _set(("walltime",), "9999:59"),
         _set(("walltime",), "0:01:00"), _set(("start_time",), "2031-12-31 23:59:59"),
@@ -367,6 +388,11 @@ CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
         _cross_set(("resources", "networks", 0, "mac_end"), "02:00:00:00:00:00"),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "end"), DELETE)),
         _cross(("resources", "networks", 0), (("resources", "networks", 0, "mac_start"), DELETE)),
+    ],
+    "distem": [
+        _cross_set(("resources", "networks"), ["slash_22", "slash_16"]),
+        _cross_set(("resources", "machines", 0, "number"), 1100),
+        _cross_set(("resources", "machines", 0, "undercloud"), [{"address": "paravance-1.rennes.grid5000.fr"}] * 2),
     ],
     "iotlab": [
         _cross_set(("resources", "machines", 0, "profile"), "nope"),
@@ -616,7 +642,7 @@ def _related(a: str, b: str) -> bool:
 
 def _classes(name: str) -> tuple[type[BaseConfiguration], type[Any]]:
     providers = [en.G5k, en.Static, en.Local, en.Iotlab, en.Vagrant, en.Openstack, en.Chameleonkvm,
-                 en.Chameleonbaremetal, en.VMonG5k]
+                 en.Chameleonbaremetal, en.VMonG5k, en.Distem]
     for provider in providers:
         if provider.configuration_class.schema_name == name:
             return provider.configuration_class, provider

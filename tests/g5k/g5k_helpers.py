@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from enoslib.config import config_context
@@ -144,3 +146,32 @@ class StallingProxy:
                 s.close()
             except OSError:
                 pass
+
+
+@contextlib.contextmanager
+def following_ssh_config(emu, path):
+    """Keep the ssh_config file ``path`` equal to the emulator's (node names move with vlans,
+    guests come and go) and make it the one enoslib uses, while the block runs."""
+    import os
+    import threading
+
+    from enoslib.config import config_context
+
+    path.write_text("")
+    stop = threading.Event()
+
+    def follow():
+        while not stop.is_set():
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(emu.ssh_config())
+            os.replace(tmp, path)
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        with config_context(ssh_config_file=str(path)):
+            yield path
+    finally:
+        stop.set()
+        thread.join()

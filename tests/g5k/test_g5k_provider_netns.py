@@ -3,13 +3,9 @@ SSH on the nodes' vlan names, check deployments over SSH on reload, run commands
 
 from __future__ import annotations
 
-import os
-import threading
-
 import pytest
-from g5k_helpers import active_jobs, make_client
+from g5k_helpers import active_jobs, following_ssh_config, make_client
 
-from enoslib.config import config_context
 from enoslib.emulators.g5k import G5kEmulator, legacy_dataset
 from enoslib.emulators.g5k.backend import namespace_backend_available
 from enoslib.infra.enos_g5k import G5k, G5kConf
@@ -21,26 +17,9 @@ pytestmark = [pytest.mark.root, pytest.mark.skipif(not available, reason=f"no ne
 @pytest.fixture
 def ssh_emu(tmp_path):
     """An emulator with real nodes, and an ssh_config that follows them (names move with vlans)."""
-    path = tmp_path / "ssh_config"
-    path.write_text("")
     with G5kEmulator(legacy_dataset(4), speed=0, backend="netns", nodes_per_cluster=4) as emu, \
-            config_context(ssh_config_file=str(path)):
-        stop = threading.Event()
-
-        def follow():
-            while not stop.is_set():
-                tmp = tmp_path / "ssh_config.tmp"
-                tmp.write_text(emu.ssh_config())
-                os.replace(tmp, path)
-                stop.wait(0.05)
-
-        thread = threading.Thread(target=follow, daemon=True)
-        thread.start()
-        try:
-            yield emu
-        finally:
-            stop.set()
-            thread.join()
+            following_ssh_config(emu, tmp_path / "ssh_config"):
+        yield emu
 
 
 def test_deploy_in_a_vlan_then_ssh_as_root(ssh_emu, tmp_path):

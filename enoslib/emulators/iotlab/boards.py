@@ -14,10 +14,8 @@ The idle firmware (nothing flashed) and a stopped board say nothing.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
-import os
 import queue
 import selectors
 import socket
@@ -26,54 +24,18 @@ import threading
 import time
 from typing import Any
 
+from ..kit.netsock import listen_in_netns
 from .testbed import Node
 
 logger = logging.getLogger(__name__)
 
 SERIAL_PORT = 20000
 SNIFFER_PORT = 30000
-CLONE_NEWNET = 0x40000000
 
 
 def board_address(index: int) -> str:
     """The loopback address board number ``index`` listens on (serial, sniffer) on its frontend."""
     return f"127.1.{index // 250}.{index % 250 + 1}"
-
-
-def listen_in_netns(netns: str | None, addresses: list[tuple[str, int]]) -> list[socket.socket]:
-    """Listening sockets bound inside network namespace ``netns`` (``/run/netns/<name>``; None:
-    this one). A short-lived thread enters the namespace; the sockets stay in it."""
-    out: list[socket.socket] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            if netns is not None:
-                libc = ctypes.CDLL(None, use_errno=True)
-                fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-                try:
-                    if libc.setns(fd, CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), f"setns into {netns} failed")
-                finally:
-                    os.close(fd)
-            for host, port in addresses:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((host, port))
-                s.listen(16)
-                s.setblocking(False)
-                out.append(s)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            errors.append(exc)
-            for s in out:
-                s.close()
-
-    thread = threading.Thread(target=work, name=f"netns-{netns}")
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return out
 
 
 class _Client:
