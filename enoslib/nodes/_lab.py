@@ -335,9 +335,16 @@ class BaseLab:
 
     # ------------------------------------------------------------------ networks
 
-    def add_bridge(self, name: str, cidr: str, gateway: str | None = None) -> BridgeInfo:
+    def add_bridge(
+        self, name: str, cidr: str, gateway: str | None = None, *, configure: bool = True
+    ) -> BridgeInfo:
         """Add a network; its ``gateway`` (default: the first usable address) is held by
-        the machine."""
+        the machine.
+
+        ``configure=False``: node interfaces plugged here are left without address (up,
+        unconfigured: a DHCP client's or nobody's business); the lab still books their
+        address (what a DHCP server of the network would lease them).
+        """
         with self._lock:
             self._check_alive()
             if not NETWORK_NAME_RE.match(name):
@@ -373,6 +380,8 @@ class BaseLab:
                 "ifname": self._bridge_ifname(index),
                 "mac": mac_address(self.name, "bridge", name),
             }
+            if not configure:
+                rec["configure"] = False
             self._state["counters"]["bridge"] = index + 1
             self._state["bridges"][name] = rec
             self._save()  # before creating: a crash leaves a findable trace
@@ -512,6 +521,9 @@ class BaseLab:
             if len(set(nets)) != len(nets):
                 raise LabError(f"duplicate networks in {nets}")
             self._check_networks(nets)
+            if nets and not self._state["bridges"][nets[0]].get("configure", True):
+                raise LabError(f"network {nets[0]!r} leaves interfaces unconfigured: it cannot "
+                               "be a node's first network (its ssh address)")
             if not names:
                 return []
             wanted = {n: dict((addresses or {}).get(n, {})) for n in names}
@@ -543,6 +555,8 @@ class BaseLab:
                         "host_ifname": self._veth_ifname(counters["iface"]),
                         "address": chosen[n][net],
                         "mac": mac_address(self.name, n, net),
+                        **({} if self._state["bridges"][net].get("configure", True)
+                           else {"configured": False}),
                     })
                     counters["iface"] += 1
                 rec = {
@@ -613,12 +627,15 @@ class BaseLab:
             return self._info(rec)
 
     def move_interface(
-        self, node: str, from_network: str, to_network: str, address: str | None = None
+        self, node: str, from_network: str, to_network: str, address: str | None = None,
+        *, configure: bool | None = None,
     ) -> NodeInfo:
         """Re-attach the node's NIC on ``from_network`` to ``to_network`` (a KaVLAN change).
 
         The interface keeps its name and MAC; its address becomes ``address``
-        or the next free one of ``to_network``.
+        or the next free one of ``to_network``. ``configure=False`` (default: the
+        network's ``configure``) only moves the cable: inside the node the interface keeps
+        whatever it had (a DHCP client there obtains the booked address).
         """
         with self._lock, sigint_deferred():
             self._check_alive()
@@ -639,11 +656,19 @@ class BaseLab:
             )
             first = itf is rec["interfaces"][0]
             old = dict(itf)
+            if configure is None:
+                configure = self._state["bridges"][to_network].get("configure", True)
+            if not configure and first:
+                raise LabError(f"node {node!r}: its first interface (ssh address) must be configured")
             itf.update(network=to_network, address=new_address)
+            itf.pop("configured", None)
+            if not configure:
+                itf["configured"] = False
             try:
                 self._move_interface(rec, itf, old, first)
             except BaseException:
-                itf.update(network=old["network"], address=old["address"])
+                itf.clear()
+                itf.update(old)
                 raise
             self._save()
             self._write_hosts()

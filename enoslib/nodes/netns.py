@@ -187,6 +187,8 @@ class NamespaceLab(BaseLab):
         """``ip`` commands giving a node interface its address and routes."""
         dev = itf["ifname"]
         bridge = self._state["bridges"][itf["network"]]
+        if not itf.get("configured", True):
+            return [f"link set dev {dev} up"]  # no address: DHCP's business
         lines = [
             f"addr add {itf['address']} brd + dev {dev} noprefixroute",
             f"link set dev {dev} up",
@@ -299,6 +301,8 @@ class NamespaceLab(BaseLab):
             f"link set dev {itf['host_ifname']} master {bridge['ifname']}",
             _forget_neighbour(itf["address"], bridge["ifname"]),
         ])
+        if not itf.get("configured", True):
+            return  # only the cable moved: the node keeps what it had until its DHCP client acts
         try:
             ip_batch(unplug + self._address_lines(itf, first), netns=rec["netns"])
         except LabError:

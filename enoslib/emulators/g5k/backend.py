@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
+from .dhcp import DhcpServer, Scope
 from .images import etc_files, standard_files
 from .reference import NodeRef, ReferenceData
 
@@ -256,6 +257,7 @@ class NamespaceBackend(NodeBackend):
         self._lock = threading.RLock()
         self._placeholders: dict[str, str] = {}  # our network key -> lab network name
         self._gw: Any = None  # the gateways' LoopbackLab
+        self.dhcp = DhcpServer()  # fixed leases on the production network and every vlan
         try:
             self._gateway()
         except BaseException:
@@ -334,6 +336,8 @@ class NamespaceBackend(NodeBackend):
             return None
         nics = self.nics(node)
         k = nics.index(nic) if nic in nics else 0
+        if k > 0 and self.plugged.get((node.fqdn, nics[k]), DEFAULT) == DEFAULT:
+            return None  # a secondary NIC outside vlans has no address
         return itfs[k][1] if k < len(itfs) else None
 
     def kernel_names(self, node: NodeRef) -> list[str] | None:
@@ -359,7 +363,32 @@ class NamespaceBackend(NodeBackend):
                 shift_address(kav["network"], self.instance),
                 gateway=shift_address(gateway, self.instance) if gateway else None,
             )
+            self._serve_dhcp(key, site)
         return key
+
+    def _serve_dhcp(self, key: str, site: str) -> None:
+        """The network's DHCP server: each NIC plugged there is leased the address the
+        emulator booked for it (the reference's, as Grid'5000's servers do)."""
+        bridge = self.lab.bridges[key]
+        dns = self.ref.servers.get(site, {}).get("dns", {}).get("network_adapters", {})
+        dns_ip = (dns.get("default") or {}).get("ip")
+        try:
+            dns_ip = shift_address(dns_ip, self.instance) if dns_ip else None
+        except ValueError:
+            dns_ip = None
+        self.dhcp.add(key, Scope(
+            ifname=bridge.ifname, server=bridge.gateway, network=bridge.cidr,
+            routers=[bridge.gateway], dns=[dns_ip] if dns_ip else [],
+            domain=f"{site}.grid5000.fr", lease=lambda mac: self._lease(key, mac),
+        ))
+
+    def _lease(self, network: str, mac: str) -> str | None:
+        """The address booked on ``network`` for the NIC of MAC ``mac`` (None: unknown)."""
+        for info in self.lab.nodes.values():
+            itf = info.interfaces.get(network)
+            if itf is not None and itf["mac"].lower() == mac:
+                return itf["address"].split("/")[0]
+        return None
 
     def _placeholder(self, site: str, k: int) -> str:
         key = f"unplugged{k}-{site}"
@@ -369,7 +398,8 @@ class NamespaceBackend(NodeBackend):
                 raise RuntimeError(f"too many placeholder networks (max {len(pool)})")
             cidr = pool[len(self._placeholders)]
             self._placeholders[key] = str(cidr)
-            self.hosts.add_network(key, shift_address(str(cidr), self.instance))
+            # no DHCP server and no address: a NIC outside vlans is not configured
+            self.hosts.add_network(key, shift_address(str(cidr), self.instance), configure=False)
         return key
 
     def _where(self, node: NodeRef, k: int, nic: str) -> str:
@@ -452,7 +482,9 @@ class NamespaceBackend(NodeBackend):
                 address = self.reported_address(node, nic)
                 if address is not None:
                     address = shift_address(address, self.instance)
-                self.hosts.move(node.fqdn, before, after, address=address)
+                # a secondary NIC only changes cable: the node's DHCP client gets the address
+                self.hosts.move(node.fqdn, before, after, address=address,
+                                configure=True if k == 0 else False)
                 self._refresh_gateway_hosts()
 
     def close(self) -> None:
@@ -461,6 +493,7 @@ class NamespaceBackend(NodeBackend):
                 super().close()
             finally:
                 self.up.clear()
+                self.dhcp.close()
                 try:
                     self.hosts.close()
                 finally:

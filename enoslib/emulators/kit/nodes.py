@@ -86,11 +86,14 @@ class Hosts:
         self._cursor: dict[str, int] = {}
 
     # ------------------------------------------------------------------ networks
-    def add_network(self, name: str, cidr: str, gateway: str | None = None) -> str:
+    def add_network(
+        self, name: str, cidr: str, gateway: str | None = None, configure: bool = True
+    ) -> str:
         """Declare a network (idempotent for the same cidr); returns its name.
 
         ``gateway`` is the machine's address on it (default: the first host address,
-        never handed to a host).
+        never handed to a host). ``configure=False``: hosts' NICs there get no address
+        (their DHCP client's business), see :meth:`enoslib.nodes.NamespaceLab.add_bridge`.
         """
         with self._lock:
             net = ipaddress.ip_network(cidr)
@@ -102,12 +105,12 @@ class Hosts:
             gw = gateway or str(next(net.hosts()))
             if ipaddress.ip_address(gw) not in net:
                 raise ValueError(f"network {name!r}: gateway {gw} is not in {net}")
-            self._create_network(name, str(net), gateway)
+            self._create_network(name, str(net), gateway, configure)
             self.networks[name] = str(net)
             self.gateways[name] = gw
             return name
 
-    def _create_network(self, name: str, cidr: str, gateway: str | None) -> None:
+    def _create_network(self, name: str, cidr: str, gateway: str | None, configure: bool = True) -> None:
         pass
 
     def _free_address(self, network: str) -> str:
@@ -183,8 +186,13 @@ class Hosts:
         paths from then on (private overlays: the machine's files are untouched).
         """
 
-    def move(self, name: str, from_network: str, to_network: str, address: str | None = None) -> None:
-        """Re-plug the host's NIC on ``from_network`` onto ``to_network`` (same NIC, new address)."""
+    def move(self, name: str, from_network: str, to_network: str, address: str | None = None,
+             configure: bool | None = None) -> None:
+        """Re-plug the host's NIC on ``from_network`` onto ``to_network`` (same NIC, new address).
+
+        ``configure=False``: only the cable moves (real hosts keep their old address until
+        their DHCP client asks); default: the network's ``configure``.
+        """
         with self._lock:
             if to_network not in self.networks:
                 raise ValueError(f"unknown network {to_network!r}")
@@ -279,8 +287,8 @@ class NetnsHosts(Hosts):
             lab = NamespaceLab(name=name or f"{tag[:3]}-{digest[:8]}", state_dir=state_dir)
         self.lab = lab
 
-    def _create_network(self, name: str, cidr: str, gateway: str | None) -> None:
-        self.lab.add_bridge(name, cidr, gateway=gateway)
+    def _create_network(self, name: str, cidr: str, gateway: str | None, configure: bool = True) -> None:
+        self.lab.add_bridge(name, cidr, gateway=gateway, configure=configure)
 
     def _create_hosts(
         self,
@@ -327,14 +335,16 @@ class NetnsHosts(Hosts):
                     self.lab.set_files(name, files)
                 self.lab.reset_node(name)
 
-    def _move(self, name: str, from_network: str, to_network: str, address: str | None) -> None:
-        self.lab.move_interface(name, from_network, to_network, address=address)
+    def _move(self, name: str, from_network: str, to_network: str, address: str | None,
+              configure: bool | None = None) -> None:
+        self.lab.move_interface(name, from_network, to_network, address=address, configure=configure)
 
-    def move(self, name: str, from_network: str, to_network: str, address: str | None = None) -> None:
+    def move(self, name: str, from_network: str, to_network: str, address: str | None = None,
+             configure: bool | None = None) -> None:
         with self._lock:
             if to_network not in self.networks:
                 raise ValueError(f"unknown network {to_network!r}")
-            self._move(name, from_network, to_network, address)
+            self._move(name, from_network, to_network, address, configure)
 
     def ssh_user(self) -> str:
         nodes = self.lab.nodes
