@@ -289,8 +289,18 @@ class BaseLab:
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         for rec in self._state["nodes"].values():
             lines.append(f"{self._ssh_target(rec)[0]}\t{rec['name']}")
+        lines += self._state["extra"].get("hosts", [])
         with open(self._hosts_file, "w") as f:
             f.write("\n".join(lines) + "\n")
+
+    def set_extra_hosts(self, lines: Sequence[str]) -> None:
+        """More ``/etc/hosts`` lines for every node (``"10.0.0.2\tname alias"``), after the
+        nodes' own names: what a DNS of the network would resolve."""
+        with self._lock:
+            self._check_alive()
+            self._state["extra"]["hosts"] = [str(x) for x in lines if "\n" not in str(x)]
+            self._save()
+            self._write_hosts()
 
     # ------------------------------------------------------------------ views
 
@@ -336,7 +346,8 @@ class BaseLab:
     # ------------------------------------------------------------------ networks
 
     def add_bridge(
-        self, name: str, cidr: str, gateway: str | None = None, *, configure: bool = True
+        self, name: str, cidr: str, gateway: str | None = None, *, configure: bool = True,
+        isolated: bool = False,
     ) -> BridgeInfo:
         """Add a network; its ``gateway`` (default: the first usable address) is held by
         the machine.
@@ -344,6 +355,11 @@ class BaseLab:
         ``configure=False``: node interfaces plugged here are left without address (up,
         unconfigured: a DHCP client's or nobody's business); the lab still books their
         address (what a DHCP server of the network would lease them).
+
+        ``isolated=True``: a switch only (network-namespace labs): the machine holds no
+        address there and does not route to it, so its cidr may overlap other isolated
+        networks (the same private range at two sites); ``gateway`` is then an address
+        for a node of the lab to hold (``add_nodes(addresses=...)``).
         """
         with self._lock:
             self._check_alive()
@@ -360,12 +376,15 @@ class BaseLab:
             if net.num_addresses < 4:
                 raise LabError(f"network {name!r}: {cidr} is too small (need /30 or larger)")
             for other in self._state["bridges"].values():
+                if isolated or other.get("isolated"):
+                    continue  # a switch: nothing of the machine's routing sees it
                 if net.overlaps(ipaddress.ip_network(other["cidr"])):
                     raise LabError(
                         f"network {name!r} ({cidr}) overlaps network {other['name']!r} "
                         f"({other['cidr']}) of lab {self.name!r}"
                     )
-            self._check_cidr(name, net)
+            if not isolated:
+                self._check_cidr(name, net)
             if gateway is not None:
                 gw = ipaddress.ip_address(gateway)
                 if gw not in net or gw in (net.network_address, net.broadcast_address):
@@ -382,6 +401,8 @@ class BaseLab:
             }
             if not configure:
                 rec["configure"] = False
+            if isolated:
+                rec["isolated"] = True
             self._state["counters"]["bridge"] = index + 1
             self._state["bridges"][name] = rec
             self._save()  # before creating: a crash leaves a findable trace
@@ -460,7 +481,7 @@ class BaseLab:
             raise LabError(f"invalid address {address!r}: {e}") from e
         if ip not in net or ip in (net.network_address, net.broadcast_address):
             raise LabError(f"address {address} is not a host address of {network!r} ({net})")
-        if str(ip) == br["gateway"]:
+        if str(ip) == br["gateway"] and not br.get("isolated"):
             raise LabError(f"address {address} is the gateway of {network!r}")
         for rec in self._state["nodes"].values():
             for itf in rec["interfaces"]:

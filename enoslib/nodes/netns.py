@@ -128,6 +128,13 @@ class NamespaceLab(BaseLab):
     def _create_bridge(self, rec: Mapping[str, Any]) -> None:
         prefix = ipaddress.ip_network(rec["cidr"]).prefixlen
         ifname = rec["ifname"]
+        if rec.get("isolated"):  # a switch: no address, no route of the machine
+            ip_batch([
+                f"link add name {ifname} address {rec['mac']} type bridge",
+                f"link set dev {ifname} alias {link_alias(self.name)}",
+                f"link set dev {ifname} up",
+            ])
+            return
         ip_batch([
             # A fixed MAC: otherwise the bridge takes its lowest port's, which
             # changes as nodes come and go and stales the nodes' ARP caches.

@@ -68,7 +68,7 @@ def test_secondary_nic_in_kavlan_gets_its_address_by_dhcp(tmp_path):
         # outside vlans the second NIC is up, without address; nobody answers its DHCP
         out = ssh(config, node, "ip -4 -o addr show dev eno2; ip -o link show dev eno2")
         assert out.returncode == 0 and "inet " not in out.stdout and "eno2" in out.stdout, out
-        out = ssh(config, node, "echo 'timeout 3;' > /tmp/dh.conf; dhclient -1 -cf /tmp/dh.conf eno2; echo rc=$?")
+        out = ssh(config, node, "echo 'timeout 2;' > /tmp/dh.conf; dhclient -1 -cf /tmp/dh.conf eno2; echo rc=$?")
         assert "rc=2" in out.stdout, out  # dhclient -1: no lease
 
         site = emu.client().sites["rennes"]
@@ -89,3 +89,49 @@ def test_secondary_nic_in_kavlan_gets_its_address_by_dhcp(tmp_path):
         # released: the address goes, the lease stays the node's
         out = ssh(config, node, "dhclient -r eno2; ip -4 -o addr show dev eno2")
         assert f"inet {wanted}/" not in out.stdout
+
+
+@on_real_nodes
+def test_local_vlans_of_two_sites_at_once(tmp_path):
+    """rennes and nancy local vlan 1 are the same 192.168.192.0/20 on the testbed: both in use,
+    each site's nodes get the API's addresses, reach their own site's kavlan gateway only."""
+    with G5kEmulator(["rennes", "nancy"], speed=0, backend="netns", nodes_per_cluster=1) as emu:
+        gk = emu.client()
+        jobs = {}
+        for site, cluster in (("rennes", "parasilo"), ("nancy", "gros")):
+            jobs[site] = gk.sites[site].jobs.create({
+                "resources": f"{{cluster='{cluster}'}}/nodes=1+{{type='kavlan-local'}}/vlan=1",
+                "command": "sleep 3600", "types": ["deploy"],
+            })
+        emu.advance(5)
+        for job in jobs.values():
+            job.refresh()
+            assert job.state == "running", job.state
+        (r1,), (g1,) = jobs["rennes"].assigned_nodes, jobs["nancy"].assigned_nodes
+        rv, gv = (jobs[s].resources_by_type["vlans"][0] for s in ("rennes", "nancy"))
+        assert gk.sites["rennes"].kavlans[rv]["network"] == gk.sites["nancy"].kavlans[gv]["network"]
+        # rennes: the primary NIC into the vlan (as a deployment in it); nancy: the second NIC
+        assert gk.sites["rennes"].vlans[rv].nodes.submit([r1])[r1]["status"] == "success"
+        g1_nic = g1.replace(".", "-eth1.", 1)
+        assert gk.sites["nancy"].vlans[gv].nodes.submit([g1_nic])[g1_nic]["status"] == "success"
+        assert not emu.backend_errors
+        r_api = gk.sites["rennes"].clusters["parasilo"].nodes[r1.split(".")[0]].kavlan["eth0"][f"kavlan-{rv}"]
+        g_api = gk.sites["nancy"].clusters["gros"].nodes[g1.split(".")[0]].kavlan["eth1"][f"kavlan-{gv}"]
+        config = tmp_path / "ssh_config"
+        emu.ssh_config(config)
+
+        r_vlan = r1.replace(".", f"-kavlan-{rv}.", 1)
+        # EnOSlib's way into a local vlan: access.grid5000.fr, then kavlan-N.<site>
+        out = ssh(config, "-J", f"access.grid5000.fr,kavlan-{rv}.rennes.grid5000.fr", r_vlan,
+                  "hostname; ip -4 -o addr show dev eno1")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[0] == r1 and f"inet {r_api}/20 " in out.stdout
+
+        out = ssh(config, g1, "dhclient -r eno2; dhclient eno2; ip -4 -o addr show dev eno2")
+        assert out.returncode == 0 and f"inet {g_api}/20 " in out.stdout, out.stdout + out.stderr
+        gateway = gk.sites["nancy"].kavlans[gv]["gateway"]
+        assert gateway == gk.sites["rennes"].kavlans[rv]["gateway"]
+        # each reaches its own site's gateway (same address); nancy's node is not in rennes' vlan
+        assert ssh(config, g1, f"ping -c1 -W2 -I eno2 {gateway}").returncode == 0
+        assert ssh(config, r_vlan, f"ping -c1 -W2 {gateway}").returncode == 0
+        assert ssh(config, r_vlan, f"ping -c1 -W1 {g_api}").returncode != 0

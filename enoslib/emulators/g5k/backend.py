@@ -26,7 +26,7 @@ from typing import Any
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
 from .dhcp import DhcpServer, Scope
 from .images import etc_files, standard_files
-from .reference import NodeRef, ReferenceData
+from .reference import NodeRef, ReferenceData, vlan_type
 
 __all__ = [
     "AddressOnlyBackend",
@@ -173,9 +173,9 @@ class NodeBackend:
         self.stop(list(self.up.values()))
 
     # -- ssh_config -----------------------------------------------------------
-    def entries(self) -> list[tuple[list[str], str | None]]:
-        """``(names, address)`` of every NIC of every up node (the names DNS would know)."""
-        entries: list[tuple[list[str], str | None]] = []
+    def _nic_names(self) -> list[tuple[NodeRef, str, str, list[str]]]:
+        """``(node, nic, vlan, names)`` of every NIC of every up node."""
+        out = []
         for node in self.up.values():
             host, _, domain = node.fqdn.partition(".")
             for k, nic in enumerate(self.nics(node)):
@@ -186,8 +186,16 @@ class NodeBackend:
                 )
                 if k == 0 and vlan == DEFAULT:
                     names.append(host)
-                entries.append((names, self.address(node, nic)))
-        return entries
+                out.append((node, nic, vlan, names))
+        return out
+
+    def entries(self) -> list[tuple[list[str], str | None]]:
+        """``(names, address)`` of every NIC of every up node (the names DNS would know)."""
+        return [(names, self.address(node, nic)) for node, nic, _, names in self._nic_names()]
+
+    def jumps(self) -> dict[str, list[str]]:
+        """ssh_config lines some entries need (first name -> lines)."""
+        return {}
 
     def ssh_config(self) -> str:
         """``Host <name>`` / ``HostName <address>`` stanzas for every NIC of every up node.
@@ -201,6 +209,7 @@ class NodeBackend:
             self.ssh_user(),
             self.ssh_options(),
             header=f"# Grid'5000 emulator nodes ({self.kind} backend)",
+            extra=self.jumps(),
         )
         return text + self.fallback_config()
 
@@ -224,6 +233,10 @@ class AddressOnlyBackend(NodeBackend):
     """Addresses only: nothing is created, the reference addresses are reported."""
 
     kind = "address"
+
+
+def _is_local(vlan: str) -> bool:
+    return vlan != DEFAULT and vlan_type(int(vlan)) == "kavlan-local"
 
 
 def namespace_backend_available() -> tuple[bool, str]:
@@ -258,6 +271,7 @@ class NamespaceBackend(NodeBackend):
         self._placeholders: dict[str, str] = {}  # our network key -> lab network name
         self._gw: Any = None  # the gateways' LoopbackLab
         self.dhcp = DhcpServer()  # fixed leases on the production network and every vlan
+        self._kavlan_gws: dict[str, list[str]] = {}  # kavlan.<site> node -> its kavlan-N names
         try:
             self._gateway()
         except BaseException:
@@ -303,6 +317,22 @@ class NamespaceBackend(NodeBackend):
         ]
         return "\n".join(lines) + "\n"
 
+    def gateway_names(self) -> list[str]:
+        # kavlan-N.<site> is a node of its own (see _local_gateways)
+        return [n for n in super().gateway_names() if not n.startswith("kavlan-")]
+
+    def entries(self) -> list[tuple[list[str], str | None]]:
+        gateways = [([name, *alias], self.hosts.address(name)) for name, alias in self._kavlan_gws.items()]
+        return super().entries() + gateways
+
+    def jumps(self) -> dict[str, list[str]]:
+        """A NIC in a local vlan is reached through that vlan's ``kavlan-N.<site>``."""
+        return {
+            names[0]: [f"ProxyJump kavlan-{vlan}.{node.site}.grid5000.fr"]
+            for node, nic, vlan, names in self._nic_names()
+            if _is_local(vlan) and self.address(node, nic)
+        }
+
     def fallback_config(self) -> str:
         lines = [
             "# any other Grid'5000 name: through the access gateway, which resolves it",
@@ -323,6 +353,7 @@ class NamespaceBackend(NodeBackend):
                 lines.append(f"{address}\t{' '.join(names)}")
         with open(self._gw._hosts_file, "w") as f:  # same inode: the bind mount follows
             f.write("\n".join(lines) + "\n")
+        self.lab.set_extra_hosts(lines[2:])  # nodes resolve the same names
 
     def ssh_user(self) -> str:
         return self.hosts.ssh_user()
@@ -358,18 +389,29 @@ class NamespaceBackend(NodeBackend):
         if key not in self.hosts.networks:
             kav = self.ref.sites[site]["kavlans"]["default" if vlan == DEFAULT else vlan]
             gateway = kav.get("gateway")
+            # local vlans are switches of their own: every site has the same ranges
             self.hosts.add_network(
                 key,
                 shift_address(kav["network"], self.instance),
                 gateway=shift_address(gateway, self.instance) if gateway else None,
+                isolated=_is_local(vlan),
             )
-            self._serve_dhcp(key, site)
+            if not _is_local(vlan):
+                self._serve_dhcp(key, site)
+            if vlan == DEFAULT:
+                self._local_gateways(site)
         return key
 
-    def _serve_dhcp(self, key: str, site: str) -> None:
+    def _serve_dhcp(self, key: str, site: str, node: str | None = None) -> None:
         """The network's DHCP server: each NIC plugged there is leased the address the
-        emulator booked for it (the reference's, as Grid'5000's servers do)."""
-        bridge = self.lab.bridges[key]
+        emulator booked for it (the reference's, as Grid'5000's servers do). ``node``:
+        served from inside that node (a local vlan's ``kavlan-N`` gateway)."""
+        cidr, server = self.hosts.networks[key], self.hosts.gateways[key]
+        if node is None:
+            ifname, netns = self.lab.bridges[key].ifname, None
+        else:
+            info = self.lab.nodes[node]
+            ifname, netns = info.interfaces[key]["ifname"], f"/run/netns/{info.netns}"
         dns = self.ref.servers.get(site, {}).get("dns", {}).get("network_adapters", {})
         dns_ip = (dns.get("default") or {}).get("ip")
         try:
@@ -377,10 +419,36 @@ class NamespaceBackend(NodeBackend):
         except ValueError:
             dns_ip = None
         self.dhcp.add(key, Scope(
-            ifname=bridge.ifname, server=bridge.gateway, network=bridge.cidr,
-            routers=[bridge.gateway], dns=[dns_ip] if dns_ip else [],
+            ifname=ifname, server=server, network=cidr, netns=netns,
+            routers=[server], dns=[dns_ip] if dns_ip else [],
             domain=f"{site}.grid5000.fr", lease=lambda mac: self._lease(key, mac),
         ))
+
+    def _local_gateways(self, site: str) -> None:
+        """``kavlan.<site>`` (the reference's KaVLAN server, alias ``kavlan-dhcp``): one
+        node on the production network at that server's address, holding the gateway
+        address of each local vlan of the site on the vlan's switch. It is the ssh jump
+        into the vlans (it answers as ``kavlan-N.<site>``) and their DHCP server."""
+        name = f"kavlan.{site}.grid5000.fr"
+        vlans = [v for v in ("1", "2", "3") if v in self.ref.sites[site].get("kavlans", {})]
+        if not vlans or name in self._kavlan_gws:
+            return
+        prod = f"prod-{site}"
+        keys = [self._network(site, v) for v in vlans]
+        net = ipaddress.ip_network(self.hosts.networks[prod])
+        server = (self.ref.servers.get(site, {}).get("kavlan") or {}).get("network_adapters", {})
+        address = (server.get("default") or {}).get("ip")
+        try:
+            address = shift_address(address, self.instance) if address else None
+        except ValueError:
+            address = None
+        if address is None or ipaddress.ip_address(address) not in net:
+            address = str(net.broadcast_address - 150)  # no reference server: out of node ranges
+        pinned = {prod: address, **{k: self.hosts.gateways[k] for k in keys}}
+        self.hosts.add_hosts([name], [prod, *keys], {name: pinned})
+        self._kavlan_gws[name] = [f"kavlan-{v}.{site}.grid5000.fr" for v in vlans]
+        for key in keys:
+            self._serve_dhcp(key, site, node=name)
 
     def _lease(self, network: str, mac: str) -> str | None:
         """The address booked on ``network`` for the NIC of MAC ``mac`` (None: unknown)."""

@@ -87,13 +87,16 @@ class Hosts:
 
     # ------------------------------------------------------------------ networks
     def add_network(
-        self, name: str, cidr: str, gateway: str | None = None, configure: bool = True
+        self, name: str, cidr: str, gateway: str | None = None, configure: bool = True,
+        isolated: bool = False,
     ) -> str:
         """Declare a network (idempotent for the same cidr); returns its name.
 
         ``gateway`` is the machine's address on it (default: the first host address,
         never handed to a host). ``configure=False``: hosts' NICs there get no address
-        (their DHCP client's business), see :meth:`enoslib.nodes.NamespaceLab.add_bridge`.
+        (their DHCP client's business); ``isolated=True``: a switch the machine has no
+        address on (its cidr may repeat another isolated network's; ``gateway`` is for a
+        host to hold), see :meth:`enoslib.nodes.NamespaceLab.add_bridge`.
         """
         with self._lock:
             net = ipaddress.ip_network(cidr)
@@ -105,12 +108,12 @@ class Hosts:
             gw = gateway or str(next(net.hosts()))
             if ipaddress.ip_address(gw) not in net:
                 raise ValueError(f"network {name!r}: gateway {gw} is not in {net}")
-            self._create_network(name, str(net), gateway, configure)
+            self._create_network(name, str(net), gateway, configure=configure, isolated=isolated)
             self.networks[name] = str(net)
             self.gateways[name] = gw
             return name
 
-    def _create_network(self, name: str, cidr: str, gateway: str | None, configure: bool = True) -> None:
+    def _create_network(self, name: str, cidr: str, gateway: str | None, **options: bool) -> None:
         pass
 
     def _free_address(self, network: str) -> str:
@@ -287,8 +290,8 @@ class NetnsHosts(Hosts):
             lab = NamespaceLab(name=name or f"{tag[:3]}-{digest[:8]}", state_dir=state_dir)
         self.lab = lab
 
-    def _create_network(self, name: str, cidr: str, gateway: str | None, configure: bool = True) -> None:
-        self.lab.add_bridge(name, cidr, gateway=gateway, configure=configure)
+    def _create_network(self, name: str, cidr: str, gateway: str | None, **options: bool) -> None:
+        self.lab.add_bridge(name, cidr, gateway=gateway, **options)
 
     def _create_hosts(
         self,
