@@ -68,7 +68,7 @@ def test_secondary_nic_in_kavlan_gets_its_address_by_dhcp(tmp_path):
         # outside vlans the second NIC is up, without address; nobody answers its DHCP
         out = ssh(config, node, "ip -4 -o addr show dev eno2; ip -o link show dev eno2")
         assert out.returncode == 0 and "inet " not in out.stdout and "eno2" in out.stdout, out
-        out = ssh(config, node, "echo 'timeout 2;' > /tmp/dh.conf; dhclient -1 -cf /tmp/dh.conf eno2; echo rc=$?")
+        out = ssh(config, node, "echo 'timeout 1;' > /tmp/dh.conf; dhclient -1 -cf /tmp/dh.conf eno2; echo rc=$?")
         assert "rc=2" in out.stdout, out  # dhclient -1: no lease
 
         site = emu.client().sites["rennes"]
@@ -86,9 +86,12 @@ def test_secondary_nic_in_kavlan_gets_its_address_by_dhcp(tmp_path):
         # the vlan's gateway answers on the new address
         out = ssh(config, node, f"ping -c1 -W2 -I eno2 {gateway}")
         assert out.returncode == 0, out.stdout + out.stderr
-        # released: the address goes, the lease stays the node's
-        out = ssh(config, node, "dhclient -r eno2; ip -4 -o addr show dev eno2")
-        assert f"inet {wanted}/" not in out.stdout
+        # released: the address goes; with the vlan's DHCP server stopped by its owner
+        # (PUT /vlans/{id}/dhcpd), nothing answers any more
+        emu.client().http_request("put", f"/sites/rennes/vlans/{vid}/dhcpd", post_data={"action": "stop"})
+        out = ssh(config, node, "dhclient -r eno2; ip -4 -o addr show dev eno2; "
+                  "dhclient -1 -cf /tmp/dh.conf eno2; echo rc=$?")
+        assert f"inet {wanted}/" not in out.stdout and "rc=2" in out.stdout, out
 
 
 @on_real_nodes

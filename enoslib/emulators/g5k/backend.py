@@ -11,6 +11,16 @@
   the nodes' sites), a deployment resets the node, and the node is
   destroyed when its job ends. Needs root.
 
+  As on the testbed, a moved primary NIC comes up with its vlan address (a
+  deployment in the vlan), while a secondary NIC only changes cable: the node's
+  ``dhclient`` (Debian's) obtains the address from the network's DHCP server
+  (:mod:`.dhcp`: the production network and every vlan, fixed leases = the
+  reference's addresses). Secondary NICs outside vlans are up without address.
+  Local vlans (1-3) use the same ranges at every site: each is an isolated
+  switch, whose gateway address is held by ``kavlan.<site>`` (the reference's
+  KaVLAN server, answering as ``kavlan-N.<site>``: the ssh jump into the vlan
+  and its DHCP server), so several sites' local vlans work at once.
+
 Clients reach nodes by name through :meth:`NodeBackend.ssh_config`.
 """
 
@@ -20,7 +30,7 @@ import hashlib
 import ipaddress
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
@@ -114,6 +124,8 @@ class NodeBackend:
     def __init__(self, ref: ReferenceData) -> None:
         self.ref = ref
         self.up: dict[str, NodeRef] = {}  # fqdn -> node
+        # (site, vlan id) -> whether its DHCP server answers (the emulator's KaVLAN says)
+        self.dhcp_running: Callable[[str, str], bool] = lambda site, vlan: True
         self.plugged: dict[tuple[str, str], str] = {}  # (fqdn, nic) -> vlan id or DEFAULT
 
     # -- what clients see ---------------------------------------------------
@@ -397,12 +409,12 @@ class NamespaceBackend(NodeBackend):
                 isolated=_is_local(vlan),
             )
             if not _is_local(vlan):
-                self._serve_dhcp(key, site)
+                self._serve_dhcp(key, site, vlan)
             if vlan == DEFAULT:
                 self._local_gateways(site)
         return key
 
-    def _serve_dhcp(self, key: str, site: str, node: str | None = None) -> None:
+    def _serve_dhcp(self, key: str, site: str, vlan: str, node: str | None = None) -> None:
         """The network's DHCP server: each NIC plugged there is leased the address the
         emulator booked for it (the reference's, as Grid'5000's servers do). ``node``:
         served from inside that node (a local vlan's ``kavlan-N`` gateway)."""
@@ -421,7 +433,8 @@ class NamespaceBackend(NodeBackend):
         self.dhcp.add(key, Scope(
             ifname=ifname, server=server, network=cidr, netns=netns,
             routers=[server], dns=[dns_ip] if dns_ip else [],
-            domain=f"{site}.grid5000.fr", lease=lambda mac: self._lease(key, mac),
+            domain=f"{site}.grid5000.fr",
+            lease=lambda mac: self._lease(key, mac) if self.dhcp_running(site, vlan) else None,
         ))
 
     def _local_gateways(self, site: str) -> None:
@@ -447,8 +460,8 @@ class NamespaceBackend(NodeBackend):
         pinned = {prod: address, **{k: self.hosts.gateways[k] for k in keys}}
         self.hosts.add_hosts([name], [prod, *keys], {name: pinned})
         self._kavlan_gws[name] = [f"kavlan-{v}.{site}.grid5000.fr" for v in vlans]
-        for key in keys:
-            self._serve_dhcp(key, site, node=name)
+        for vlan, key in zip(vlans, keys):
+            self._serve_dhcp(key, site, vlan, node=name)
 
     def _lease(self, network: str, mac: str) -> str | None:
         """The address booked on ``network`` for the NIC of MAC ``mac`` (None: unknown)."""

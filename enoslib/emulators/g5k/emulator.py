@@ -197,6 +197,7 @@ class G5kEmulator:
             if isinstance(self._backend_spec, NodeBackend)
             else make_backend(self._backend_spec, self.ref, self._lab, self._instance)
         )
+        self.backend.dhcp_running = self.kavlan.dhcp_running  # PUT /vlans/{id}/dhcpd
         try:
             self._server = make_server(self, self._host, self._port, self._verbose).start()
         except BaseException:
