@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["DhcpServer", "Scope", "answer", "build_request"]
+__all__ = ["DhcpServer", "Packet", "Scope", "answer", "build_request", "parse"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class Scope:
 
 @dataclass
 class Packet:
+    """The fields of a DHCP message the server uses."""
+
     op: int
     xid: int
     flags: int
@@ -268,6 +270,7 @@ class DhcpServer:
         self._wake_w.send(b"x")
 
     def remove(self, key: str) -> None:
+        """Stop answering on the scope ``key`` (unknown keys are ignored)."""
         with self._lock:
             scope = self.scopes.pop(key, None)
             if scope is not None and scope.sock is not None:
@@ -315,6 +318,7 @@ class DhcpServer:
                 logger.exception("DHCP on %s: bad request", scope.ifname)
 
     def close(self) -> None:
+        """Stop the thread and close every socket."""
         self._stop.set()
         self._wake_w.send(b"x")
         if self._thread is not None:

@@ -96,7 +96,7 @@ class Hosts:
         never handed to a host). ``configure=False``: hosts' NICs there get no address
         (their DHCP client's business); ``isolated=True``: a switch the machine has no
         address on (its cidr may repeat another isolated network's; ``gateway`` is for a
-        host to hold), see :meth:`enoslib.nodes.NamespaceLab.add_bridge`.
+        host to hold), see ``enoslib.nodes.NamespaceLab.add_bridge``.
         """
         with self._lock:
             net = ipaddress.ip_network(cidr)
