@@ -34,6 +34,9 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _lab import bench_lab, host_specs  # noqa: E402
 
 SIZE = 10 * 1024 * 1024
 RUN_ALL_ARGS = ["--runs", "5"]  # benchmarks/run_all.py's quick run (about 3 minutes)
@@ -168,31 +171,16 @@ def run(runs: int = 5, sizes: tuple[int, ...] = (1, 10, 50), execo: bool = True,
     "enoslib.execo cold", "execo", "taktuk binary"}`` (seconds, medians; None: not run or
     failed)."""
     from enoslib.api import close_connections
-    from enoslib.config import set_config
     from enoslib.execo import ChainPut, Put, Remote, TaktukRemote
-    from enoslib.nodes import NamespaceLab
-    from enoslib.objects import Host
 
-    set_config(cache_dir=tempfile.mkdtemp(prefix="execo-bench-"))
     n_max = max(sizes)
-    name = "execobench"
-    if NamespaceLab.load(name) is not None or NamespaceLab.leftovers(name):
-        NamespaceLab.cleanup_all(name)
     work = Path(tempfile.mkdtemp(prefix="execo-bench-data-"))
     data = work / "10MiB.bin"
     data.write_bytes(os.urandom(SIZE))
     py = execo_python(python) if execo else None
     rows: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    with NamespaceLab(name) as lab:
-        lab.add_bridge("n1", "10.85.0.0/16")
-        infos = lab.add_nodes([f"x{i}" for i in range(n_max)], networks=["n1"], timeout=180)
-        lab.wait_ssh(timeout=120)
-        print(f"{n_max} hosts up in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        hosts = [Host(i.address, alias=i.name, user=i.user, port=i.port, keyfile=i.keyfile,
-                      extra={"ansible_host_key_checking": False}) for i in infos]
-        spec = [{"address": h.address, "user": h.user, "port": h.port, "keyfile": h.keyfile}
-                for h in hosts]
+    with bench_lab("execobench", n_max, "10.85.0.0/16", prefix="x") as (lab, hosts):
+        spec = host_specs(hosts)
         worker = ExecoWorker(py, spec, str(data)) if py else None
         ours: dict[str, list[float | None]] = {}
         theirs: dict[str, list[float | None]] = {}
@@ -216,7 +204,7 @@ def run(runs: int = 5, sizes: tuple[int, ...] = (1, 10, 50), execo: bool = True,
                 measure(f"taktukremote{n}", lambda: TaktukRemote("true", hs).run().ok,
                         "taktukremote", n)
                 measure(f"put{n}", lambda: Put(hs, [str(data)], "/tmp/").run().ok, "put", n)
-                taktuk[n] = taktuk_binary(lab, [i.name for i in infos[:n]])
+                taktuk[n] = taktuk_binary(lab, [h.alias for h in hosts[:n]])
             measure(f"chainput{n_max}",
                     lambda: ChainPut(hosts, [str(data)], "/tmp/chained.bin").run().ok,
                     "chainput", n_max)
@@ -225,7 +213,6 @@ def run(runs: int = 5, sizes: tuple[int, ...] = (1, 10, 50), execo: bool = True,
                 worker.close()
                 for key, error in worker.errors.items():
                     print(f"execo {key}: {error}", file=sys.stderr)
-            close_connections(hosts)
             shutil.rmtree(work, ignore_errors=True)
 
     def row(scenario: str, key: str, cold: str | None = None, n: int | None = None) -> None:

@@ -60,8 +60,8 @@ _register("enoslib.infra.enos_chameleonbaremetal", "ChameleonbaremetalConf")
 _register("enoslib.infra.enos_chameleonbaremetal", "Chameleonbaremetal", needs=("blazarclient", "chameleon"))
 _register("enoslib.api", "run_command", "run", "run_scripts", "wait_for", "ensure_python", "actions",
           "run_play", "run_ansible", "gather_facts", "sync_info", "generate_inventory", "get_hosts",
-          "put", "get", "broadcast", "Results", "Result", "Report", "Remote", "Put", "Get",
-          "close_connections")
+          "put", "get", "broadcast", "Results", "Result", "close_connections")
+_register("enoslib.execo", "Remote", "Put", "Get", "Report")  # execo's classes
 _register("enoslib.api.results", "STATUS_OK", "STATUS_FAILED", "STATUS_UNREACHABLE", "STATUS_SKIPPED",
           "DEFAULT_ERROR_STATUSES")
 _register("enoslib.task", "enostask", "Environment", "get_or_create_env")
@@ -75,9 +75,9 @@ __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list as _LAZY)
     from enoslib import api, config, errors, infra, objects, services, task
-    from enoslib.api import (Get, Put, Remote, Report, Result, Results, actions, broadcast, close_connections,
-                             ensure_python, gather_facts, generate_inventory, get, get_hosts, put, run,
-                             run_ansible, run_command, run_play, run_scripts, sync_info, wait_for)
+    from enoslib.api import (Result, Results, actions, broadcast, close_connections, ensure_python, gather_facts,
+                             generate_inventory, get, get_hosts, put, run, run_ansible, run_command, run_play,
+                             run_scripts, sync_info, wait_for)
     from enoslib.api.results import (DEFAULT_ERROR_STATUSES, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED,
                                      STATUS_UNREACHABLE)
     from enoslib.cli import check
@@ -87,6 +87,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
                                 EnosSSHNotReady, EnosTimeoutError, EnosUnreachableHostsError,
                                 InvalidReservationCritical, InvalidReservationTime, InvalidReservationTooOld,
                                 MissingNetworkError, NegativeWalltime, NoSlotError)
+    from enoslib.execo import Get, Put, Remote, Report
     from enoslib.infra.configuration import seconds_to_walltime, walltime_to_seconds
     from enoslib.infra.enos_g5k import (G5k, G5kConf, G5kHost, G5kNetwork, G5kNetworkConf, G5kProdNetwork,
                                         G5kSubnetNetwork, G5kTunnel, G5kVlanNetwork, NotEnoughNodesError)

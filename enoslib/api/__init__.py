@@ -5,6 +5,9 @@ Everything goes over one persistent, multiplexed OpenSSH connection per host
 in-process on the same connections. Whatever ran, you get :class:`Results`: one
 :class:`Result` per host and task, and errors carrying them.
 
+execo's process objects (``Remote``, ``Put``, ``Get``, ``Report`` ...) are
+:mod:`enoslib.execo`'s, also in the facade (``en.Remote`` ...).
+
 Names resolve on first use (PEP 562): importing this package loads neither Ansible nor
 the submodules a script does not use.
 """
@@ -31,10 +34,7 @@ _NAMES = {
     "get": "files",
     "put": "files",
     "get_hosts": "hosts",
-    "Get": "processes",
-    "Put": "processes",
-    "Remote": "processes",
-    "Report": "results",
+    "ResultsReport": "results",
     "Result": "results",
     "Results": "results",
     "STATUS_OK": "results",
@@ -57,8 +57,7 @@ if TYPE_CHECKING:
     from enoslib.api.facts import generate_inventory, sync_info
     from enoslib.api.files import broadcast, get, put
     from enoslib.api.hosts import get_hosts
-    from enoslib.api.processes import Get, Put, Remote
-    from enoslib.api.results import Report, Result, Results
+    from enoslib.api.results import Result, Results, ResultsReport
     from enoslib.api.results import (DEFAULT_ERROR_STATUSES, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED,
                                      STATUS_UNREACHABLE)
     from enoslib.api.ssh import close_connections

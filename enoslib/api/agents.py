@@ -6,12 +6,20 @@ the controller half: start agents on many hosts at once, exchange length-prefixe
 with all of them in parallel from one thread (a selector), notice the ones that die
 (unreachable when ssh itself failed), and stop them (at exit, or with
 :func:`~enoslib.api.ssh.close_connections`). :mod:`enoslib.api.modules` decides what they run.
+
+A module's library (its AnsiballZ zip) is named by :func:`lib_key`, a hash of its files'
+content and of the agent's source; a host keeps the libraries it was sent between processes
+(see :mod:`enoslib.api._agent`), says which it holds when its agent starts, and is sent a zip
+only when it holds no valid copy: a new process neither resends nor re-unpacks them.
 """
 
 from __future__ import annotations
 
 import atexit
 import base64
+import functools
+import hashlib
+import io
 import json
 import logging
 import os
@@ -21,6 +29,7 @@ import struct
 import subprocess
 import threading
 import time
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -37,10 +46,22 @@ LOCK = threading.RLock()
 
 
 # -- starting and talking to agents --------------------------------------------------------------------------------
-def _agent_command(interpreter: str | None, run_as: str | None) -> str:
+@functools.lru_cache(maxsize=None)
+def _agent_source() -> tuple[bytes, str]:
+    """The agent's source and its hash (part of every library key: a changed agent never
+    uses what an older one unpacked)."""
     code = (Path(__file__).with_name("_agent.py")).read_bytes()
-    packed = base64.b64encode(zlib.compress(code, 9)).decode()
-    boot = f"import base64,zlib;exec(zlib.decompress(base64.b64decode('{packed}')))"
+    return code, hashlib.sha256(code).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _boot() -> str:
+    packed = base64.b64encode(zlib.compress(_agent_source()[0], 9)).decode()
+    return f"import base64,zlib;exec(zlib.decompress(base64.b64decode('{packed}')))"
+
+
+def _agent_command(interpreter: str | None, run_as: str | None) -> str:
+    boot = _boot()
     candidates = [interpreter] if interpreter else ["/usr/bin/python3", "python3",
                                                     "/usr/libexec/platform-python", "python"]
     tried = " ".join(shlex.quote(c) for c in candidates)
@@ -69,7 +90,7 @@ class _Agent:
             os.set_blocking(stream.fileno(), False)
         self.buffer = b""
         self.errors = b""
-        self.zips: set[str] = set()
+        self.libs: set[str] = set()  # library keys the host holds (said in its hello)
         self.hello: dict[str, Any] | None = None
         self.dead: str | None = None
 
@@ -216,6 +237,7 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
             reply = getattr(agent, "reply", None)
             if reply and "hello" in reply:
                 agent.hello = reply["hello"]
+                agent.libs.update(str(k) for k in agent.hello.get("libs") or ())
                 _discovered(h, agent)
                 continue
             status_message = agent.failure()
@@ -223,6 +245,53 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
             _AGENTS.pop(_agent_key(h, run_as), None)
             out[h] = status_message
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _lib_key(zip_data: str) -> str:
+    files = hashlib.sha256(_agent_source()[1].encode())
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
+        for info in sorted(z.infolist(), key=lambda i: i.filename):
+            files.update(info.filename.encode() + b"\0")
+            files.update(hashlib.sha256(z.read(info)).digest())
+    return files.hexdigest()[:40]
+
+
+def lib_key(payload: Any) -> str:
+    """The name of ``payload``'s module library on the hosts: a hash of its files' content
+    (paths and bytes, not the zip's timestamps) and of the agent's source."""
+    return _lib_key(payload.zip_data)
+
+
+def run_payload(agents: Iterable[_Agent], payload: Any) -> None:
+    """Run ``payload`` (a module with its arguments, from ``modules.payload``) on every
+    agent at once, its zip sent only to the agents whose host holds no valid copy; each
+    agent's answer in ``agent.reply`` (None when the agent died: ``agent.dead`` says why)."""
+    key = lib_key(payload)
+    pending = list(agents)
+    for attempt in range(2):  # a host whose copy turned out damaged asks for the zip
+        requests: dict[_Agent, bytes] = {}
+        sent = 0
+        for agent in pending:
+            with_zip = attempt > 0 or key not in agent.libs
+            sent += with_zip
+            req = payload.request(with_zip=with_zip)
+            req["lib"] = key
+            body = json.dumps(req).encode("utf-8", "surrogateescape")
+            requests[agent] = struct.pack(">I", len(body)) + body
+        if sent:
+            log.debug("module library %s (%s): zip sent to %d host(s)", key, payload.module, sent)
+        _exchange(requests)
+        pending = []
+        for agent in requests:
+            reply = getattr(agent, "reply", None)
+            if reply is not None and reply.get("need") == key:
+                agent.libs.discard(key)
+                pending.append(agent)
+            elif reply is not None and "rc" in reply:
+                agent.libs.add(key)
+        if not pending:
+            return
 
 
 def _discovered(host: Host, agent: _Agent) -> None:

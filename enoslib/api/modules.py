@@ -54,7 +54,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from enoslib.api.agents import LOCK, _AGENTS, _Agent, _agent_key, _agents_for, _exchange
+from enoslib.api.agents import LOCK, _AGENTS, _Agent, _agent_key, _agents_for, run_payload
 from enoslib.api.results import Results
 from enoslib.objects import Host
 
@@ -411,13 +411,8 @@ def _run_task(task: "Task", hosts: list[Host], run_as: str | None) -> Results:
     built = payload(task)
     agents = _agents_for(hosts, user)
     live = {h: a for h, a in agents.items() if isinstance(a, _Agent)}
-    requests: dict[_Agent, bytes] = {}
-    for agent in live.values():
-        req = built.request(with_zip=built.zip_sha not in agent.zips)
-        body = json.dumps(req).encode("utf-8", "surrogateescape")
-        requests[agent] = struct.pack(">I", len(body)) + body
     start = time.monotonic()
-    _exchange(requests)
+    run_payload(live.values(), built)
     duration = time.monotonic() - start
     results = Results()
     for h in hosts:
@@ -440,7 +435,6 @@ def _run_task(task: "Task", hosts: list[Host], run_as: str | None) -> Results:
             data["unreachable" if status == "unreachable" else "failed"] = True
             results.append(result_from_data(h.alias, name, status, data, duration))
             continue
-        agent.zips.add(built.zip_sha)
         data = _parse(reply, built.profile)
         discovered = getattr(agent, "discovered", None)
         if discovered:  # as ansible-core's ActionBase reports a discovery

@@ -2,7 +2,7 @@
 
 >>> results = en.run_command("uname -r", roles=roles)
 >>> results.ok.filter(host="node-1")[0].stdout
->>> results.report()          # counts and durations, execo's Report
+>>> results.report()          # a ResultsReport: counts per status and durations
 >>> results.to_dict()         # plain data, JSON-ready
 
 Statuses are EnOSlib's constants (``STATUS_OK == "OK"``, ``STATUS_FAILED``, ``STATUS_UNREACHABLE``,
@@ -24,7 +24,7 @@ DEFAULT_ERROR_STATUSES = {STATUS_FAILED, STATUS_UNREACHABLE}
 
 Status = Literal["ok", "failed", "unreachable", "skipped", "OK", "FAILED", "UNREACHABLE", "SKIPPED"]
 STATUSES: tuple[str, ...] = ("ok", "failed", "unreachable", "skipped")
-"""Lower-case names, the keys of :attr:`Report.counts`."""
+"""Lower-case names, the keys of :attr:`ResultsReport.counts`."""
 
 
 class ResultStatus(str):
@@ -190,8 +190,9 @@ class Results(list[Result]):
     def to_dict(self, include_payload: bool = True) -> list[dict[str, Any]]:
         return [r.to_dict(include_payload) for r in self]
 
-    def report(self) -> "Report":
-        return Report(self)
+    def report(self) -> "ResultsReport":
+        """Counts per status and durations (:class:`ResultsReport`)."""
+        return ResultsReport(self)
 
     def raise_for_status(self) -> "Results":
         """Raise :class:`~enoslib.errors.EnosUnreachableHostsError` if a host was unreachable,
@@ -239,8 +240,10 @@ class _StatusView(Results):
         return self.filter(**kwargs)
 
 
-class Report:
-    """execo-style summary of results: counts per status and durations."""
+class ResultsReport:
+    """A summary of results: counts per status and durations (what ``results.report()``
+    gives). Not execo's ``Report``, which sums the figures of processes and actions: that
+    one is :class:`enoslib.execo.Report` (``en.Report``)."""
 
     def __init__(self, results: Iterable[Result]) -> None:
         self.results = Results(results)
@@ -284,4 +287,4 @@ class Report:
         return html_table([self.stats()])
 
     def __repr__(self) -> str:
-        return f"Report({self.summary()})"
+        return f"ResultsReport({self.summary()})"

@@ -6,6 +6,16 @@ An action creates its processes when built (``action.processes``, one per host, 
 (``started``, ``ended``, ``ok``, ``finished_ok``), its own lifecycle handlers
 (:class:`ActionLifecycleHandler`), and ``stats()`` for :class:`~enoslib.execo.Report`.
 
+Hosts are taken as execo takes them (addresses, :class:`~enoslib.execo.Host`) and as enoslib
+gives them: a provider's Hosts (their gateway and ssh arguments apply), a role's hosts
+(``roles["web"]``) or whole :class:`~enoslib.objects.Roles` (every host once).
+
+Two enoslib additions, which change nothing of execo's behaviour: ``action.results``, the
+processes that have ended as enoslib :class:`~enoslib.api.results.Results` (one
+:class:`~enoslib.api.results.Result` per host: ``ok``, ``failed``, or ``unreachable`` when ssh
+or scp could not reach the host), and ``action.raise_for_status()``, which raises as
+:func:`~enoslib.api.run_command` does.
+
 Keyword arguments of an action that are not ``lifecycle_handlers`` / ``name`` are process
 arguments (``timeout``, ``ignore_exit_code``, ``nolog_exit_code``, ``stdout_handlers`` ...),
 merged into ``process_args`` and given to every process.
@@ -23,7 +33,7 @@ import shlex
 import signal
 import threading
 import time
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from enoslib.execo._conductor import call_handlers, the_conductor
 from enoslib.execo.config import (CHAINPUT, SCP, SSH, STDOUT, TAKTUK, configuration,
@@ -34,6 +44,9 @@ from enoslib.execo.process import (Process, ProcessBase, ProcessLifecycleHandler
 from enoslib.execo.report import aggregate_stats
 from enoslib.execo.substitutions import Substituter, get_caller_context
 from enoslib.objects import Host as _EnosHost
+
+if TYPE_CHECKING:
+    from enoslib.api.results import Result, Results
 
 _ACTION_ARGS = ("lifecycle_handlers", "name")
 
@@ -198,6 +211,23 @@ class Action:
             out.append((p, index, match))
         return out
 
+    # -- enoslib additions --------------------------------------------------------------------
+    @property
+    def results(self) -> "Results":
+        """The processes that have ended, as enoslib Results (one per process, in order)."""
+        from enoslib.api.results import Results
+
+        return Results(_process_result(p) for p in self.processes if p.ended)
+
+    def raise_for_status(self) -> "Results":
+        """:attr:`results`, or :class:`~enoslib.errors.EnosUnreachableHostsError` /
+        :class:`~enoslib.errors.EnosFailedHostsError` as :meth:`Results.raise_for_status
+        <enoslib.api.results.Results.raise_for_status>` raises them. The action must have
+        ended (``wait()`` or ``run()`` first)."""
+        if not self.ended:
+            raise RuntimeError(f"{self!r} has not ended: wait() or run() it first")
+        return self.results.raise_for_status()
+
     def __enter__(self) -> "Action":
         return self
 
@@ -210,6 +240,40 @@ class Action:
                  else "ok" if self.ok else "not ok")
         return (f"<{s['name']} {len(self.processes)} processes, {state}: {s['num_ok']} ok, "
                 f"{s['num_ended']} ended>")
+
+
+def _process_result(p: ProcessBase) -> "Result":
+    """An ended process as an enoslib Result (status from execo's ``ok``, so ignored exit
+    codes and timeouts count as ok)."""
+    from enoslib.api.results import Result
+    from enoslib.api.ssh import is_ssh_failure
+
+    rc, err = p.exit_code, p.stderr
+    if isinstance(p, (_FileProcess, _RecordProcess)):
+        unreachable = rc == 255  # scp, or a broadcast hop, could not connect
+    else:
+        unreachable = isinstance(p, SshProcess) and not p.timeouted and is_ssh_failure(rc, err)
+    status = "ok" if p.ok else "unreachable" if unreachable else "failed"
+    payload: dict[str, Any] = {"cmd": str(p.cmd), "start": p.start_date, "end": p.end_date}
+    if p.timeouted:
+        payload["timed_out"] = True
+    if status != "ok":
+        payload["msg"] = (p.error_reason if p.error else "timed out" if p.timeouted
+                          else f"exit code {rc}")
+    duration = None
+    if p.start_date is not None and p.end_date is not None:
+        duration = p.end_date - p.start_date
+    return Result(
+        host=p.host.alias if p.host is not None else "localhost",
+        task=str(p.cmd) if isinstance(p.cmd, str) else shlex.join(p.cmd),
+        status=status,  # type: ignore[arg-type]
+        stdout=p.stdout.rstrip("\r\n"),
+        stderr=err.rstrip("\r\n"),
+        rc=None if status == "unreachable" else rc,
+        changed=status != "unreachable",
+        payload=payload,
+        duration=duration,
+    )
 
 
 class Remote(Action):

@@ -98,9 +98,14 @@ def make_connection_params(
     return params
 
 
-def load_configuration(path: str = "~/.execo.conf.py") -> bool:
+def load_configuration(
+    path: str = "~/.execo.conf.py", targets: Mapping[str, dict[str, Any]] | None = None
+) -> bool:
     """Apply ``configuration`` / ``default_connection_params`` from an execo config file
-    (a Python file the user wrote, executed as execo does); True when the file exists."""
+    (a Python file the user wrote, executed as execo does); True when the file exists.
+
+    ``targets`` maps other names the file may define to the dicts they update (the
+    execo_g5k toolbox passes ``g5k_configuration`` and its connection parameter dicts)."""
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         return False
@@ -108,8 +113,10 @@ def load_configuration(path: str = "~/.execo.conf.py") -> bool:
     with open(path, encoding="utf-8") as f:
         code = compile(f.read(), path, "exec")
     exec(code, namespace)  # noqa: S102 - the user's own configuration file, as in execo
-    for name, target in (("configuration", configuration),
-                         ("default_connection_params", default_connection_params)):
+    if targets is None:
+        targets = {"configuration": configuration,
+                   "default_connection_params": default_connection_params}
+    for name, target in targets.items():
         value = namespace.get(name)
         if isinstance(value, Mapping):
             target.update(value)

@@ -75,7 +75,12 @@ def get_hosts_list(hosts: Iterable[str | _EnosHost] | str | _EnosHost) -> list[_
     processes = getattr(hosts, "processes", None)
     if processes is not None:
         return [p.host for p in processes if getattr(p, "host", None) is not None]
-    return [as_host(h) for h in hosts]
+    try:
+        items = iter(hosts)
+    except TypeError:
+        raise TypeError(f"expected hosts (a Host, an address, a list of them or Roles), got "
+                        f"{type(hosts).__name__}: {hosts!r}") from None
+    return [as_host(h) for h in items]
 
 
 def get_hosts_set(hosts: Iterable[str | _EnosHost] | str | _EnosHost) -> set[_EnosHost]:

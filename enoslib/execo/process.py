@@ -42,9 +42,21 @@ _alive: set["ProcessBase"] = set()
 def _kill_alive_processes() -> None:
     if not configuration.get("kill_childs_at_end", True):
         return
+    pending = []
     for p in list(_alive):
         try:
+            if getattr(p, "_pid_buffer", None) is not None and getattr(p, "remote_pid", 0) is None:
+                p.killed = True  # its remote pid, when read, gets the remote command killed
+                pending.append(p)
             p._signal(signal.SIGTERM)
+        except Exception:  # noqa: S110 - best effort at exit
+            pass
+    # an SshProcess whose remote pid was not read yet (its marker comes on stderr, which may
+    # still sit in the pipe when a match on stdout lets the script end): a moment to read it
+    deadline = time.monotonic() + 2.0
+    for p in pending:
+        try:
+            p._conductor.wait_until(lambda p=p: p.ended, max(0.0, deadline - time.monotonic()), "exit")
         except Exception:  # noqa: S110 - best effort at exit
             pass
 

@@ -42,7 +42,12 @@ from enoslib.g5k.api_utils import (
                                    group_hosts,
 )
 from enoslib.g5k.charter import g5k_charter_remaining, g5k_charter_time, get_next_charter_period
-from enoslib.g5k.config import g5k_configuration
+from enoslib.g5k.config import (
+    default_frontend_connection_params,
+    default_oarsh_oarcp_params,
+    frontend_address,
+    g5k_configuration,
+)
 from enoslib.g5k.kadeploy import Deployment, Kadeployer, deploy
 from enoslib.g5k.oar import (
                                    OarSubmission,
@@ -80,7 +85,8 @@ from enoslib.infra.enos_g5k.client import G5kClient, reset_api, set_api
 
 __all__ = [
     "Deployment", "G5kClient", "OarSubmission", "canonical_host_name", "deploy", "format_date", "format_duration",
-    "format_oar_date", "format_oar_duration", "g5k_charter_time", "g5k_configuration", "get_cluster_attributes",
+    "format_oar_date", "format_oar_duration", "g5k_charter_time", "g5k_configuration", "default_frontend_connection_params", "default_oarsh_oarcp_params",
+    "frontend_address", "get_cluster_attributes",
     "get_cluster_hosts", "get_cluster_jobtypes", "get_cluster_queues", "get_cluster_site",
     "get_current_oar_jobs", "get_g5k_clusters", "get_g5k_hosts", "get_g5k_sites", "get_host_attributes",
     "get_host_cluster", "get_host_interface", "get_host_longname", "get_host_shortname", "get_host_site",

@@ -11,6 +11,20 @@ Keys used here:
 
 The API connection itself is the one of :func:`enoslib.g5k.set_api` (or
 ``~/.python-grid5000.yaml``), shared with the G5k provider.
+
+Connection parameters for the execo-compatible processes (:mod:`enoslib.execo`), as in
+execo_g5k:
+
+- ``default_frontend_connection_params``: reach a site's frontend given the site name
+  (``Remote("hostname", ["rennes", "lyon"], connection_params=default_frontend_connection_params)``);
+  ``rennes`` becomes ``frontend.rennes.grid5000.fr``, which the SSH configuration of a
+  Grid'5000 user (or ``enos emulate g5k``'s) reaches through ``access.grid5000.fr``;
+- ``default_oarsh_oarcp_params``: reach the nodes of a job with ``oarsh``/``oarcp`` as from a
+  frontend (copy it and set ``user="oar"``, ``port=6667``, ``keyfile``, ``ssh="ssh"`` to connect
+  directly to OAR's sshd from elsewhere, as execo's documentation shows).
+
+Like ``g5k_configuration``, both can be updated from ``~/.execo.conf.py``; the toolbox's own
+functions talk to the REST API and do not use them.
 """
 
 from __future__ import annotations
@@ -24,6 +38,25 @@ g5k_configuration: dict[str, Any] = {
     # the standard environment lives on the disk's 2nd partition, deployed ones on the 3rd
     "check_deployed_command": "findmnt -n -o SOURCE / | grep -qvE '(sd[a-z]|vd[a-z]|nvme[0-9]+n[0-9]+p)2$'",
     "default_env_name": None,
+}
+
+
+def frontend_address(host: Any) -> str:
+    """The address of a site's frontend: ``rennes`` -> ``frontend.rennes.grid5000.fr``;
+    anything with a dot (a full name, an address) is kept."""
+    name = str(getattr(host, "address", host))
+    return name if "." in name else f"frontend.{name}.grid5000.fr"
+
+
+default_frontend_connection_params: dict[str, Any] = {"host_rewrite_func": frontend_address}
+
+default_oarsh_oarcp_params: dict[str, Any] = {
+    "user": None,
+    "keyfile": None,
+    "port": None,
+    "ssh": "oarsh",
+    "scp": "oarcp",
+    "taktuk_connector": "oarsh",
 }
 
 
@@ -42,3 +75,16 @@ def default_site(frontend: str | None = None) -> str:
     if len(parts) >= 3 and parts[-2:] == ["grid5000", "fr"]:
         return parts[-3]
     return parts[0]
+
+
+def _load_user_configuration() -> None:
+    from enoslib.execo.config import load_configuration
+
+    load_configuration(targets={
+        "g5k_configuration": g5k_configuration,
+        "default_frontend_connection_params": default_frontend_connection_params,
+        "default_oarsh_oarcp_params": default_oarsh_oarcp_params,
+    })
+
+
+_load_user_configuration()

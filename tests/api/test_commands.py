@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from enoslib.api import Remote, run, run_command, wait_for
+import enoslib as en
+from enoslib import execo
+from enoslib.api import run, run_command, wait_for
 from enoslib.errors import EnosFailedHostsError, EnosSSHNotReady, EnosUnreachableHostsError
 from enoslib.objects import Host
 
@@ -161,11 +163,23 @@ def test_wait_for(hosts, ghost) -> None:
         wait_for([hosts[0], ghost], retries=2, interval=0.1)
 
 
-def test_remote_process_object(hosts, ghost) -> None:
-    p = Remote("echo {{{alias}}}", hosts[:2]).start()
+def test_remote_process_object(roles, hosts, ghost) -> None:
+    """``en.Remote`` is execo's Remote (substitutions, connection_params, expect on streamed
+    output, kill, failures that do not raise) and takes enoslib Roles; ``results`` and
+    ``raise_for_status()`` are enoslib's."""
+    assert en.Remote is execo.Remote and en.Report is execo.Report
+    p = en.Remote("echo {{{host}}} $(hostname) $(nice)", roles, connection_params={"nice": 5}).start()
     p.wait()
-    assert p.ok and [x.stdout for x in p.processes] == ["h1", "h2"]
-    bad = Remote("true", [hosts[0], ghost]).run()
-    assert not bad.ok and bad.report().counts["unreachable"] == 1
+    assert p.finished_ok and [x.host.alias for x in p.processes] == ["h1", "h2", "h3", "h4"]
+    assert [x.stdout for x in p.processes] == [f"{h.address} {h.alias} 5\n" for h in hosts]
+    assert [(r.host, r.status, r.stdout) for r in p.raise_for_status()][0] == ("h1", "ok", f"{hosts[0].address} h1 5")
+    with en.Remote("echo ready; sleep 60", roles["server"]).start() as slow:
+        assert [i for _, i, _ in slow.expect("ready", timeout=30)] == [0, 0]  # output as it comes
+    slow.wait(30)  # leaving the block killed it (execo's context manager)
+    assert slow.ended and not slow.ok and all(x.killed for x in slow.processes)
+    bad = en.Remote("true", [hosts[0], ghost], nolog_exit_code=True).run()
+    assert bad.ended and not bad.ok and bad.processes[1].exit_code == 255
+    assert en.Report([bad]).stats()["num_ok"] == 1
+    assert [(r.host, r.status) for r in bad.results] == [("h1", "ok"), ("ghost", "unreachable")]
     with pytest.raises(EnosUnreachableHostsError):
         bad.raise_for_status()

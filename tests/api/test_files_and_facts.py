@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from enoslib.api import Get, Put, broadcast, get, put, run_command, sync_info
+import enoslib as en
+from enoslib.api import broadcast, get, put, run_command, sync_info
 from enoslib.errors import EnosUnreachableHostsError
 from enoslib.objects import Roles
 
@@ -56,11 +57,17 @@ def test_put_directory_and_errors(tmp_path: Path, hosts, ghost) -> None:
     assert missing[0].status == "failed"
 
 
-def test_put_get_process_objects(tmp_path: Path, hosts, payload: Path) -> None:
-    p = Put(hosts[:2], [payload], "/tmp/").run()
-    assert p.ok
-    g = Get(hosts[:2], [f"/tmp/{payload.name}"], tmp_path).start().wait()
-    assert g.ok and _sha(tmp_path / "h2" / payload.name) == _sha(payload)
+def test_put_get_process_objects(tmp_path: Path, roles, hosts, payload: Path) -> None:
+    """``en.Put`` / ``en.Get`` are execo's: ``{{{host}}}`` in paths, ``create_dirs``, and Get
+    puts files where ``local_location`` says (no per-host folder of its own)."""
+    p = en.Put(roles["server"], [payload], "/tmp/put-{{{host}}}/", create_dirs=True).run()
+    assert p.finished_ok and p.raise_for_status().hosts == ["h1", "h2"]
+    remote = f"/tmp/put-{{{{{{host}}}}}}/{payload.name}"
+    g = en.Get(hosts[:2], [remote], str(tmp_path / "{{{host}}}"), create_dirs=True).start().wait()
+    assert g.finished_ok and sorted(os.listdir(tmp_path)) == sorted(h.address for h in hosts[:2])
+    assert {_sha(tmp_path / h.address / payload.name) for h in hosts[:2]} == {_sha(payload)}
+    missing = en.Get(hosts[:1], ["/tmp/no-such-file"], str(tmp_path), nolog_exit_code=True).run()
+    assert not missing.ok and [(r.host, r.status) for r in missing.results] == [("h1", "failed")]
 
 
 def test_broadcast_chain(hosts, ghost, payload: Path) -> None:

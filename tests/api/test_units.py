@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from enoslib.api import Report, Result, Results, get_hosts
+from enoslib.api import Result, Results, ResultsReport, get_hosts
 from enoslib.api.commands import wrap
 from enoslib.api.templating import UndefinedVariable, substitute
 from enoslib.errors import EnosFailedHostsError, EnosUnreachableHostsError
@@ -134,7 +134,7 @@ def test_results_renderings_and_report() -> None:
     console.print(r)
     assert "unreachable" in console.export_text()
     rep = r.report()
-    assert isinstance(rep, Report) and not rep.ok
+    assert isinstance(rep, ResultsReport) and not rep.ok
     assert rep.stats()["ok"] == 1 and rep.stats()["failed"] == 1 and rep.stats()["unreachable"] == 1
     assert rep.stats()["duration_max"] == 0.3
     assert "1 ok" in repr(r)

@@ -19,7 +19,6 @@ import enoslib_apigen
 ILLUSTRATIVE = {
     "enoslib.api.commands": "hosts (roles from a provider)",
     "enoslib.api.hosts.get_hosts": "hosts (roles from a provider)",
-    "enoslib.api.processes": "hosts (roles from a provider)",
     "enoslib.api.results": "results of a run on hosts",
     "enoslib.config": "an Ellipsis statement echoed by the REPL",
     "enoslib.execo": "hosts to run on",

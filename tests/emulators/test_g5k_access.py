@@ -1,4 +1,5 @@
-"""Real SSH side of the Grid'5000 emulator on real data: gateways, deployed images, side-by-side instances."""
+"""Real SSH side of the Grid'5000 emulator on real data: gateways, deployed images, side-by-side
+instances, the API logins as Unix accounts."""
 
 from __future__ import annotations
 
@@ -83,3 +84,93 @@ def test_two_netns_emulators_side_by_side(tmp_path):
             emu.ssh_config(config)
             out = ssh(config, node, "ip -4 -o addr show dev ens10f0np0")
             assert out.returncode == 0 and f"{emu.node_address(node)}/" in out.stdout, out.stderr
+
+
+def test_execo_remote_on_frontends_by_site_name(tmp_path):
+    """execo_g5k's tutorial: ``Remote(cmd, sites, connection_params=default_frontend_connection_params)``."""
+    from enoslib.execo import Remote
+    from enoslib.g5k import default_frontend_connection_params
+
+    with G5kEmulator(["rennes", "lyon"], speed=0, backend="netns", nodes_per_cluster=1) as emu:
+        config = tmp_path / "ssh_config"
+        emu.ssh_config(config)
+        params = dict(default_frontend_connection_params, ssh_options=("-F", str(config)))
+        remote = Remote("echo on {{{host}}}", ["rennes", "lyon"], connection_params=params).run()
+        assert remote.ok, [p.stderr for p in remote.processes]
+        # the processes keep the hosts as given ("rennes" is no host name the SSH
+        # configuration knows: the rewrite to frontend.rennes.grid5000.fr reached it)
+        by_site = {p.host.address: p.stdout.split()[0] for p in remote.processes}
+        assert by_site == {"rennes": "on", "lyon": "on"}
+
+
+def run(config, *args: str) -> str:
+    out = ssh(config, *args)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+# -- the API logins as Unix accounts on gateways and nodes -----------------------------------
+def test_accounts_homes_sudo_g5k_and_deployed_environments(tmp_path):
+    with G5kEmulator(["rennes", "nancy"], speed=0, backend="netns", nodes_per_cluster=1,
+                     users={"alice": "a", "bob": "b"}, deploy_duration=10) as emu:
+        config = tmp_path / "ssh_config"
+        emu.ssh_config(config)
+        # the first login is the gateways' user; a key registered for the account opens them
+        key = tmp_path / "laptop"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        emu.add_ssh_key(Path(f"{key}.pub").read_text())
+        mine = ["-o", "IdentitiesOnly=yes", "-i", str(key)]
+        uid = run(config, *mine, "access.grid5000.fr", "id -un; id -u; id -gn; echo $HOME")
+        login, number, group, home = uid.splitlines()
+        assert (login, group, home) == ("alice", "g5k-users", "/home/alice") and int(number) >= 1000
+        # a site's home is shared by its frontend and nodes, not by the other sites or access
+        run(config, "rennes.grid5000.fr", "echo rennes-data > ~/data")
+        assert run(config, "nancy.grid5000.fr", "ls ~") == ""
+        assert run(config, "access.grid5000.fr", "ls ~") == ""
+        job = emu.client().sites["rennes"].jobs.create(
+            {"resources": "{cluster='parasilo'}/nodes=1", "command": "sleep 3600", "types": ["deploy"]}
+        )
+        emu.advance(5)
+        node = emu.client().sites["rennes"].jobs[job.uid].assigned_nodes[0]
+        emu.ssh_config(config)
+        as_alice = ["-l", "alice", "-J", "access.grid5000.fr", node]
+        assert run(config, *as_alice, "id -u; cat ~/data; sudo-g5k id -un").splitlines() == [
+            number, "rennes-data", "root"
+        ]
+        # from the frontend, the account's own key pair (in the shared home) opens the node
+        hop = "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        assert run(config, "rennes.grid5000.fr", f"{hop} {node} id -un") == "alice"
+        # bob has an account but the job is alice's: no sudo-g5k for him
+        out = ssh(config, "-l", "bob", "-J", "access.grid5000.fr", node, "sudo-g5k id -un")
+        assert out.returncode != 0 and "root" not in out.stdout
+        # a -min environment knows root only; a -nfs one has the accounts and the home again
+        for env, alice_there in (("debian12-min", False), ("debian12-nfs", True)):
+            dep = emu.client().sites["rennes"].deployments.create(
+                {"nodes": [node], "environment": env}
+            )
+            emu.advance(15)
+            dep.refresh()
+            assert dep.status == "terminated" and not emu.backend_errors, emu.backend_errors
+            seen = run(config, node, "id -un alice 2>/dev/null || echo none; ls /home")
+            assert seen.splitlines() == (["alice", "alice", "bob"] if alice_there else ["none"])
+        accounts = emu.backend.accounts.root
+        assert accounts.exists()
+    # nothing left: homes, keys and the machine's own accounts untouched
+    assert not accounts.exists()
+    assert "alice" not in Path("/etc/passwd").read_text()
+
+
+def test_root_login_keeps_root_gateways(tmp_path):
+    stale = Path("/run/enoslib-g5k-emulator/accounts-killed-emulator")  # its process died
+    (stale / "homes").mkdir(parents=True, exist_ok=True)
+    (stale / ".alive").touch()
+    with G5kEmulator(["rennes"], speed=0, backend="netns", nodes_per_cluster=1,
+                     users={"root": "r"}) as emu:
+        assert not stale.exists()  # swept by the next emulator
+        assert emu.backend.accounts is None
+        config = tmp_path / "ssh_config"
+        emu.ssh_config(config)
+        assert run(config, "rennes.grid5000.fr", "id -un") == "root"
+    # a login that cannot be a Unix account: refused, nothing left running
+    with pytest.raises(ValueError, match="not a valid Unix login"):
+        G5kEmulator(["rennes"], backend="netns", users={"Bad Login": "x"}).start()

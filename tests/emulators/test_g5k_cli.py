@@ -114,3 +114,13 @@ def test_cli_stops_on_ctrl_c_even_when_started_with_sigint_ignored():
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0 and "emulator stopped" in out
+
+
+def test_bad_ssh_key_is_refused_before_serving(tmp_path, capsys):
+    missing = tmp_path / "nope.pub"
+    assert main(["--backend", "address", "--ssh-key", str(missing)]) == 2
+    assert f"--ssh-key {missing}" in capsys.readouterr().err
+    junk = tmp_path / "junk.pub"
+    junk.write_text("hello")
+    assert main(["--backend", "address", "--ssh-key", str(junk)]) == 2
+    assert "not an OpenSSH public key" in capsys.readouterr().err

@@ -217,6 +217,23 @@ def test_report_sums_and_prints() -> None:
     assert len(Report([ok]).to_string(brief=True).splitlines()) == 15
 
 
+def test_results_and_raise_for_status_are_enoslib_s() -> None:
+    from enoslib.errors import EnosFailedHostsError
+
+    bad = Local("echo out; exit 3", shell=True, nolog_exit_code=True)
+    with pytest.raises(RuntimeError, match="has not ended"):
+        bad.raise_for_status()
+    assert bad.results == []  # nothing has ended
+    bad.run()
+    (r,) = bad.results
+    assert (r.host, r.task, r.status, r.stdout, r.rc) == ("localhost", "echo out; exit 3", "failed", "out", 3)
+    with pytest.raises(EnosFailedHostsError, match="rc=3") as err:
+        bad.raise_for_status()
+    assert err.value.results[0].rc == 3
+    ignored = Local("exit 3", shell=True, ignore_exit_code=True).run()  # execo's ok decides
+    assert ignored.raise_for_status()[0].status == "ok" and ignored.results[0].duration >= 0
+
+
 def test_substitutions_one_pass_quoted() -> None:
     hosts = [Host("10.0.0.1"), Host("10.0.0.2"), Host("10.0.0.3")]
     targets = list(reversed(hosts))  # noqa: F841 - used by {{targets}}

@@ -159,3 +159,15 @@ def test_dates_and_durations():
     assert g5k.format_oar_date(ts) == "2025-07-01 12:30:00"
     assert g5k.oar_date_to_unixts("2025-07-01 12:30:00") == ts
     assert g5k.format_duration(3725) == "1h2m5s"
+
+
+def test_execo_g5k_connection_params_as_documented():
+    from enoslib.execo.config import make_connection_params
+    from enoslib.g5k import default_frontend_connection_params, default_oarsh_oarcp_params, frontend_address
+
+    assert frontend_address("rennes") == "frontend.rennes.grid5000.fr"
+    assert frontend_address("frontend.lyon.grid5000.fr") == "frontend.lyon.grid5000.fr"
+    # both are valid connection parameters for the execo layer (unknown keys would raise)
+    assert make_connection_params(default_frontend_connection_params)["host_rewrite_func"] is frontend_address
+    oarsh = make_connection_params(dict(default_oarsh_oarcp_params, user="oar", port=6667))
+    assert (oarsh["ssh"], oarsh["scp"], oarsh["user"], oarsh["port"]) == ("oarsh", "oarcp", "oar", 6667)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="netns: address ranges of this emulator (0: real ones, 1-2 shifted; default: first free)",
+    )
+    p.add_argument(
+        "--ssh-key",
+        action="append",
+        default=[],
+        metavar="PUBFILE",
+        help="netns: a public key registered for the first user's account, as uploaded to "
+        "Grid'5000 (e.g. ~/.ssh/id_ed25519.pub; repeatable)",
     )
     p.add_argument("--quota", type=int, default=None, help="max nodes per user")
     p.add_argument(
@@ -102,6 +111,17 @@ def _banner(emu: G5kEmulator, args: argparse.Namespace) -> list[str]:
         emu.ssh_config(args.ssh_config)
         lines.append(f"  nodes       : ssh -F {args.ssh_config} <node fqdn>   (kept up to date;")
         lines.append(f"                or 'Include {args.ssh_config}' at the top of ~/.ssh/config)")
+    accounts = getattr(emu.backend, "accounts", None)
+    login = getattr(emu.backend, "login", "root")
+    if accounts and login in accounts.uids:
+        lines.append(
+            f"  account     : {login} (uid {accounts.uids[login]}) on access.grid5000.fr, the "
+            "frontends and the nodes;"
+        )
+        lines.append(
+            f"                /home/{login} shared by a site's frontend and nodes, sudo-g5k on "
+            "nodes of your jobs"
+        )
     if emu.backend is not None and emu.backend.kind == "netns":
         lines.append("  ssh config  : nodes are reached through the emulated access.grid5000.fr,")
         lines.append("                as from a laptop (EnOSlib jumps through it by itself):")
@@ -117,9 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         return usage_error(exc)
     sites = args.snapshot or (args.sites.split(",") if args.sites else None)
+    keys = []
+    for path in args.ssh_key:
+        try:
+            key = open(os.path.expanduser(path)).read().strip()
+        except OSError as exc:
+            return usage_error(f"--ssh-key {path}: {exc.strerror}")
+        if not key.startswith(("ssh-", "ecdsa-", "sk-")):
+            return usage_error(f"--ssh-key {path}: not an OpenSSH public key")
+        keys.append(key)
 
     def start() -> G5kEmulator:
-        return G5kEmulator(
+        emu = G5kEmulator(
             sites,
             users=users or None,
             admin_password=args.admin_password,
@@ -134,7 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             nodes_per_cluster=args.nodes_per_cluster,
             instance=args.instance,
             verbose=args.verbose,
-        ).start()
+        )
+        for key in keys:
+            emu.add_ssh_key(key)
+        return emu.start()
 
     def refresh(emu: G5kEmulator) -> None:
         if args.ssh_config:

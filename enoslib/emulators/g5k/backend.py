@@ -30,13 +30,15 @@ import hashlib
 import ipaddress
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
 from .dhcp import DhcpServer, Scope
 from .images import etc_files, standard_files
 from .reference import NodeRef, ReferenceData, vlan_type
+from .users import Accounts, uses_accounts
 
 __all__ = [
     "AddressOnlyBackend",
@@ -75,6 +77,8 @@ def shift_address(value: str, instance: int) -> str:
         b += instance
     elif a == 10 and b < 64:
         b += 64 * instance
+    elif a == 10 and 128 <= b < 192 and instance == 1:
+        b += 64  # the sites' g5k subnets (10.128-10.191); instance 2 has no room left
     elif a == 10 and b == 255:
         b -= instance
     elif a == 192 and b == 168 and c >= 192:
@@ -127,6 +131,24 @@ class NodeBackend:
         # (site, vlan id) -> whether its DHCP server answers (the emulator's KaVLAN says)
         self.dhcp_running: Callable[[str, str], bool] = lambda site, vlan: True
         self.plugged: dict[tuple[str, str], str] = {}  # (fqdn, nic) -> vlan id or DEFAULT
+        # Extension points (see guests.py): more files a node shows, given the environment it
+        # runs (None: the standard one); listeners told ("stop" | "reset", nodes) before a node
+        # goes away or is redeployed; more (names, address) entries for ssh_config.
+        self.file_hooks: list[Callable[[NodeRef, str | None], Mapping[str, str]]] = []
+        self.node_listeners: list[Callable[[str, Sequence[NodeRef]], None]] = []
+        self.entry_hooks: list[Callable[[], list[tuple[list[str], str | None]]]] = []
+
+    def hook_files(self, node: NodeRef, environment: str | None) -> dict[str, str]:
+        """The files every :attr:`file_hooks` adds for ``node`` running ``environment``."""
+        files: dict[str, str] = {}
+        for hook in self.file_hooks:
+            files.update(hook(node, environment))
+        return files
+
+    def notify(self, event: str, nodes: Sequence[NodeRef]) -> None:
+        """Tell every :attr:`node_listeners` (errors are the listener's business)."""
+        for listener in self.node_listeners:
+            listener(event, list(nodes))
 
     # -- what clients see ---------------------------------------------------
     def nics(self, node: NodeRef) -> list[str]:
@@ -160,11 +182,16 @@ class NodeBackend:
         return []
 
     # -- life cycle ---------------------------------------------------------
-    def start(self, nodes: Sequence[NodeRef]) -> None:
+    def start(self, nodes: Sequence[NodeRef], owner: str | None = None) -> None:
+        """Nodes of a job of ``owner`` (the API login) come up."""
         for n in nodes:
             self.up[n.fqdn] = n
 
+    def set_accounts(self, logins: Sequence[str], keys: Any = None) -> None:
+        """The API users as Unix accounts on the hosts (nothing without real hosts)."""
+
     def stop(self, nodes: Sequence[NodeRef]) -> None:
+        self.notify("stop", [n for n in nodes if n.fqdn in self.up])
         for n in nodes:
             self.up.pop(n.fqdn, None)
             for key in [k for k in self.plugged if k[0] == n.fqdn]:
@@ -173,6 +200,8 @@ class NodeBackend:
     def reset(self, node: NodeRef, environment: str | None = None, version: Any = None,
               key: str | None = None) -> None:
         """A deployment of ``environment`` ended OK on this node (``key``: user's public key)."""
+        if node.fqdn in self.up:
+            self.notify("reset", [node])
 
     def plug(self, node: NodeRef, nic: str, vlan: str) -> None:
         """Move a NIC into vlan ``vlan`` (or ``DEFAULT``)."""
@@ -203,7 +232,10 @@ class NodeBackend:
 
     def entries(self) -> list[tuple[list[str], str | None]]:
         """``(names, address)`` of every NIC of every up node (the names DNS would know)."""
-        return [(names, self.address(node, nic)) for node, nic, _, names in self._nic_names()]
+        entries = [(names, self.address(node, nic)) for node, nic, _, names in self._nic_names()]
+        for hook in self.entry_hooks:
+            entries.extend(hook())
+        return entries
 
     def jumps(self) -> dict[str, list[str]]:
         """ssh_config lines some entries need (first name -> lines)."""
@@ -230,11 +262,17 @@ class NodeBackend:
 
     def gateway_names(self) -> list[str]:
         """Names of the SSH gateways: ``access.grid5000.fr``, frontends, ``kavlan-N.<site>``."""
-        names = ["access.grid5000.fr"]
+        return [name for _, names in self.gateway_hosts().values() for name in names]
+
+    def gateway_hosts(self) -> dict[str, tuple[str, list[str]]]:
+        """``{gateway host: (its home: "access" or the site, names it answers to)}``: the access
+        machine and each site's frontend, which also answers as the site's ``kavlan-N`` gateways."""
+        hosts = {"access.grid5000.fr": ("access", ["access.grid5000.fr"])}
         for site, js in self.ref.sites.items():
-            names += [f"frontend.{site}.grid5000.fr", f"{site}.grid5000.fr"]
+            names = [f"frontend.{site}.grid5000.fr", f"{site}.grid5000.fr"]
             names += [f"kavlan-{v}.{site}.grid5000.fr" for v in ("1", "2", "3") if v in js.get("kavlans", {})]
-        return names
+            hosts[f"frontend.{site}.grid5000.fr"] = (site, names)
+        return hosts
 
     def gateway_config(self) -> str:
         """ssh_config stanzas of the gateways ("" when there are none)."""
@@ -284,6 +322,8 @@ class NamespaceBackend(NodeBackend):
         self._gw: Any = None  # the gateways' LoopbackLab
         self.dhcp = DhcpServer()  # fixed leases on the production network and every vlan
         self._kavlan_gws: dict[str, list[str]] = {}  # kavlan.<site> node -> its kavlan-N names
+        self.accounts: Accounts | None = None  # the API users' Unix side (set_accounts)
+        self.login = "root"  # who the ssh_config logs in as on the gateways
         try:
             self._gateway()
         except BaseException:
@@ -294,9 +334,10 @@ class NamespaceBackend(NodeBackend):
 
     # -- gateways -------------------------------------------------------------
     def _gateway(self) -> Any:
-        """The gateway: one sshd in the machine's network namespace (it reaches every
-        bridge, as the testbed's access machine and frontends reach every node),
-        answering to every gateway name. Created with the first node."""
+        """The gateways: sshds in the machine's network namespace (they reach every
+        bridge, as the testbed's access machine and frontends reach every node), one for
+        ``access.grid5000.fr`` and one per site frontend (which also answers as the site's
+        ``kavlan-N`` gateways): each has its own ``/home`` once accounts are set."""
         if self._gw is None:
             from enoslib.nodes import LoopbackLab
 
@@ -304,34 +345,57 @@ class NamespaceBackend(NodeBackend):
             lab = LoopbackLab(name=name)
             try:
                 lab.add_bridge("gw", "10.254.254.0/24")
-                lab.add_nodes(["access.grid5000.fr"], networks=["gw"])
+                lab.add_nodes(list(self.gateway_hosts()), networks=["gw"])
             except BaseException:
                 lab.destroy()
                 raise
             self._gw = lab
         return self._gw
 
+    def set_accounts(self, logins: Sequence[str], keys: Any = None) -> None:
+        """Make the API users Unix accounts on the gateways and (from now on) the nodes;
+        the first login becomes the ssh_config's gateway user (``root``: no accounts)."""
+        gw = self._gateway()
+        # the emulator's keys (its ssh_config's IdentityFile) open every account, as the user's
+        ours = [Path(lab.keyfile + ".pub").read_text() for lab in (gw, self.lab)]
+        Accounts.sweep_stale(INSTANCE_LOCK_DIR)  # homes of emulators killed before their stop
+        accounts = Accounts(
+            logins, os.path.join(INSTANCE_LOCK_DIR, f"accounts-{self.lab.name}"), keys, ours
+        )
+        if not accounts:
+            accounts.close()
+            return
+        self.accounts = accounts
+        self.login = logins[0] if logins and logins[0] in accounts.uids else "root"
+        etc = accounts.etc_files()
+        for host, (place, _) in self.gateway_hosts().items():
+            accounts.mount(lambda argv, h=host: gw.exec(h, argv, check=True), place, etc)
+
     def gateway_config(self) -> str:
         if self._gw is None:
             return ""
-        info = self._gw.nodes["access.grid5000.fr"]
-        lines = [
-            "# Grid'5000 emulator gateways: access.grid5000.fr, frontends, kavlan-N.<site>",
-            f"Host {' '.join(self.gateway_names())}",
-            f"    HostName {info.address}",
-            f"    Port {info.port}",
-            f"    User {info.user}",
-            f"    IdentityFile {info.keyfile}",
-            "    ProxyJump none",
-            "    StrictHostKeyChecking no",
-            "    UserKnownHostsFile /dev/null",
-            "    LogLevel ERROR",
-        ]
+        lines = ["# Grid'5000 emulator gateways: access.grid5000.fr, frontends, kavlan-N.<site>"]
+        for host, (_, names) in self.gateway_hosts().items():
+            info = self._gw.nodes[host]
+            lines += [
+                f"Host {' '.join(names)}",
+                f"    HostName {info.address}",
+                f"    Port {info.port}",
+                f"    User {self.login if self.accounts else info.user}",
+                f"    IdentityFile {info.keyfile}",
+                "    ProxyJump none",
+                "    StrictHostKeyChecking no",
+                "    UserKnownHostsFile /dev/null",
+                "    LogLevel ERROR",
+            ]
         return "\n".join(lines) + "\n"
 
-    def gateway_names(self) -> list[str]:
-        # kavlan-N.<site> is a node of its own (see _local_gateways)
-        return [n for n in super().gateway_names() if not n.startswith("kavlan-")]
+    def gateway_hosts(self) -> dict[str, tuple[str, list[str]]]:
+        # kavlan-N.<site> is a node of its own, on the vlans' switches (see _local_gateways)
+        return {
+            host: (place, [n for n in names if not n.startswith("kavlan-")])
+            for host, (place, names) in super().gateway_hosts().items()
+        }
 
     def entries(self) -> list[tuple[list[str], str | None]]:
         gateways = [([name, *alias], self.hosts.address(name)) for name, alias in self._kavlan_gws.items()]
@@ -458,7 +522,11 @@ class NamespaceBackend(NodeBackend):
         if address is None or ipaddress.ip_address(address) not in net:
             address = str(net.broadcast_address - 150)  # no reference server: out of node ranges
         pinned = {prod: address, **{k: self.hosts.gateways[k] for k in keys}}
-        self.hosts.add_hosts([name], [prod, *keys], {name: pinned})
+        # the API users log in there too (EnOSlib jumps as the user), with the site's home
+        files = {name: self.accounts.etc_files()} if self.accounts else None
+        self.hosts.add_hosts([name], [prod, *keys], {name: pinned}, files)
+        if self.accounts:
+            self.accounts.mount(lambda argv: self.hosts.exec(name, argv, check=True), site)
         self._kavlan_gws[name] = [f"kavlan-{v}.{site}.grid5000.fr" for v in vlans]
         for vlan, key in zip(vlans, keys):
             self._serve_dhcp(key, site, vlan, node=name)
@@ -490,7 +558,7 @@ class NamespaceBackend(NodeBackend):
         return self._network(node.site, DEFAULT) if k == 0 else self._placeholder(node.site, k)
 
     # -- life cycle -------------------------------------------------------------
-    def start(self, nodes: Sequence[NodeRef]) -> None:
+    def start(self, nodes: Sequence[NodeRef], owner: str | None = None) -> None:
         with self._lock:
             todo = [n for n in nodes if n.fqdn not in self.up]
             by_shape: dict[tuple[str, int], list[NodeRef]] = {}
@@ -505,7 +573,12 @@ class NamespaceBackend(NodeBackend):
                     n.fqdn: {nets[0]: shift_address(self.ref.primary_ip(n), self.instance)}
                     for n in group
                 }
-                files = {n.fqdn: standard_files(self.ref.node(n)) for n in group}
+                # the accounts' /etc (sudo-g5k for the job's owner) with the standard environment
+                users = self.accounts.etc_files([owner] if owner else []) if self.accounts else {}
+                files = {
+                    n.fqdn: {**standard_files(self.ref.node(n)), **users, **self.hook_files(n, None)}
+                    for n in group
+                }
                 ifnames = {n.fqdn: self.kernel_names(n) for n in group}
                 self.hosts.add_hosts(
                     [n.fqdn for n in group], nets, addresses, files,
@@ -519,7 +592,14 @@ class NamespaceBackend(NodeBackend):
                         ["sh", "-c", "cp /root/.ssh/authorized_keys /root/.ssh/id_rsa.pub"],
                         check=True,
                     )
+                    self._mount_home(n, None)
             self._refresh_gateway_hosts()
+
+    def _mount_home(self, node: NodeRef, environment: str | None) -> None:
+        """The site's NFS home on the node (an empty ``/home`` if its environment has none)."""
+        if self.accounts:
+            place = node.site if uses_accounts(environment) else None
+            self.accounts.mount(lambda argv: self.hosts.exec(node.fqdn, argv, check=True), place)
 
     def stop(self, nodes: Sequence[NodeRef]) -> None:
         with self._lock:
@@ -534,12 +614,18 @@ class NamespaceBackend(NodeBackend):
         with self._lock:
             if node.fqdn not in self.up:
                 return
+            self.notify("reset", [node])
             files = None
             if environment:
                 arch = self.ref.node(node).get("architecture", {}).get("platform_type", "x86_64")
                 name = environment.split("@")[0]
                 files = etc_files(name, version, arch) if "/" not in name else None
+                if files is not None and self.accounts and uses_accounts(name):
+                    files.update(self.accounts.etc_files())
+                if files is not None:
+                    files.update(self.hook_files(node, name))
             self.hosts.reset(node.fqdn, files=files)
+            self._mount_home(node, environment)
             if key and key.strip().startswith(("ssh-", "ecdsa-", "sk-")):
                 # kadeploy installs the user's key for root, next to the lab's
                 self.hosts.exec(
@@ -583,6 +669,8 @@ class NamespaceBackend(NodeBackend):
                             self._gw.destroy()
                             self._gw = None
                     finally:
+                        if self.accounts is not None:
+                            self.accounts.close()
                         self.slot.release()
 
 

@@ -87,7 +87,11 @@ class G5kEmulator:
             (path or dict).
         users: ``{login: password}`` accepted by HTTP Basic auth on the API
             (default: one user with a login and a password generated for this
-            run); the first one is :attr:`username`.
+            run); the first one is :attr:`username`. With the netns backend each login
+            but ``root`` is also a Unix account on the gateways and nodes, as on the testbed
+            (see :mod:`.users`); an API login ``root`` keeps the gateways' root login.
+        ssh_keys: ``{login: [public key, ...]}`` registered for the accounts (what a user
+            uploads to Grid'5000's account manager); see also :meth:`add_ssh_key`.
         admin_password: the secret of the control endpoints (``/_emulator``:
             faults, clock, node states), distinct from every API user's so a
             script holding API credentials cannot steer the emulator (default:
@@ -122,6 +126,7 @@ class G5kEmulator:
         sites: Any = None,
         *,
         users: Mapping[str, str] | None = None,
+        ssh_keys: Mapping[str, Any] | None = None,
         admin_password: str | None = None,
         backend: str | NodeBackend = "auto",
         speed: float = 1.0,
@@ -150,6 +155,10 @@ class G5kEmulator:
         self.users = dict(users) if users is not None else _generated_users()
         if not self.users:
             raise ValueError("at least one user is needed")
+        self.ssh_keys = {k: list(v) for k, v in (ssh_keys or {}).items()}
+        unknown = set(self.ssh_keys) - set(self.users)
+        if unknown:
+            raise ValueError(f"ssh_keys: {', '.join(sorted(unknown))} is not in users")
         if ADMIN_LOGIN in self.users:
             raise ValueError(f"{ADMIN_LOGIN!r} is reserved for the control endpoints")
         self.admin_password = admin_password or secrets.token_urlsafe(16)
@@ -186,6 +195,9 @@ class G5kEmulator:
         self._ticker: Ticker | None = None
         self._last = self.clock.now()
         self.backend_errors: list[str] = []
+        self.guests: Any = None  # GuestHosts, CommandChannel, Libvirt: made by start()
+        self.channel: Any = None
+        self.libvirt: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> G5kEmulator:
@@ -199,8 +211,11 @@ class G5kEmulator:
         )
         self.backend.dhcp_running = self.kavlan.dhcp_running  # PUT /vlans/{id}/dhcpd
         try:
+            self.backend.set_accounts(list(self.users), self.ssh_keys)
+            self._start_guests()
             self._server = make_server(self, self._host, self._port, self._verbose).start()
         except BaseException:
+            self._stop_guests()
             self.backend.close()
             raise
         atexit.register(self.stop)  # namespaces must not outlive a forgetful script
@@ -224,9 +239,28 @@ class G5kEmulator:
         with self.lock:
             if self.backend is not None:
                 try:
+                    self._stop_guests()
                     self.backend.close()
                 finally:
                     self.backend = None
+
+    def _start_guests(self) -> None:
+        """Guests of the nodes and the nodes' command channel (see :mod:`.guests`), libvirt on it."""
+        from .guests import CommandChannel, GuestHosts
+        from .libvirt import Libvirt
+
+        self.guests = GuestHosts(self)
+        self.channel = CommandChannel(self)
+        self.libvirt = Libvirt(self)
+
+    def _stop_guests(self) -> None:
+        channel, guests = getattr(self, "channel", None), getattr(self, "guests", None)
+        try:
+            if channel is not None:
+                channel.close()
+        finally:
+            if guests is not None:
+                guests.close()
 
     close = stop
 
@@ -341,6 +375,18 @@ class G5kEmulator:
             Path(path).write_text(text)
         return text
 
+    def add_ssh_key(self, key: str, login: str | None = None) -> None:
+        """Register a public key (``ssh-ed25519 AAAA...``) for ``login``'s account (default
+        :attr:`username`): it opens the gateways and the nodes' user sessions from now on."""
+        login = login or self.username
+        if login not in self.users:
+            raise KeyError(f"unknown user {login!r}")
+        with self.lock:
+            accounts = getattr(self.backend, "accounts", None)
+            if accounts is not None:
+                accounts.add_key(login, key)
+            self.ssh_keys.setdefault(login, []).append(key.strip())
+
     def set_node_state(self, fqdn: str, hard: str = "alive", comment: str = "") -> None:
         """Set a node's OAR hard state (alive, absent, suspected, dead, standby)."""
         if hard not in ("alive", "absent", "suspected", "dead", "standby"):
@@ -423,7 +469,7 @@ class G5kEmulator:
                 new.setdefault(job.uid, []).append(node)
         for uid, nodes in new.items():
             try:
-                backend.start(nodes)
+                backend.start(nodes, owner=self.scheduler.jobs[uid].user)
             except Exception as exc:  # noqa: BLE001 - reported, never fatal
                 job = self.scheduler.jobs[uid]
                 self.backend_errors.append(f"start {uid}: {exc}")

@@ -51,7 +51,11 @@ def release_name(env: str, version: str | int | None = None, arch: str = "x86_64
 
 SUDO_G5K = """#!/bin/sh
 # sudo-g5k (emulated): root for the job's owner on a node not deployed
-if [ "$(id -u)" = 0 ]; then exec "$@"; fi
+if [ "$(id -u)" = 0 ]; then
+    if [ $# -gt 0 ]; then exec "$@"; fi
+    exec "${SHELL:-/bin/sh}"
+fi
+if [ $# -eq 0 ]; then exec sudo -n -i; fi
 exec sudo -n "$@"
 """
 

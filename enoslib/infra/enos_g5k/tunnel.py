@@ -26,11 +26,12 @@ _AUTO: Any = "auto"
 class G5kTunnel:
     """A local port forwarded to ``address:port`` through ``gateway`` (an SSH jump host).
 
-    ``local_port`` 0 picks a free port.
+    ``local_port`` 0 picks a free port. ``gateway_port`` None: the ``Port`` of ``~/.ssh/config``
+    for the gateway, else 22 (a laptop's ssh_config may alias the gateway).
     """
 
     def __init__(self, address: str, port: int, local_port: int = 0, *, gateway: str | None = _AUTO,
-                 user: str | None = None, gateway_port: int = 22, **ssh_options: Any) -> None:
+                 user: str | None = None, gateway_port: int | None = None, **ssh_options: Any) -> None:
         if gateway is _AUTO:
             from enoslib.infra.enos_g5k.remote import inside_g5k
 
@@ -40,7 +41,8 @@ class G5kTunnel:
 
                 user = as_client().login
         self.address, self.port, self.local_port = address, int(port), int(local_port)
-        self.gateway, self.user, self.gateway_port = gateway, user, int(gateway_port)
+        self.gateway, self.user = gateway, user
+        self.gateway_port = int(gateway_port) if gateway_port is not None else None
         self.ssh_options = ssh_options
         self.forwarder: Any = None
 
@@ -54,7 +56,7 @@ class G5kTunnel:
             raise EnosMissingExtraError("sshtunnel", "g5k", feature="G5kTunnel") from None
         logger.debug("tunnel 127.0.0.1:%s -> %s:%s through %s", self.local_port, self.address, self.port, self.gateway)
         self.forwarder = sshtunnel.SSHTunnelForwarder(
-            (self.gateway, self.gateway_port), ssh_username=self.user,
+            (self.gateway, self.gateway_port) if self.gateway_port else self.gateway, ssh_username=self.user,
             remote_bind_address=(self.address, self.port),
             local_bind_address=("127.0.0.1", self.local_port), **self.ssh_options)
         self.forwarder.start()
