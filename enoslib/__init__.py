@@ -49,6 +49,8 @@ _register("enoslib.infra.enos_g5k", "G5kConf", "G5kNetworkConf", "G5kHost", "G5k
           "G5kVlanNetwork", "G5kSubnetNetwork", "NotEnoughNodesError")
 _register("enoslib.infra.enos_g5k", "G5k", needs=("grid5000", "g5k"))
 _register("enoslib.infra.enos_g5k", "G5kTunnel", needs=("sshtunnel", "g5k"))
+_register("enoslib.infra.enos_vmong5k", "VMonG5kConf", "mac_range")
+_register("enoslib.infra.enos_vmong5k", "VMonG5k", "start_virtualmachines", needs=("grid5000", "g5k"))
 _register("enoslib.infra.enos_iotlab", "IotlabConf", "IotlabHost", "IotlabSensor", "IotlabSerial", "IotlabSniffer",
           "IotlabNetwork")
 _register("enoslib.infra.enos_iotlab", "Iotlab", needs=("iotlabcli", "iotlab"))
@@ -96,6 +98,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names (same list
     from enoslib.infra.enos_chameleonbaremetal import Chameleonbaremetal, ChameleonbaremetalConf
     from enoslib.infra.enos_chameleonkvm import Chameleonkvm, ChameleonkvmConf
     from enoslib.infra.enos_openstack import Openstack, OpenstackConf
+    from enoslib.infra.enos_vmong5k import VMonG5k, VMonG5kConf, mac_range, start_virtualmachines
     from enoslib.infra.enos_static import Static, StaticConf
     from enoslib.infra.enos_vagrant import Enos_vagrant, Vagrant, VagrantConf
     from enoslib.infra.local import Local, LocalConf

@@ -155,6 +155,26 @@ BASES: dict[str, list[dict[str, Any]]] = {
         },
         {"resources": {"machines": [{"roles": ["x"], "archi": "m3:at86rf231", "site": "lille"}]}},
     ],
+    "vmong5k": [
+        {
+            "job_name": "vms-1", "walltime": "02:00:00", "queue": "default", "project": "p",
+            "job_type": ["exotic"], "reservation": "2030-01-01 10:00:00", "image": "/grid5000/virt-images/d.qcow2",
+            "skip": 2, "strategy": "copy", "subnet_type": "slash_16", "working_dir": "/tmp/vms",
+            "domain_type": "kvm", "enable_taktuk": False, "force_deploy": False,
+            "resources": {
+                "machines": [
+                    {"roles": ["db", "all"], "cluster": "paravance", "number": 2, "flavour": "large",
+                     "vcore_type": "core", "macs": ["00:16:3e:9c:00:02", "00:16:3e:9c:00:03"]},
+                    {"roles": ["web"], "cluster": "parasilo", "flavour_desc": {"core": 2, "mem": 1024, "disk": 5},
+                     "undercloud": [{"address": "parasilo-1.rennes.grid5000.fr", "user": "root", "port": 22,
+                                     "extra": {"gateway": "access.grid5000.fr"}}],
+                     "extra_devices": "<disk type='file'>\n</disk>"},
+                ],
+                "networks": ["vm-net"],
+            },
+        },
+        {"resources": {"machines": [{"roles": ["x"], "cluster": "nova"}]}},
+    ],
     "vagrant": [
         {
             "backend": "libvirt", "box": "generic/debian11", "user": "root", "name_prefix": "exp",
@@ -266,6 +286,16 @@ VALID_TWEAKS: dict[str, list[Callable[[dict[str, Any]], None]]] = {
         _set(("monitoring", "profiles", 0, "consumption", "period"), 8244),
         _set(("monitoring", "profiles", 1, "radio", "num_per_channel"), 255),
     ],
+    "vmong5k": [
+        _set(("job_name",), "A" * 100), _set(("walltime",), "1000:00:00"), _set(("queue",), "besteffort"),
+        _set(("job_type",), "night"), _set(("job_type",), []), _set(("skip",), 0), _set(("strategy",), "cow"),
+        _set(("subnet_type",), "slash_22"), _set(("domain_type",), "qemu"), _set(("image",), "/home/u/my-image.qcow2"),
+        _set(("resources", "machines", 0, "number"), 1), _set(("resources", "machines", 0, "flavour"), "tiny"),
+        _set(("resources", "machines", 1, "flavour_desc"), {"core": 64, "mem": 1}),
+        _set(("resources", "machines", 1, "undercloud"), []),
+        _set(("resources", "machines", 1, "extra_devices"), ""),
+        _set(("resources", "networks"), ["a", "b"]),
+    ],
     "vagrant": [
         _set(("backend",), "virtualbox"), _set(("box",), "enoslib/debian12"), _set(("user",), "vagrant"),
         _set(("name_prefix",), "a"), _set(("name_prefix",), "A-1"), _set(("config_extra",), ""),
@@ -344,6 +374,12 @@ CROSS: dict[str, list[tuple[Path, list[tuple[Path, Any]]]]] = {
         _cross_set(("monitoring", "profiles", 1, "name"), "watch"),
         _cross_set(("monitoring", "profiles", 0, "radio", "channels"), [11, 12]),
         _cross(("monitoring", "profiles", 1, "radio"), (("monitoring", "profiles", 1, "radio", "period"), DELETE)),
+    ],
+    "vmong5k": [
+        _cross_set(("resources", "machines", 0, "flavour_desc"), {"core": 1, "mem": 512}),
+        _cross(("resources", "machines", 0, "macs"), (("resources", "machines", 0, "number"), 3)),
+        _cross(("resources", "machines", 1), (("resources", "machines", 1, "cluster"), DELETE),
+               (("resources", "machines", 1, "undercloud"), [])),
     ],
     "vagrant": [
         _cross(("resources", "machines", 0, "flavour_desc"),
@@ -580,7 +616,7 @@ def _related(a: str, b: str) -> bool:
 
 def _classes(name: str) -> tuple[type[BaseConfiguration], type[Any]]:
     providers = [en.G5k, en.Static, en.Local, en.Iotlab, en.Vagrant, en.Openstack, en.Chameleonkvm,
-                 en.Chameleonbaremetal]
+                 en.Chameleonbaremetal, en.VMonG5k]
     for provider in providers:
         if provider.configuration_class.schema_name == name:
             return provider.configuration_class, provider

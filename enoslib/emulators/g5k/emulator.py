@@ -254,13 +254,15 @@ class G5kEmulator:
         self.libvirt = Libvirt(self)
 
     def _stop_guests(self) -> None:
-        channel, guests = getattr(self, "channel", None), getattr(self, "guests", None)
         try:
-            if channel is not None:
-                channel.close()
+            if self.channel is not None:
+                self.channel.close()  # no node command in flight past this point
         finally:
-            if guests is not None:
-                guests.close()
+            try:
+                if self.guests is not None:
+                    self.guests.close()
+            finally:
+                self.channel = self.guests = self.libvirt = None
 
     close = stop
 

@@ -12,6 +12,8 @@ time, or over HTTP: ``PUT /_emulator/faults`` with a JSON object):
 - ``deploy_failure_rate``: per-node probability of ``KO``
 - ``deploy_error_next``: the next N deployments end in status ``error``
 - ``fewer_nodes``: started jobs get this many nodes less than asked
+- ``guest_start_failure_rate``/``guest_start_failure_next``: guests (VMs...) that fail to
+  start (``virsh create``/``start`` answer libvirt's "process exited while connecting to monitor")
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class FaultSettings(_kit.FaultSettings):
     deploy_failure_rate: float = 0.0
     deploy_error_next: int = 0
     fewer_nodes: int = 0
+    guest_start_failure_rate: float = 0.0
+    guest_start_failure_next: int = 0
 
 
 class FaultInjector(_kit.FaultInjector):
@@ -50,6 +54,10 @@ class FaultInjector(_kit.FaultInjector):
     def take_fewer_nodes(self) -> int:
         with self._lock:
             return max(0, int(self.settings.fewer_nodes))
+
+    def take_guest_failure(self) -> bool:
+        """Should the guest being started fail?"""
+        return self.take("guest_start_failure_next", "guest_start_failure_rate")
 
     def take_deploy_error(self) -> bool:
         return self.take("deploy_error_next")

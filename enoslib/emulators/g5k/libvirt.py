@@ -33,13 +33,14 @@ from .guests import GuestError, ToolCall
 from .images import etc_files
 from .reference import NodeRef
 
-__all__ = ["VIRT_IMAGES", "Libvirt", "mac_to_ip"]
+__all__ = ["VIRT_IMAGES", "Domain", "Libvirt", "mac_to_ip"]
 
 VIRT_IMAGES_DIR = "/grid5000/virt-images"
 #: base images on the testbed's NFS: name -> kadeploy-like environment (what the guest runs)
 VIRT_IMAGES = {
     "debian10-x64-base.qcow2": "debian10-min",
     "debian11-x64-base.qcow2": "debian11-min",
+    "debian11-x64-nfs.qcow2": "debian11-nfs",
     "debian12-x64-base.qcow2": "debian12-min",
     "debiantesting-x64-base.qcow2": "debiantesting-min",
     "ubuntu2204-x64-base.qcow2": "ubuntu2204-min",
@@ -98,6 +99,8 @@ def read_qcow2(data: bytes) -> dict[str, Any] | None:
 
 @dataclass
 class Domain:
+    """A libvirt domain of a node: its XML, size, MAC; ``guest``: the guest it runs as."""
+
     name: str
     xml: str
     memory_mb: int
@@ -523,6 +526,9 @@ class Libvirt:
         if base and VIRT_IMAGES.get(base):
             files = etc_files(VIRT_IMAGES[base])
         name = _guest_name(seed.get("hostname") or dom.name)
+        if call.emu.faults.take_guest_failure():
+            return ("error: internal error: process exited while connecting to monitor: "
+                    "qemu-system-x86_64: failed to initialize kvm: Cannot allocate memory (injected)\n")
         try:
             call.guests.create(
                 name, call.node, ip=ip, mac=dom.mac, memory_mb=dom.memory_mb, vcpus=dom.vcpus,
