@@ -13,7 +13,8 @@ PYTHON="${PYTHON:-python3}"
 # binaries the local testbed and the tests use -> Debian package providing them
 declare -A DEBS=([sshd]=openssh-server [ssh]=openssh-client [ip]=iproute2 [tc]=iproute2
                  [fping]=fping [ping]=iputils-ping [iperf3]=iperf3 [pgrep]=procps
-                 [iptables-legacy]=iptables [python3]=python3 [sudo]=sudo)
+                 [iptables-legacy]=iptables [python3]=python3 [sudo]=sudo
+                 [dhclient]=isc-dhcp-client)
 missing=()
 for bin in "${!DEBS[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("${DEBS[$bin]}")

@@ -289,8 +289,18 @@ class BaseLab:
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         for rec in self._state["nodes"].values():
             lines.append(f"{self._ssh_target(rec)[0]}\t{rec['name']}")
+        lines += self._state["extra"].get("hosts", [])
         with open(self._hosts_file, "w") as f:
             f.write("\n".join(lines) + "\n")
+
+    def set_extra_hosts(self, lines: Sequence[str]) -> None:
+        """More ``/etc/hosts`` lines for every node (``"10.0.0.2\tname alias"``), after the
+        nodes' own names: what a DNS of the network would resolve."""
+        with self._lock:
+            self._check_alive()
+            self._state["extra"]["hosts"] = [str(x) for x in lines if "\n" not in str(x)]
+            self._save()
+            self._write_hosts()
 
     # ------------------------------------------------------------------ views
 
@@ -335,9 +345,22 @@ class BaseLab:
 
     # ------------------------------------------------------------------ networks
 
-    def add_bridge(self, name: str, cidr: str, gateway: str | None = None) -> BridgeInfo:
+    def add_bridge(
+        self, name: str, cidr: str, gateway: str | None = None, *, configure: bool = True,
+        isolated: bool = False,
+    ) -> BridgeInfo:
         """Add a network; its ``gateway`` (default: the first usable address) is held by
-        the machine."""
+        the machine.
+
+        ``configure=False``: node interfaces plugged here are left without address (up,
+        unconfigured: a DHCP client's or nobody's business); the lab still books their
+        address (what a DHCP server of the network would lease them).
+
+        ``isolated=True``: a switch only (network-namespace labs): the machine holds no
+        address there and does not route to it, so its cidr may overlap other isolated
+        networks (the same private range at two sites); ``gateway`` is then an address
+        for a node of the lab to hold (``add_nodes(addresses=...)``).
+        """
         with self._lock:
             self._check_alive()
             if not NETWORK_NAME_RE.match(name):
@@ -353,12 +376,15 @@ class BaseLab:
             if net.num_addresses < 4:
                 raise LabError(f"network {name!r}: {cidr} is too small (need /30 or larger)")
             for other in self._state["bridges"].values():
+                if isolated or other.get("isolated"):
+                    continue  # a switch: nothing of the machine's routing sees it
                 if net.overlaps(ipaddress.ip_network(other["cidr"])):
                     raise LabError(
                         f"network {name!r} ({cidr}) overlaps network {other['name']!r} "
                         f"({other['cidr']}) of lab {self.name!r}"
                     )
-            self._check_cidr(name, net)
+            if not isolated:
+                self._check_cidr(name, net)
             if gateway is not None:
                 gw = ipaddress.ip_address(gateway)
                 if gw not in net or gw in (net.network_address, net.broadcast_address):
@@ -373,6 +399,10 @@ class BaseLab:
                 "ifname": self._bridge_ifname(index),
                 "mac": mac_address(self.name, "bridge", name),
             }
+            if not configure:
+                rec["configure"] = False
+            if isolated:
+                rec["isolated"] = True
             self._state["counters"]["bridge"] = index + 1
             self._state["bridges"][name] = rec
             self._save()  # before creating: a crash leaves a findable trace
@@ -451,7 +481,7 @@ class BaseLab:
             raise LabError(f"invalid address {address!r}: {e}") from e
         if ip not in net or ip in (net.network_address, net.broadcast_address):
             raise LabError(f"address {address} is not a host address of {network!r} ({net})")
-        if str(ip) == br["gateway"]:
+        if str(ip) == br["gateway"] and not br.get("isolated"):
             raise LabError(f"address {address} is the gateway of {network!r}")
         for rec in self._state["nodes"].values():
             for itf in rec["interfaces"]:
@@ -512,6 +542,9 @@ class BaseLab:
             if len(set(nets)) != len(nets):
                 raise LabError(f"duplicate networks in {nets}")
             self._check_networks(nets)
+            if nets and not self._state["bridges"][nets[0]].get("configure", True):
+                raise LabError(f"network {nets[0]!r} leaves interfaces unconfigured: it cannot "
+                               "be a node's first network (its ssh address)")
             if not names:
                 return []
             wanted = {n: dict((addresses or {}).get(n, {})) for n in names}
@@ -543,6 +576,8 @@ class BaseLab:
                         "host_ifname": self._veth_ifname(counters["iface"]),
                         "address": chosen[n][net],
                         "mac": mac_address(self.name, n, net),
+                        **({} if self._state["bridges"][net].get("configure", True)
+                           else {"configured": False}),
                     })
                     counters["iface"] += 1
                 rec = {
@@ -613,12 +648,15 @@ class BaseLab:
             return self._info(rec)
 
     def move_interface(
-        self, node: str, from_network: str, to_network: str, address: str | None = None
+        self, node: str, from_network: str, to_network: str, address: str | None = None,
+        *, configure: bool | None = None,
     ) -> NodeInfo:
         """Re-attach the node's NIC on ``from_network`` to ``to_network`` (a KaVLAN change).
 
         The interface keeps its name and MAC; its address becomes ``address``
-        or the next free one of ``to_network``.
+        or the next free one of ``to_network``. ``configure=False`` (default: the
+        network's ``configure``) only moves the cable: inside the node the interface keeps
+        whatever it had (a DHCP client there obtains the booked address).
         """
         with self._lock, sigint_deferred():
             self._check_alive()
@@ -639,11 +677,19 @@ class BaseLab:
             )
             first = itf is rec["interfaces"][0]
             old = dict(itf)
+            if configure is None:
+                configure = self._state["bridges"][to_network].get("configure", True)
+            if not configure and first:
+                raise LabError(f"node {node!r}: its first interface (ssh address) must be configured")
             itf.update(network=to_network, address=new_address)
+            itf.pop("configured", None)
+            if not configure:
+                itf["configured"] = False
             try:
                 self._move_interface(rec, itf, old, first)
             except BaseException:
-                itf.update(network=old["network"], address=old["address"])
+                itf.clear()
+                itf.update(old)
                 raise
             self._save()
             self._write_hosts()

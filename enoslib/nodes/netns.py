@@ -128,6 +128,13 @@ class NamespaceLab(BaseLab):
     def _create_bridge(self, rec: Mapping[str, Any]) -> None:
         prefix = ipaddress.ip_network(rec["cidr"]).prefixlen
         ifname = rec["ifname"]
+        if rec.get("isolated"):  # a switch: no address, no route of the machine
+            ip_batch([
+                f"link add name {ifname} address {rec['mac']} type bridge",
+                f"link set dev {ifname} alias {link_alias(self.name)}",
+                f"link set dev {ifname} up",
+            ])
+            return
         ip_batch([
             # A fixed MAC: otherwise the bridge takes its lowest port's, which
             # changes as nodes come and go and stales the nodes' ARP caches.
@@ -187,6 +194,8 @@ class NamespaceLab(BaseLab):
         """``ip`` commands giving a node interface its address and routes."""
         dev = itf["ifname"]
         bridge = self._state["bridges"][itf["network"]]
+        if not itf.get("configured", True):
+            return [f"link set dev {dev} up"]  # no address: DHCP's business
         lines = [
             f"addr add {itf['address']} brd + dev {dev} noprefixroute",
             f"link set dev {dev} up",
@@ -299,6 +308,8 @@ class NamespaceLab(BaseLab):
             f"link set dev {itf['host_ifname']} master {bridge['ifname']}",
             _forget_neighbour(itf["address"], bridge["ifname"]),
         ])
+        if not itf.get("configured", True):
+            return  # only the cable moved: the node keeps what it had until its DHCP client acts
         try:
             ip_batch(unplug + self._address_lines(itf, first), netns=rec["netns"])
         except LabError:

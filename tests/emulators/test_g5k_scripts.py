@@ -155,3 +155,17 @@ def test_home_and_sudo_g5k_as_a_regular_user(emu, library, tmp_path):
     f_uid, size, host = lines(out, "FRONTEND").split(" | ")
     # the node wrote in the same home the frontend reads, as the same uid
     assert (f_uid, size, host) == (uid, "11", "frontend.rennes.grid5000.fr")
+
+
+@pytest.mark.parametrize("library", ["ours", "enoslib10"])
+def test_kavlan_secondary_nic_by_dhcp(emu, library, tmp_path):
+    out = run_script(emu, "kavlan_dhcp.py", library, tmp_path)
+    site = emu.client().sites["rennes"]
+    rows = [line.split()[1:] for line in out.splitlines() if line.startswith("DHCP ")]
+    assert len(rows) == 2, out
+    vlan = next(j for j in emu.jobs() if j.alloc and j.alloc.vlans).alloc.vlans[0]
+    for host, first, renewed, in_vlan in rows:
+        node = site.clusters["parasilo"].nodes[host.split(".")[0].split("-kavlan")[0]]
+        wanted = f"{node.kavlan['eth1'][f'kavlan-{vlan}']}/18"  # the API's address for eno2
+        assert (first, renewed, in_vlan) == (wanted, wanted, "True"), (host, first, renewed)
+    assert emu.backend.dhcp.answered >= 8  # 2 nodes x 2 leases x (OFFER + ACK)

@@ -11,6 +11,16 @@
   the nodes' sites), a deployment resets the node, and the node is
   destroyed when its job ends. Needs root.
 
+  As on the testbed, a moved primary NIC comes up with its vlan address (a
+  deployment in the vlan), while a secondary NIC only changes cable: the node's
+  ``dhclient`` (Debian's) obtains the address from the network's DHCP server
+  (:mod:`.dhcp`: the production network and every vlan, fixed leases = the
+  reference's addresses). Secondary NICs outside vlans are up without address.
+  Local vlans (1-3) use the same ranges at every site: each is an isolated
+  switch, whose gateway address is held by ``kavlan.<site>`` (the reference's
+  KaVLAN server, answering as ``kavlan-N.<site>``: the ssh jump into the vlan
+  and its DHCP server), so several sites' local vlans work at once.
+
 Clients reach nodes by name through :meth:`NodeBackend.ssh_config`.
 """
 
@@ -25,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from ..kit.nodes import NetnsHosts, make_hosts, netns_available, render_ssh_config
+from .dhcp import DhcpServer, Scope
 from .images import etc_files, standard_files
-from .reference import NodeRef, ReferenceData
+from .reference import NodeRef, ReferenceData, vlan_type
 from .users import Accounts, uses_accounts
 
 __all__ = [
@@ -117,6 +128,8 @@ class NodeBackend:
     def __init__(self, ref: ReferenceData) -> None:
         self.ref = ref
         self.up: dict[str, NodeRef] = {}  # fqdn -> node
+        # (site, vlan id) -> whether its DHCP server answers (the emulator's KaVLAN says)
+        self.dhcp_running: Callable[[str, str], bool] = lambda site, vlan: True
         self.plugged: dict[tuple[str, str], str] = {}  # (fqdn, nic) -> vlan id or DEFAULT
         # Extension points (see guests.py): more files a node shows, given the environment it
         # runs (None: the standard one); listeners told ("stop" | "reset", nodes) before a node
@@ -201,9 +214,9 @@ class NodeBackend:
         self.stop(list(self.up.values()))
 
     # -- ssh_config -----------------------------------------------------------
-    def entries(self) -> list[tuple[list[str], str | None]]:
-        """``(names, address)`` of every NIC of every up node (the names DNS would know)."""
-        entries: list[tuple[list[str], str | None]] = []
+    def _nic_names(self) -> list[tuple[NodeRef, str, str, list[str]]]:
+        """``(node, nic, vlan, names)`` of every NIC of every up node."""
+        out = []
         for node in self.up.values():
             host, _, domain = node.fqdn.partition(".")
             for k, nic in enumerate(self.nics(node)):
@@ -214,10 +227,19 @@ class NodeBackend:
                 )
                 if k == 0 and vlan == DEFAULT:
                     names.append(host)
-                entries.append((names, self.address(node, nic)))
+                out.append((node, nic, vlan, names))
+        return out
+
+    def entries(self) -> list[tuple[list[str], str | None]]:
+        """``(names, address)`` of every NIC of every up node (the names DNS would know)."""
+        entries = [(names, self.address(node, nic)) for node, nic, _, names in self._nic_names()]
         for hook in self.entry_hooks:
             entries.extend(hook())
         return entries
+
+    def jumps(self) -> dict[str, list[str]]:
+        """ssh_config lines some entries need (first name -> lines)."""
+        return {}
 
     def ssh_config(self) -> str:
         """``Host <name>`` / ``HostName <address>`` stanzas for every NIC of every up node.
@@ -231,6 +253,7 @@ class NodeBackend:
             self.ssh_user(),
             self.ssh_options(),
             header=f"# Grid'5000 emulator nodes ({self.kind} backend)",
+            extra=self.jumps(),
         )
         return text + self.fallback_config()
 
@@ -260,6 +283,10 @@ class AddressOnlyBackend(NodeBackend):
     """Addresses only: nothing is created, the reference addresses are reported."""
 
     kind = "address"
+
+
+def _is_local(vlan: str) -> bool:
+    return vlan != DEFAULT and vlan_type(int(vlan)) == "kavlan-local"
 
 
 def namespace_backend_available() -> tuple[bool, str]:
@@ -293,6 +320,8 @@ class NamespaceBackend(NodeBackend):
         self._lock = threading.RLock()
         self._placeholders: dict[str, str] = {}  # our network key -> lab network name
         self._gw: Any = None  # the gateways' LoopbackLab
+        self.dhcp = DhcpServer()  # fixed leases on the production network and every vlan
+        self._kavlan_gws: dict[str, list[str]] = {}  # kavlan.<site> node -> its kavlan-N names
         self.accounts: Accounts | None = None  # the API users' Unix side (set_accounts)
         self.login = "root"  # who the ssh_config logs in as on the gateways
         try:
@@ -361,6 +390,25 @@ class NamespaceBackend(NodeBackend):
             ]
         return "\n".join(lines) + "\n"
 
+    def gateway_hosts(self) -> dict[str, tuple[str, list[str]]]:
+        # kavlan-N.<site> is a node of its own, on the vlans' switches (see _local_gateways)
+        return {
+            host: (place, [n for n in names if not n.startswith("kavlan-")])
+            for host, (place, names) in super().gateway_hosts().items()
+        }
+
+    def entries(self) -> list[tuple[list[str], str | None]]:
+        gateways = [([name, *alias], self.hosts.address(name)) for name, alias in self._kavlan_gws.items()]
+        return super().entries() + gateways
+
+    def jumps(self) -> dict[str, list[str]]:
+        """A NIC in a local vlan is reached through that vlan's ``kavlan-N.<site>``."""
+        return {
+            names[0]: [f"ProxyJump kavlan-{vlan}.{node.site}.grid5000.fr"]
+            for node, nic, vlan, names in self._nic_names()
+            if _is_local(vlan) and self.address(node, nic)
+        }
+
     def fallback_config(self) -> str:
         lines = [
             "# any other Grid'5000 name: through the access gateway, which resolves it",
@@ -381,6 +429,7 @@ class NamespaceBackend(NodeBackend):
                 lines.append(f"{address}\t{' '.join(names)}")
         with open(self._gw._hosts_file, "w") as f:  # same inode: the bind mount follows
             f.write("\n".join(lines) + "\n")
+        self.lab.set_extra_hosts(lines[2:])  # nodes resolve the same names
 
     def ssh_user(self) -> str:
         return self.hosts.ssh_user()
@@ -394,6 +443,8 @@ class NamespaceBackend(NodeBackend):
             return None
         nics = self.nics(node)
         k = nics.index(nic) if nic in nics else 0
+        if k > 0 and self.plugged.get((node.fqdn, nics[k]), DEFAULT) == DEFAULT:
+            return None  # a secondary NIC outside vlans has no address
         return itfs[k][1] if k < len(itfs) else None
 
     def kernel_names(self, node: NodeRef) -> list[str] | None:
@@ -414,12 +465,79 @@ class NamespaceBackend(NodeBackend):
         if key not in self.hosts.networks:
             kav = self.ref.sites[site]["kavlans"]["default" if vlan == DEFAULT else vlan]
             gateway = kav.get("gateway")
+            # local vlans are switches of their own: every site has the same ranges
             self.hosts.add_network(
                 key,
                 shift_address(kav["network"], self.instance),
                 gateway=shift_address(gateway, self.instance) if gateway else None,
+                isolated=_is_local(vlan),
             )
+            if not _is_local(vlan):
+                self._serve_dhcp(key, site, vlan)
+            if vlan == DEFAULT:
+                self._local_gateways(site)
         return key
+
+    def _serve_dhcp(self, key: str, site: str, vlan: str, node: str | None = None) -> None:
+        """The network's DHCP server: each NIC plugged there is leased the address the
+        emulator booked for it (the reference's, as Grid'5000's servers do). ``node``:
+        served from inside that node (a local vlan's ``kavlan-N`` gateway)."""
+        cidr, server = self.hosts.networks[key], self.hosts.gateways[key]
+        if node is None:
+            ifname, netns = self.lab.bridges[key].ifname, None
+        else:
+            info = self.lab.nodes[node]
+            ifname, netns = info.interfaces[key]["ifname"], f"/run/netns/{info.netns}"
+        dns = self.ref.servers.get(site, {}).get("dns", {}).get("network_adapters", {})
+        dns_ip = (dns.get("default") or {}).get("ip")
+        try:
+            dns_ip = shift_address(dns_ip, self.instance) if dns_ip else None
+        except ValueError:
+            dns_ip = None
+        self.dhcp.add(key, Scope(
+            ifname=ifname, server=server, network=cidr, netns=netns,
+            routers=[server], dns=[dns_ip] if dns_ip else [],
+            domain=f"{site}.grid5000.fr",
+            lease=lambda mac: self._lease(key, mac) if self.dhcp_running(site, vlan) else None,
+        ))
+
+    def _local_gateways(self, site: str) -> None:
+        """``kavlan.<site>`` (the reference's KaVLAN server, alias ``kavlan-dhcp``): one
+        node on the production network at that server's address, holding the gateway
+        address of each local vlan of the site on the vlan's switch. It is the ssh jump
+        into the vlans (it answers as ``kavlan-N.<site>``) and their DHCP server."""
+        name = f"kavlan.{site}.grid5000.fr"
+        vlans = [v for v in ("1", "2", "3") if v in self.ref.sites[site].get("kavlans", {})]
+        if not vlans or name in self._kavlan_gws:
+            return
+        prod = f"prod-{site}"
+        keys = [self._network(site, v) for v in vlans]
+        net = ipaddress.ip_network(self.hosts.networks[prod])
+        server = (self.ref.servers.get(site, {}).get("kavlan") or {}).get("network_adapters", {})
+        address = (server.get("default") or {}).get("ip")
+        try:
+            address = shift_address(address, self.instance) if address else None
+        except ValueError:
+            address = None
+        if address is None or ipaddress.ip_address(address) not in net:
+            address = str(net.broadcast_address - 150)  # no reference server: out of node ranges
+        pinned = {prod: address, **{k: self.hosts.gateways[k] for k in keys}}
+        # the API users log in there too (EnOSlib jumps as the user), with the site's home
+        files = {name: self.accounts.etc_files()} if self.accounts else None
+        self.hosts.add_hosts([name], [prod, *keys], {name: pinned}, files)
+        if self.accounts:
+            self.accounts.mount(lambda argv: self.hosts.exec(name, argv, check=True), site)
+        self._kavlan_gws[name] = [f"kavlan-{v}.{site}.grid5000.fr" for v in vlans]
+        for vlan, key in zip(vlans, keys):
+            self._serve_dhcp(key, site, vlan, node=name)
+
+    def _lease(self, network: str, mac: str) -> str | None:
+        """The address booked on ``network`` for the NIC of MAC ``mac`` (None: unknown)."""
+        for info in self.lab.nodes.values():
+            itf = info.interfaces.get(network)
+            if itf is not None and itf["mac"].lower() == mac:
+                return itf["address"].split("/")[0]
+        return None
 
     def _placeholder(self, site: str, k: int) -> str:
         key = f"unplugged{k}-{site}"
@@ -429,7 +547,8 @@ class NamespaceBackend(NodeBackend):
                 raise RuntimeError(f"too many placeholder networks (max {len(pool)})")
             cidr = pool[len(self._placeholders)]
             self._placeholders[key] = str(cidr)
-            self.hosts.add_network(key, shift_address(str(cidr), self.instance))
+            # no DHCP server and no address: a NIC outside vlans is not configured
+            self.hosts.add_network(key, shift_address(str(cidr), self.instance), configure=False)
         return key
 
     def _where(self, node: NodeRef, k: int, nic: str) -> str:
@@ -530,7 +649,9 @@ class NamespaceBackend(NodeBackend):
                 address = self.reported_address(node, nic)
                 if address is not None:
                     address = shift_address(address, self.instance)
-                self.hosts.move(node.fqdn, before, after, address=address)
+                # a secondary NIC only changes cable: the node's DHCP client gets the address
+                self.hosts.move(node.fqdn, before, after, address=address,
+                                configure=True if k == 0 else False)
                 self._refresh_gateway_hosts()
 
     def close(self) -> None:
@@ -539,6 +660,7 @@ class NamespaceBackend(NodeBackend):
                 super().close()
             finally:
                 self.up.clear()
+                self.dhcp.close()
                 try:
                     self.hosts.close()
                 finally:

@@ -209,6 +209,7 @@ class G5kEmulator:
             if isinstance(self._backend_spec, NodeBackend)
             else make_backend(self._backend_spec, self.ref, self._lab, self._instance)
         )
+        self.backend.dhcp_running = self.kavlan.dhcp_running  # PUT /vlans/{id}/dhcpd
         try:
             self.backend.set_accounts(list(self.users), self.ssh_keys)
             self._start_guests()

@@ -8,6 +8,7 @@ Debian, ``debian_version`` -- the deployed image's, not the machine's.
 
 from __future__ import annotations
 
+import os
 import re
 
 __all__ = ["DEFAULT_VERSION", "etc_files", "release_name", "standard_files"]
@@ -60,19 +61,30 @@ exec sudo -n "$@"
 
 
 DHCLIENT = """#!/bin/sh
-# dhclient (emulated): KaVLAN's DHCP server already leased the address to the NIC
-# (the emulator plugs it with its reference address); report it, or fail as dhclient does.
-nic=""
-for arg in "$@"; do case "$arg" in -*) ;; *) nic="$arg" ;; esac; done
-[ -n "$nic" ] || { echo "usage: dhclient [-1] [-nw] NIC" >&2; exit 2; }
-ip link set "$nic" up 2>/dev/null || { echo "Cannot find device \"$nic\"" >&2; exit 1; }
-if ip -4 -o addr show dev "$nic" | grep -q inet; then
-    ip -4 -o addr show dev "$nic" | awk '{print "bound to " $4}'
-    exit 0
-fi
-echo "No DHCPOFFERS received." >&2
-exit 2
+# dhclient: Debian's ISC dhclient (package isc-dhcp-client), talking DHCP to the emulated
+# network's server. Only its pid file moves to this node's private /var/lib/dhcp (nodes
+# share the machine's /run: `dhclient -r` must not stop another node's client).
+real=/usr/sbin/dhclient; [ -x "$real" ] || real=/sbin/dhclient
+[ -x "$real" ] || { echo "dhclient: not installed on this machine (apt-get install isc-dhcp-client)" >&2; exit 127; }
+for arg in "$@"; do [ "$arg" = -pf ] && exec "$real" "$@"; done
+exec "$real" -pf /var/lib/dhcp/dhclient.pid "$@"
 """
+
+# dhclient-script writes the DNS servers it is given into /etc/resolv.conf, which every
+# node of the emulator shares (and which must keep failing fast: nothing answers DNS there)
+DHCLIENT_HOOK = """# enoslib Grid'5000 emulator: keep this node's /etc/resolv.conf as it is
+make_resolv_conf() { :; }
+"""
+
+
+def dhcp_client_files() -> dict[str, str]:
+    """The node's DHCP client: the wrapper, its hook, a private lease directory."""
+    files = {"/usr/local/sbin/dhclient": DHCLIENT}
+    if os.path.isdir("/etc/dhcp/dhclient-enter-hooks.d"):
+        files["/etc/dhcp/dhclient-enter-hooks.d/zz-enoslib-emulator"] = DHCLIENT_HOOK
+    if os.path.isdir("/var/lib/dhcp"):
+        files["/var/lib/dhcp/.enoslib-node"] = ""  # the directory becomes the node's own
+    return files
 
 
 def _root_device(device: str) -> dict[str, str]:
@@ -103,7 +115,7 @@ def standard_files(node: dict) -> dict[str, str]:
     stamp = node.get("software", {}).get("postinstall-version", DEFAULT_VERSION)
     return {
         "/usr/local/bin/sudo-g5k": SUDO_G5K,
-        "/usr/local/sbin/dhclient": DHCLIENT,
+        **dhcp_client_files(),
         "/etc/grid5000/release": f"{std}-{stamp}\n",
         **_root_device("/dev/sda2"),
     }
@@ -126,7 +138,7 @@ def etc_files(env: str, version: str | int | None = None, arch: str = "x86_64") 
         f"ID={ident}",
     ]
     files = {
-        "/usr/local/sbin/dhclient": DHCLIENT,
+        **dhcp_client_files(),
         **_root_device("/dev/sda3"),
         "/etc/os-release": "\n".join(lines) + "\n",
         "/etc/lsb-release": (

@@ -216,6 +216,10 @@ class Kavlan:
             raise JobError(403, f"User {user} is not allowed to use vlan {vid}")
         self.dhcpd[self._key(site, vid)] = action == "start"
 
+    def dhcp_running(self, site: str, vid: str) -> bool:
+        """Whether the vlan's DHCP server answers: yes unless its owner stopped it."""
+        return self.dhcpd.get(self._key(site, vid), True) is not False
+
     # ------------------------------------------------------------------ job ends
     def _on_job(self, what: str, job: Job) -> None:
         if what != "ended" or not job.alloc:

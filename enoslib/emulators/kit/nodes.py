@@ -86,11 +86,17 @@ class Hosts:
         self._cursor: dict[str, int] = {}
 
     # ------------------------------------------------------------------ networks
-    def add_network(self, name: str, cidr: str, gateway: str | None = None) -> str:
+    def add_network(
+        self, name: str, cidr: str, gateway: str | None = None, configure: bool = True,
+        isolated: bool = False,
+    ) -> str:
         """Declare a network (idempotent for the same cidr); returns its name.
 
         ``gateway`` is the machine's address on it (default: the first host address,
-        never handed to a host).
+        never handed to a host). ``configure=False``: hosts' NICs there get no address
+        (their DHCP client's business); ``isolated=True``: a switch the machine has no
+        address on (its cidr may repeat another isolated network's; ``gateway`` is for a
+        host to hold), see ``enoslib.nodes.NamespaceLab.add_bridge``.
         """
         with self._lock:
             net = ipaddress.ip_network(cidr)
@@ -102,12 +108,12 @@ class Hosts:
             gw = gateway or str(next(net.hosts()))
             if ipaddress.ip_address(gw) not in net:
                 raise ValueError(f"network {name!r}: gateway {gw} is not in {net}")
-            self._create_network(name, str(net), gateway)
+            self._create_network(name, str(net), gateway, configure=configure, isolated=isolated)
             self.networks[name] = str(net)
             self.gateways[name] = gw
             return name
 
-    def _create_network(self, name: str, cidr: str, gateway: str | None) -> None:
+    def _create_network(self, name: str, cidr: str, gateway: str | None, **options: bool) -> None:
         pass
 
     def _free_address(self, network: str) -> str:
@@ -183,8 +189,13 @@ class Hosts:
         paths from then on (private overlays: the machine's files are untouched).
         """
 
-    def move(self, name: str, from_network: str, to_network: str, address: str | None = None) -> None:
-        """Re-plug the host's NIC on ``from_network`` onto ``to_network`` (same NIC, new address)."""
+    def move(self, name: str, from_network: str, to_network: str, address: str | None = None,
+             configure: bool | None = None) -> None:
+        """Re-plug the host's NIC on ``from_network`` onto ``to_network`` (same NIC, new address).
+
+        ``configure=False``: only the cable moves (real hosts keep their old address until
+        their DHCP client asks); default: the network's ``configure``.
+        """
         with self._lock:
             if to_network not in self.networks:
                 raise ValueError(f"unknown network {to_network!r}")
@@ -279,8 +290,8 @@ class NetnsHosts(Hosts):
             lab = NamespaceLab(name=name or f"{tag[:3]}-{digest[:8]}", state_dir=state_dir)
         self.lab = lab
 
-    def _create_network(self, name: str, cidr: str, gateway: str | None) -> None:
-        self.lab.add_bridge(name, cidr, gateway=gateway)
+    def _create_network(self, name: str, cidr: str, gateway: str | None, **options: bool) -> None:
+        self.lab.add_bridge(name, cidr, gateway=gateway, **options)
 
     def _create_hosts(
         self,
@@ -327,14 +338,16 @@ class NetnsHosts(Hosts):
                     self.lab.set_files(name, files)
                 self.lab.reset_node(name)
 
-    def _move(self, name: str, from_network: str, to_network: str, address: str | None) -> None:
-        self.lab.move_interface(name, from_network, to_network, address=address)
+    def _move(self, name: str, from_network: str, to_network: str, address: str | None,
+              configure: bool | None = None) -> None:
+        self.lab.move_interface(name, from_network, to_network, address=address, configure=configure)
 
-    def move(self, name: str, from_network: str, to_network: str, address: str | None = None) -> None:
+    def move(self, name: str, from_network: str, to_network: str, address: str | None = None,
+             configure: bool | None = None) -> None:
         with self._lock:
             if to_network not in self.networks:
                 raise ValueError(f"unknown network {to_network!r}")
-            self._move(name, from_network, to_network, address)
+            self._move(name, from_network, to_network, address, configure)
 
     def ssh_user(self) -> str:
         nodes = self.lab.nodes
