@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # the predefined flavours (cores, memory in MiB) are VMonG5k's, as in EnOSlib
-from enoslib.infra.enos_vmong5k.constants import FLAVOURS
+from enoslib.infra.flavours import DEFAULT_FLAVOUR, FLAVOURS
 
 DEFAULT_JOB_NAME = "EnOslib-distem"
 DEFAULT_QUEUE = "default"
@@ -17,7 +17,6 @@ DEFAULT_NETWORKS = ["slash_22"]
 #: the coordinator's REST API (``distemd``); 4568 is the pnodes' internal port
 COORDINATOR_PORT = 4567
 
-DEFAULT_FLAVOUR = ("tiny", FLAVOURS["tiny"])
 
 #: the vnetwork used when the job reserves no subnet: private, reached through the coordinator
 PRIVATE_VNETWORK = "10.144.0.0/18"

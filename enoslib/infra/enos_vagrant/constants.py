@@ -16,16 +16,7 @@ DEFAULT_NAME_PREFIX = "enos"
 DEFAULT_NUMBER = 1
 DEFAULT_CONFIG = {"backend": DEFAULT_BACKEND, "box": DEFAULT_BOX, "user": DEFAULT_USER}
 
-#: sizes of the machines: CPUs (``core``) and memory in MiB (``mem``)
-FLAVOURS = {
-    "tiny": {"core": 1, "mem": 512},
-    "small": {"core": 1, "mem": 1024},
-    "medium": {"core": 2, "mem": 2048},
-    "big": {"core": 3, "mem": 3072},
-    "large": {"core": 4, "mem": 4096},
-    "extra-large": {"core": 6, "mem": 6144},
-}
-DEFAULT_FLAVOUR = "tiny", FLAVOURS["tiny"]
+from enoslib.infra.flavours import DEFAULT_FLAVOUR, FLAVOURS  # noqa: E402 - one table for every provider
 
 # -- what the provider writes -------------------------------------------------------------------
 #: machines get the addresses of each private network from this offset in the CIDR on (the

@@ -21,16 +21,7 @@ DEFAULT_VCORE_TYPE: str = _MACHINE["vcore_type"]["default"]
 VCORE_TYPES: list[str] = _MACHINE["vcore_type"]["enum"]
 STRATEGIES: list[str] = _TOP["strategy"]["enum"]
 
-#: Sizes of the machines available for the configuration (``core``: vcpus, ``mem``: MiB)
-FLAVOURS: dict[str, dict[str, int]] = {
-    "tiny": {"core": 1, "mem": 512},
-    "small": {"core": 1, "mem": 1024},
-    "medium": {"core": 2, "mem": 2048},
-    "big": {"core": 3, "mem": 3072},
-    "large": {"core": 4, "mem": 4096},
-    "extra-large": {"core": 6, "mem": 6144},
-}
-DEFAULT_FLAVOUR: tuple[str, dict[str, int]] = ("tiny", FLAVOURS["tiny"])
+from enoslib.infra.flavours import DEFAULT_FLAVOUR, FLAVOURS  # noqa: E402 - one table for every provider
 
 #: the bridge of the nodes' standard environment, on their primary NIC
 BRIDGE = "br0"
