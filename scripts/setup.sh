@@ -61,6 +61,17 @@ ensure_reference_enoslib() {
 }
 
 # Real virtual machines for the Vagrant provider (tests/vagrant): vagrant + vagrant-libvirt,
+# Start a daemon without the files this shell has open: a lock the caller holds (e.g.
+# `flock LOCK bash scripts/test.sh`) must not be inherited by a daemon that outlives the run.
+_daemon() {
+  (
+    for fd in $(ls /proc/$BASHPID/fd); do
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec "$@"
+  )
+}
+
 # libvirt and qemu/KVM from Debian, libvirtd started here (PID 1 is not systemd), and a small
 # Debian box built once from Debian packages (scripts/build_vagrant_box.sh, cached in
 # ~/.cache/enoslib/boxes, about a minute). Exports ENOSLIB_VAGRANT_BOX, which makes the VM
@@ -84,9 +95,9 @@ ensure_vagrant() {
   if [ -e /dev/kvm ]; then  # libvirt runs qemu as libvirt-qemu, in group kvm
     chgrp kvm /dev/kvm && chmod 660 /dev/kvm
   fi
-  pgrep -x virtlogd >/dev/null || virtlogd -d
+  pgrep -x virtlogd >/dev/null || _daemon virtlogd -d
   if ! pgrep -x libvirtd >/dev/null; then
-    libvirtd -d
+    _daemon libvirtd -d
     for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && break; sleep 0.1; done
   fi
   bash "$ROOT/scripts/build_vagrant_box.sh" enoslib/debian12
