@@ -22,7 +22,10 @@ agents' start-up; SSH masters are already open for every tool, and the hosts hav
 seen the modules once: our module libraries are on them, as after any earlier script);
 the second call of the same play is its **warm** figure. Plays: ``modules`` = 3 real
 modules (``ping``, ``stat``, ``lineinfile``), ``shell`` = 3 ``shell("true")`` tasks,
-``run_command('true')``, ``playbook`` = ``run_ansible`` of a playbook file whose role has
+``run_command('true')``, ``mixed`` = ``copy`` of templated content, ``template`` and
+``command`` with a 2-item loop and a ``when`` (ours: through ansible-core's TaskExecutor with
+modules on our agents; its "cold" is its first call in the process, after the module play),
+``playbook`` = ``run_ansible`` of a playbook file whose role has
 3 tasks (``stat``, ``lineinfile`` and ``command`` templated from ``extra_vars``): both
 tools run it through ansible-core. Cells are medians over ``--runs`` rounds.
 ``--big N`` adds run_command rows on N hosts (cold = no SSH master) next to plain ssh.
@@ -87,7 +90,14 @@ def command():
     en.run_command("true", roles=roles)
 def playbook():
     en.run_ansible([spec["playbook"]], roles=roles, extra_vars={"bench_line": "from extra_vars"})
-plays = {"modules": modules, "shell": shell, "command": command, "playbook": playbook}
+def mixed():
+    with en.actions(roles=roles, **kw) as a:
+        a.copy(content="hello {{ inventory_hostname }}\n", dest="/tmp/enoslib-bench-copy")
+        a.template(src=os.path.join(os.path.dirname(spec["playbook"]), "app.j2"),
+                   dest="/tmp/enoslib-bench-tpl")
+        a.command("echo {{ item }}", loop=["a", "b"], when="inventory_hostname != 'none'")
+plays = {"modules": modules, "shell": shell, "command": command, "playbook": playbook,
+         "mixed": mixed}
 for line in sys.stdin:
     try:
         t = time.perf_counter(); plays[line.strip()](); dt = time.perf_counter() - t
@@ -118,6 +128,7 @@ def write_playbook(where: Path) -> str:
     """A playbook file with one role (3 tasks using ``bench_line`` from extra_vars)."""
     (where / "roles" / "bench" / "tasks").mkdir(parents=True, exist_ok=True)
     (where / "roles" / "bench" / "tasks" / "main.yml").write_text(ROLE_TASKS)
+    (where / "app.j2").write_text("host={{ inventory_hostname }} addr={{ ansible_host }}\n")
     (where / "site.yml").write_text(PLAYBOOK)
     return str(where / "site.yml")
 
@@ -182,7 +193,7 @@ def median_of(runs: int, fn: Any, before: Any = None) -> float:
 
 # (play, step) measured in each round, in this order; which tools run them
 STEPS = [("modules", "cold"), ("modules", "warm"), ("shell", "warm"), ("command", "warm"),
-         ("playbook", "cold"), ("playbook", "warm")]
+         ("mixed", "cold"), ("mixed", "warm"), ("playbook", "cold"), ("playbook", "warm")]
 CORE_PLAYS = {"modules"}
 HOST_CACHE = "~/.cache/enoslib-agent"  # where the hosts keep our module libraries  # ours/ansible-core: the module play only (the others are the same)
 
@@ -190,7 +201,7 @@ HOST_CACHE = "~/.cache/enoslib-agent"  # where the hosts keep our module librari
 def measure(n: int, runs: int, tools: list[tuple[str, str, str, str | None]],
             hosts: list[Any], caches: dict[str, str], playbook: str,
             samples: dict[tuple[int, str, str, str], list[float]],
-            plays: tuple[str, ...] = ("modules", "shell", "command", "playbook")) -> None:
+            plays: tuple[str, ...] = ("modules", "shell", "command", "mixed", "playbook")) -> None:
     """``runs`` interleaved rounds on the first ``n`` hosts; samples[(n, tool, play, step)]."""
     from enoslib.api import run_command
 
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big", type=int, default=0, help="also run_command on this many hosts")
     parser.add_argument("--no-core", action="store_true", help="no ours/ansible-core column")
-    parser.add_argument("--plays", default="modules,shell,command,playbook",
+    parser.add_argument("--plays", default="modules,shell,command,mixed,playbook",
                         help="which plays to measure, comma-separated")
     parser.add_argument("--compare-python", default=DEFAULT_COMPARE)
     args = parser.parse_args(argv)
@@ -318,12 +329,17 @@ def report(sizes: list[int], args: Any, tools: list[tuple[str, str, str, str | N
         for n in sizes:
             for row, play, step in rows:
                 a, b = cell(n, "ours", play, step), cell(n, "EnOSlib", play, step)
+                if a is None and b is None:
+                    continue  # a play left out with --plays
                 table.add_row(f"{n} hosts, {row}", fmt(a), fmt(b), ratio(b, a))
         console.print(table)
 
     ours_vs_enoslib("shell only (ours: SSH fast path), warm",
                     [("3 shell('true') tasks", "shell", "warm"),
                      ("run_command('true')", "command", "warm")])
+    ours_vs_enoslib("actions: copy(content=templated), template, command with a loop and a when "
+                    "(ours: module fast path through ansible-core's TaskExecutor)",
+                    [("1st in process (after modules)", "mixed", "cold"), ("warm", "mixed", "warm")])
     ours_vs_enoslib("run_ansible(playbook with a role of 3 tasks, extra_vars): ansible-core on "
                     "both sides", [("1st playbook in process", "playbook", "cold"),
                                    ("warm", "playbook", "warm")])
