@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("name", help="provider name (static, local, g5k, ...)")
     p.set_defaults(func=schema)
     p = sub.add_parser("emulate", help="serve a local emulator of a testbed API")
-    p.add_argument("testbed", help="testbed to emulate (g5k)")
+    p.add_argument("testbed", help=f"testbed to emulate ({', '.join(EMULATORS)})")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for the emulator (see --help)")
     p.set_defaults(func=emulate)
     p = sub.add_parser("destroy", help="delete the Grid'5000 jobs named NAME (finishes a failed destroy)")
