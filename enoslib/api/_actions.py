@@ -349,6 +349,16 @@ def _run_fast(a: actions) -> Results:
     return _run_linear(a, lambda task, active: _run_fast_task(task, active, a.run_as))
 
 
+def dropped_hosts(results: Results) -> set[str]:
+    """The hosts (aliases) that leave the play after ``results``, as in Ansible's linear
+    strategy: unreachable, or failed without ``ignore_errors``."""
+    return {
+        r.host
+        for r in results
+        if r.status == "unreachable" or (r.status == "failed" and not r.payload.get("ignored"))
+    }
+
+
 def _run_linear(a: actions, run_task: Callable[[Any, list[Host]], Results]) -> Results:
     """Each task of ``a`` (run by ``run_task(task, hosts)``) on every host still in play, hosts
     dropping out on failure (unless ``ignore_errors``), as Ansible's linear strategy does."""
@@ -358,11 +368,7 @@ def _run_linear(a: actions, run_task: Callable[[Any, list[Host]], Results]) -> R
         if not active:
             break
         step = run_task(task, active)
-        gone = {
-            r.host
-            for r in step
-            if r.status == "unreachable" or (r.status == "failed" and not r.payload.get("ignored"))
-        }
+        gone = dropped_hosts(step)
         active = [h for h in active if h.alias not in gone]
         results.extend(step)
     return results

@@ -346,9 +346,10 @@ def _run_handlers(results: Results, handlers: list[Any], hosts: list[Host], *con
     """The handlers notified by the play's tasks, at the end of the play as ansible-core's
     linear strategy runs them: in the order they are written, each once, on the hosts still
     in play that notified it (by name or ``listen`` topic)."""
+    from enoslib.api._actions import dropped_hosts
+
     notified: dict[str, set[str]] = context[-1]
-    gone = {r.host for r in results
-            if r.status == "unreachable" or (r.status == "failed" and not r.payload.get("ignored"))}
+    gone = dropped_hosts(results)
     by_alias = {h.alias: h for h in hosts}
     for handler in handlers:
         topics = {handler.get_name(include_role_fqcn=False), handler.name, *handler.listen}
@@ -356,8 +357,7 @@ def _run_handlers(results: Results, handlers: list[Any], hosts: list[Host], *con
         if not on:
             continue
         step = _run_task(handler, on, by_alias, *context)
-        gone |= {r.host for r in step if r.status == "unreachable"
-                 or (r.status == "failed" and not r.payload.get("ignored"))}
+        gone |= dropped_hosts(step)
         results.extend(step)
     return results
 
