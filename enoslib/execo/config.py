@@ -22,6 +22,7 @@ As in execo, ``~/.execo.conf.py`` (a Python file) may define ``configuration`` a
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any, Mapping
@@ -98,6 +99,17 @@ def make_connection_params(
     return params
 
 
+@functools.lru_cache(maxsize=8)
+def _executed(path: str, mtime_ns: int) -> dict[str, Any]:
+    """The names the configuration file at ``path`` defines, executed once per version of the
+    file (``enoslib.execo`` and ``enoslib.g5k`` both read it when imported)."""
+    namespace: dict[str, Any] = {}
+    with open(path, encoding="utf-8") as f:
+        code = compile(f.read(), path, "exec")
+    exec(code, namespace)  # noqa: S102 - the user's own configuration file, as in execo
+    return namespace
+
+
 def load_configuration(
     path: str = "~/.execo.conf.py", targets: Mapping[str, dict[str, Any]] | None = None
 ) -> bool:
@@ -109,10 +121,7 @@ def load_configuration(
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         return False
-    namespace: dict[str, Any] = {}
-    with open(path, encoding="utf-8") as f:
-        code = compile(f.read(), path, "exec")
-    exec(code, namespace)  # noqa: S102 - the user's own configuration file, as in execo
+    namespace = _executed(path, os.stat(path).st_mtime_ns)
     if targets is None:
         targets = {"configuration": configuration,
                    "default_connection_params": default_connection_params}

@@ -324,3 +324,25 @@ def test_bad_handlers(tmp_path: Path) -> None:
     p = Process("true", stdout_handlers=[str(tmp_path / "no" / "such" / "dir" / "f")],
                 nolog_error=True).run()
     assert p.ended and p.error and "No such file" in p.error_reason
+
+
+def test_execo_configuration_file_runs_once_for_every_reader(tmp_path):
+    """~/.execo.conf.py is read by enoslib.execo and enoslib.g5k: executed once per version."""
+    import os
+
+    from enoslib.execo.config import load_configuration
+
+    runs = tmp_path / "runs"
+    conf = tmp_path / "execo.conf.py"
+    conf.write_text(f"open({str(runs)!r}, 'a').write('x')\n"
+                    "configuration = {'kill_timeout': 7}\ng5k_configuration = {'polling_interval': 3}\n")
+    execo_side: dict = {}
+    g5k_side: dict = {}
+    assert load_configuration(str(conf), targets={"configuration": execo_side})
+    assert load_configuration(str(conf), targets={"g5k_configuration": g5k_side})
+    assert (execo_side, g5k_side, runs.read_text()) == ({"kill_timeout": 7}, {"polling_interval": 3}, "x")
+    conf.write_text(conf.read_text().replace("7", "8"))
+    os.utime(conf, ns=(1, os.stat(conf).st_mtime_ns + 10**9))  # a new version of the file
+    assert load_configuration(str(conf), targets={"configuration": execo_side})
+    assert execo_side == {"kill_timeout": 8} and runs.read_text() == "xx"
+    assert not load_configuration(str(tmp_path / "missing.py"))
