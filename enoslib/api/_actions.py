@@ -303,7 +303,8 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         else:
             log.debug("actions: through ansible-core, because of %s", reason)
             self.engine_used = "ansible"
-            self.results = run_plays([self.play()], self.roles, self.extra_vars)
+            self.results = run_plays([self.play()], self.roles, self.extra_vars,
+                                     classic=True if self.engine == "ansible" else None)
         return check(self.results, self.on_error_continue)
 
 
