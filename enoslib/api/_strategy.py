@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import queue
 import threading
 from typing import Any, Iterator
 
@@ -143,8 +144,7 @@ class _Threaded:
         }
         self._tqm.send_callback("v2_runner_on_start", host, task)
         self._pending_results += 1
-        threading.Thread(target=self._enos_run, args=(host, task, task_vars, play_context),
-                         name=f"enoslib-task-{host.name}", daemon=True).start()
+        _POOL.submit(self._enos_run, host, task, task_vars, play_context)
 
     def _enos_needs_worker(self, host: Any, task: Any, task_vars: dict[str, Any]) -> str | None:
         """Why this task must run in a forked worker, or None."""
@@ -206,6 +206,38 @@ class _Threaded:
                 self._final_q.send_task_result(_RawTaskResult(
                     host=host, task=own, task_fields={},
                     return_data=_error_utils.result_dict_from_exception(wrapped)))
+
+
+class _Pool:
+    """Threads kept for later tasks (a thread start costs the strategy ~6 ms of waiting
+    while the others work); daemon threads: a task stuck on a host never blocks the exit."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, tuple[Any, ...]]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        self._jobs.put((fn, args))
+        if spawn:
+            threading.Thread(target=self._work, name="enoslib-ansible-task", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._jobs.get()
+            try:
+                fn(*args)
+            except BaseException:  # noqa: BLE001 - _enos_run posts its own failures
+                log.exception("task thread")
+            with self._lock:
+                self._idle += 1
+
+
+_POOL = _Pool()
 
 
 @functools.lru_cache(maxsize=None)

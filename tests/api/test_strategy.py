@@ -81,6 +81,8 @@ PLAYBOOK = """
       shell: sleep 0.2; echo async
       async: 20
       poll: 1
+    - name: included
+      include_tasks: more.yml
     - name: skipped by tag
       shell: echo skipme
       tags: [skipme]
@@ -118,6 +120,8 @@ def test_playbook_same_as_forked_workers(tmp_path: Path, hosts, ghost, caplog) -
         (role / sub).mkdir(parents=True, exist_ok=True)
         (role / sub / name).write_text(text)
     (tmp_path / "site.yml").write_text(PLAYBOOK)
+    (tmp_path / "more.yml").write_text("- name: from include\n  command: echo {{ item }}\n"
+                                       "  loop: [a, b]\n  when: item != 'b'\n")
     (tmp_path / "data.txt").write_text("archived\n")
     archive = tmp_path / "a.tgz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -144,6 +148,7 @@ def test_playbook_same_as_forked_workers(tmp_path: Path, hosts, ghost, caplog) -
     assert by[("h1", "once")] == ("ok", "once h1") and ("h2", "once") not in by  # reported once
     assert by[("h1", "ignored failure")][0] == "failed" and by[("h1", "async")] == ("ok", "async")
     assert by[("h1", "conf changed")][0] == "ok" and by[("h2", "role tagged")] == ("ok", "tagged from-extra")
+    assert by[("h1", "from include")][0] == "ok"
     assert ("h1", "skipped by tag") not in by and by[("h4", "free one")] == ("ok", "free h4")
     assert "data.txt" in files["h1"] and "handled.txt" in files["h2"] and files["h3"] == "free"
     for run in ("classic", "threads"):
