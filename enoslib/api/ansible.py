@@ -6,6 +6,13 @@ user's working directory); every host gets ``ansible_ssh_args`` carrying enoslib
 options and ``ControlPath``, so Ansible reuses the fast path's master connections.
 Pipelining is on and forks follow the host count. Ansible's console output is replaced by
 a callback that collects :class:`~enoslib.api.results.Results`.
+
+Plays and playbooks run on ansible-core's own ``TaskQueueManager`` / ``PlaybookExecutor``
+and strategy; each task on each host runs in a thread of this process, its modules,
+commands and file transfers on enoslib's per-host agents (``enoslib.api._strategy`` says
+what still goes to a forked worker or to ansible-core's own connection plugins).
+``set_config(ansible_workers="processes")`` (or ``classic=True``) runs them as ansible-core
+does by itself: a forked worker per task and host, its ``ssh`` connection plugin.
 """
 
 from __future__ import annotations
@@ -351,7 +358,7 @@ def _setup(
 
 def _workers(roles: RolesLike, classic: bool | None) -> Any:
     """ansible-core's task workers for this run: threads on enoslib's agents
-    (:mod:`enoslib.api._strategy`), or its forked processes (``classic``, or the
+    (``enoslib.api._strategy``), or its forked processes (``classic``, or the
     ``ansible_workers="processes"`` setting)."""
     from enoslib.api._strategy import threaded, threads_enabled
 
