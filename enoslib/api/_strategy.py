@@ -78,9 +78,12 @@ def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
                     message = f"Failed to connect to the host via ssh: {message}"
                 _DOWN[_agent_key(h, None)] = (status, message)
     _install()
+    _Cached.paths = None
+    _Cached.active = True
     try:
         yield {h.alias: h for h in hosts}
     finally:
+        _Cached.active = False
         _DOWN.clear()
 
 
@@ -89,8 +92,32 @@ def _install() -> None:
     """ansible-core's TaskQueueManager loads its strategy plugin through ours: a queue
     manager given enoslib hosts gets it with :class:`_Threaded` mixed in."""
     import ansible.executor.task_queue_manager as tqm_module
+    import ansible.vars.clean as clean_module
 
     tqm_module.strategy_loader = _StrategyLoader(tqm_module.strategy_loader)
+    clean_module.connection_loader = _Cached(clean_module.connection_loader)
+
+
+class _Cached:
+    """ansible-core's connection plugin loader for ``clean_facts``, which lists every
+    connection plugin file (a directory scan) for each host and task in the strategy's
+    thread: listed once per run of ours."""
+
+    paths: list[Any] | None = None
+    active = False
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def all(self, *args: Any, **kwargs: Any) -> Any:
+        if not _Cached.active or args or kwargs != {"path_only": True}:
+            return self._loader.all(*args, **kwargs)
+        if _Cached.paths is None:
+            _Cached.paths = list(self._loader.all(path_only=True))
+        return iter(_Cached.paths)
 
 
 class _StrategyLoader:
