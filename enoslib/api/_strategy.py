@@ -63,20 +63,10 @@ def threads_enabled(classic: bool | None = None) -> bool:
 
 @contextlib.contextmanager
 def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
-    """Start ``hosts``' agents (at once, before the inventory is built: it then knows their
-    Python); the queue manager given the hosts yielded (as ``tqm.enos_hosts``) runs its plays
-    with our strategy."""
+    """The queue manager given the hosts yielded (as ``tqm.enos_hosts``) runs its plays with
+    our strategy; each play starts the agents of its hosts at once (:func:`_start_agents`)."""
     from enoslib.api._executor import _DOWN
-    from enoslib.api.agents import LOCK, _agent_key, _agents_for
 
-    over_ssh = [h for h in hosts if str(h.extra.get("ansible_connection", "ssh")) == "ssh"]
-    with LOCK:
-        for h, agent in _agents_for(over_ssh, None).items():
-            if isinstance(agent, tuple):  # not tried again by each task
-                status, message = agent
-                if status == "unreachable":  # what ansible-core's ssh plugin says
-                    message = f"Failed to connect to the host via ssh: {message}"
-                _DOWN[_agent_key(h, None)] = (status, message)
     _install()
     _Cached.paths = None
     _Cached.active = True
@@ -85,6 +75,23 @@ def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
     finally:
         _Cached.active = False
         _DOWN.clear()
+
+
+def _start_agents(hosts: list[Host]) -> None:
+    """Start the agents of ``hosts`` reached over ssh, all at once; a host whose agent cannot
+    start is not tried again by each of its tasks (unreachable, as ansible-core says it)."""
+    from enoslib.api._executor import _DOWN
+    from enoslib.api.agents import LOCK, _agent_key, _agents_for
+
+    over_ssh = [h for h in hosts if str(h.extra.get("ansible_connection", "ssh")) == "ssh"
+                and _agent_key(h, None) not in _DOWN]
+    with LOCK:
+        for h, agent in _agents_for(over_ssh, None).items():
+            if isinstance(agent, tuple):
+                status, message = agent
+                if status == "unreachable":  # what ansible-core's ssh plugin says
+                    message = f"Failed to connect to the host via ssh: {message}"
+                _DOWN[_agent_key(h, None)] = (status, message)
 
 
 @functools.lru_cache(maxsize=None)
@@ -157,6 +164,14 @@ class _Threaded:
         self._enos_hosts: dict[str, Host] = dict(self._tqm.enos_hosts)
         # as many tasks at once as ansible-core would have workers
         self._enos_slots = threading.BoundedSemaphore(max(1, len(self._tqm._workers)))
+
+    def run(self, iterator: Any, play_context: Any, *args: Any, **kwargs: Any) -> Any:
+        # the play's hosts (not every host of the inventory: one that is down and not in
+        # the play costs nothing, as with ansible-core)
+        self._set_hosts_cache(iterator._play)  # type: ignore[attr-defined]
+        _start_agents([self._enos_hosts[name] for name in self._hosts_cache_all  # type: ignore[attr-defined]
+                       if name in self._enos_hosts])
+        return super().run(iterator, play_context, *args, **kwargs)  # type: ignore[misc]
 
     def _queue_task(self, host: Any, task: Any, task_vars: dict[str, Any],
                     play_context: Any) -> None:
