@@ -24,6 +24,7 @@ import base64
 import functools
 import json
 import logging
+import re
 import struct
 import threading
 import time
@@ -82,6 +83,22 @@ def _action_class(base: type) -> type:
     commands over our connections."""
 
     class Fast(base):  # type: ignore[misc,valid-type]
+        def _execute_remote_stat(self, *args: Any, **kwargs: Any) -> Any:
+            self._enos_remote_stat = True
+            try:
+                return super()._execute_remote_stat(*args, **kwargs)
+            finally:
+                self._enos_remote_stat = False
+
+        def _execute_module(self, module_name: Any = None, module_args: Any = None,
+                            *args: Any, **kwargs: Any) -> Any:
+            if getattr(self, "_enos_remote_stat", False) and module_args is not None:
+                # the action reads exists/isdir/checksum/islnk/lnk_source of its own stat:
+                # the MIME type (a `file` command) and attributes (`lsattr`) the module
+                # gathers by default are thrown away; not asked for (2.5x cheaper)
+                module_args = {**module_args, "get_mime": False, "get_attributes": False}
+            return super()._execute_module(module_name, module_args, *args, **kwargs)
+
         def _configure_module(self, module_name: str, module_args: Any, task_vars: Any) -> Any:
             from ansible.executor.module_common import _BuiltModule
 
@@ -108,9 +125,112 @@ def _action_class(base: type) -> type:
                 return _on_agent(self, in_data.request)
             return super()._low_level_execute_command(cmd, sudoable, in_data, *args, **kwargs)
 
+        # temporary directories and ``~``: what ansible-core's POSIX shell plugin has /bin/sh
+        # do, done by the agent of the SSH user (sudoable=False there too) without a shell
+        def _make_tmp_path(self, remote_user: str | None = None) -> str:
+            from ansible.errors import AnsibleConnectionFailure
+
+            shell = self._connection._shell
+            remote_tmp = self.get_shell_option("remote_tmp", default="~/.ansible/tmp")
+            tmpdir = _tilde_path(self, remote_tmp, sudoable=False)
+            if tmpdir is None:
+                return super()._make_tmp_path(remote_user)
+            system = self._is_become_unprivileged()
+            basefile = shell._generate_temp_dir_name()
+            reply = _agent_request(self._connection.enos_host, None, {
+                "mkdtemp": basefile, "tmpdir": tmpdir,
+                "system_tmpdirs": list(shell.get_option("system_tmpdirs")) if system else None})
+            if reply["rc"] != 0:
+                stderr = base64.b64decode(reply["stderr"]).decode("utf-8", "replace")
+                if "No space left on device" in stderr:
+                    raise AnsibleConnectionFailure(stderr)
+                cmd = shell._mkdtemp2(basefile=basefile, system=system, tmpdir=tmpdir).command
+                raise AnsibleConnectionFailure(
+                    "Failed to create temporary directory. In some cases, you may have been able "
+                    "to authenticate and did not have permissions on the target directory. "
+                    "Consider changing the remote tmp path in ansible.cfg to a path rooted in "
+                    '"/tmp", for more error information use -vvv. Failed command was: '
+                    f"{cmd}, exited with result {reply['rc']}")
+            self._cleanup_remote_tmp = True
+            made = base64.b64decode(reply["stdout"]).decode("utf-8", "surrogateescape")
+            path = shell.join_path(made.strip().split(f"{basefile}=", 1)[-1], "")
+            _check_home(self, path.rstrip("/").rsplit("/", 1)[0])
+            shell.tmpdir = path
+            return path
+
+        def _remove_tmp_path(self, tmp_path: str | None, force: bool = False) -> None:
+            from ansible.utils.display import Display
+
+            shell = self._connection._shell
+            if getattr(shell, "SHELL_FAMILY", None) != "sh":
+                return super()._remove_tmp_path(tmp_path, force)
+            if tmp_path is None and shell.tmpdir:
+                tmp_path = shell.tmpdir
+            if force or self._should_remove_tmp_path(tmp_path):
+                reply = _agent_request(self._connection.enos_host, None, {"rmtree": tmp_path})
+                if reply["rc"] != 0:
+                    Display().warning(f"Error deleting remote temporary files (rc: {reply['rc']}, "
+                                      "stderr: })")
+                else:
+                    shell.tmpdir = None
+
+        def _remote_expand_user(self, path: str, sudoable: bool = True,
+                                pathsep: Any = None) -> str:
+            tilde = _tilde_path(self, path, sudoable) if path.startswith("~") else None
+            if tilde is None:
+                return str(super()._remote_expand_user(path, sudoable, pathsep))
+            head, _, rest = tilde.partition("/")
+            reply = _agent_request(self._connection.enos_host, None, {"expanduser": head})
+            out = base64.b64decode(reply["stdout"]).decode("utf-8", "surrogateescape").strip()
+            if not out:  # ansible-core then tries pwd: its own way
+                return str(super()._remote_expand_user(path, sudoable, pathsep))
+            initial = out.splitlines()[-1]
+            expanded = self._connection._shell.join_path(initial, rest) if "/" in path else initial
+            _check_home(self, expanded.rsplit("/", 1)[0] if "/" in expanded else "")
+            return str(expanded)
+
     # ansible-core's plugin options are looked up by the class's name
     Fast.__name__ = Fast.__qualname__ = base.__name__
     return Fast
+
+
+_SAFE_PATH = re.compile(r"[-_.A-Za-z0-9/]*")
+
+
+def _tilde_path(action: Any, path: str, sudoable: bool) -> str | None:
+    """``path`` with its leading ``~`` naming the user whose home ansible-core's
+    ``_remote_expand_user`` would ask the host's shell for (``~`` + the become or remote
+    user); None when the agent cannot expand it as ``/bin/sh`` would (another shell, a local
+    connection, characters the shell would expand, a ``~`` form quoted by ansible-core)."""
+    from ansible.plugins.shell import _USER_HOME_PATH_RE
+
+    shell = action._connection._shell
+    if getattr(shell, "SHELL_FAMILY", None) != "sh" or getattr(
+            action._connection, "_remote_is_local", False):
+        return None
+    head, sep, rest = path.partition("/")
+    if not _SAFE_PATH.fullmatch(rest) or ".." in rest.split("/"):
+        return None
+    if not head.startswith("~"):
+        return path if _SAFE_PATH.fullmatch(head) else None
+    if head == "~":
+        become_user = action.get_become_option("become_user")
+        if sudoable and action._connection.become and become_user:
+            head = f"~{become_user}"
+        else:
+            head = f"~{action._get_remote_user() or ''}"
+    if head != "~" and not _USER_HOME_PATH_RE.match(head):
+        return None
+    return head + sep + rest
+
+
+def _check_home(action: Any, directory: str) -> None:
+    """ansible-core's check of an expanded home (no ``..`` in it)."""
+    from ansible.errors import AnsibleError
+
+    if ".." in directory.split("/"):
+        raise AnsibleError(f"'{action._get_remote_addr({})}' returned an invalid relative home "
+                           "directory path containing '..'")
 
 
 def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +290,15 @@ def _connection_class(base: type) -> type:
         def _connect(self) -> Any:
             self._connected = True
             return self
+
+        # modules always reach the agent as data on its channel, never as a file on the host,
+        # and the channel has no TTY (ansible-core's ssh plugin parses its ssh arguments to
+        # tell, three times per module)
+        def is_pipelining_enabled(self, wrap_async: bool = False) -> bool:
+            return not wrap_async
+
+        def _is_tty_requested(self) -> bool:
+            return False
 
         def exec_command(self, cmd: str, in_data: bytes | None = None,
                          sudoable: bool = True) -> tuple[int, bytes, bytes]:
