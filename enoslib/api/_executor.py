@@ -144,7 +144,9 @@ def _action_class(base: type) -> type:
                 stderr = base64.b64decode(reply["stderr"]).decode("utf-8", "replace")
                 if "No space left on device" in stderr:
                     raise AnsibleConnectionFailure(stderr)
-                cmd = shell._mkdtemp2(basefile=basefile, system=system, tmpdir=tmpdir).command
+                # the command ansible-core would have run (rare: one more request)
+                expanded = self._remote_expand_user(remote_tmp, sudoable=False)
+                cmd = shell._mkdtemp2(basefile=basefile, system=system, tmpdir=expanded).command
                 raise AnsibleConnectionFailure(
                     "Failed to create temporary directory. In some cases, you may have been able "
                     "to authenticate and did not have permissions on the target directory. "
@@ -504,7 +506,9 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
         ihost = inventory.get_host(h.alias)
         job_vars = variables.get_vars(play=play, host=ihost, task=task, _hosts=names,
                                       _hosts_all=names)
-        copy = task.copy()
+        # what TaskExecutor changes is the task and its parents' attributes, not the other
+        # tasks of its block (ansible-core's loop copies tasks the same way)
+        copy = task.copy(exclude_tasks=True)
         executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
                                   _NoQueue(), variables)
         executor.enos_host = h
