@@ -77,6 +77,17 @@ def _module_path(name: str, collections: tuple[str, ...] | None) -> str:
     return str(path)
 
 
+_PAYLOAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+
+
+def _payload_lock(module: str, path: str) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _PAYLOAD_LOCKS.setdefault((module, path), threading.Lock())
+
+
+_LOCKS_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=None)
 def _action_class(base: type) -> type:
     """``base`` (an ansible-core action plugin class) with modules run by our agents and
@@ -102,10 +113,15 @@ def _action_class(base: type) -> type:
         def _configure_module(self, module_name: str, module_args: Any, task_vars: Any) -> Any:
             from ansible.executor.module_common import _BuiltModule
 
+            from enoslib.api.agents import lib_key
             from enoslib.api.modules import module_payload
 
             path = _module_path(module_name, tuple(self._task.collections or ()) or None)
-            built = module_payload(module_name, path, module_args)
+            # the hosts' threads ask for the same module at once: built (and its library
+            # named) by the first, found by the others
+            with _payload_lock(module_name, path):
+                built = module_payload(module_name, path, module_args)
+                lib_key(built)
             environment: dict[str, Any] = {}
             self._compute_environment_string(environment)
             data = _AgentCall(b"#!enoslib-agent")
@@ -343,17 +359,24 @@ def _executor_class() -> type:
     from ansible.executor.task_executor import TaskExecutor
     from ansible.plugins.loader import PluginLoader
 
-    # ansible-core loads plugins (action, connection, lookup, filter ...) in one process per
-    # worker; here hosts' threads may load the same one at once: one at a time
-    load = PluginLoader._load_module_source
+    # ansible-core loads plugins (action, connection, lookup, filter ...) and their
+    # configuration (the YAML of their documentation) in one process per worker; here
+    # hosts' threads may load the same one at once: one at a time (the first loads it, the
+    # others find it loaded)
     lock = threading.RLock()
 
-    @functools.wraps(load)
-    def load_one_at_a_time(self: Any, **kwargs: Any) -> Any:
-        with lock:
-            return load(self, **kwargs)
+    def one_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
 
-    PluginLoader._load_module_source = load_one_at_a_time  # type: ignore[method-assign]
+        return locked
+
+    PluginLoader._load_module_source = one_at_a_time(  # type: ignore[method-assign]
+        PluginLoader._load_module_source)
+    PluginLoader._load_config_defs = one_at_a_time(  # type: ignore[method-assign]
+        PluginLoader._load_config_defs)
 
     class Executor(TaskExecutor):  # type: ignore[misc,valid-type]
         enos_host: Host
