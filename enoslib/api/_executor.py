@@ -458,13 +458,17 @@ def run_actions(a: "actions") -> Results:
     hosts = get_hosts(a.roles, a.pattern_hosts)
     by_alias = {h.alias: h for h in hosts}
     with LOCK:
-        # the agents start (and find the hosts' Python) before the inventory is built
+        # the agents start (and find the hosts' Python) before the inventory is built;
+        # meanwhile ansible-core's executor is imported (the first call in a process)
+        warm = threading.Thread(target=_import_executor, daemon=True)
+        warm.start()
         users = {become_user_of(t.keywords, a.run_as) for t in a.tasks}
         for user in sorted(users, key=str):
             if user is None or "{" not in user:
                 for h, agent in _agents_for(hosts, user).items():
                     if isinstance(agent, tuple):  # not tried again by each task
                         _DOWN[_agent_key(h, user)] = agent
+        warm.join()
         with _LOCK, _process_state():
             loader, inventory, variables = _setup(a.roles, a.extra_vars, forks_for(len(hosts)))
             from ansible import constants as C
@@ -493,6 +497,20 @@ def run_actions(a: "actions") -> Results:
             finally:
                 _DOWN.clear()
                 loader.cleanup_all_tmp_files()
+
+
+def _import_executor() -> None:
+    """What running a play here imports, imported while the hosts' agents start."""
+    try:
+        import ansible.parsing.dataloader  # noqa: F401
+        import ansible.playbook.play  # noqa: F401
+        import ansible.playbook.play_context  # noqa: F401
+        import ansible.vars.manager  # noqa: F401
+
+        _executor_class()
+        _loaders()
+    except Exception:  # noqa: BLE001 - imported again (and raising) where used
+        pass
 
 
 def _run_handlers(results: Results, handlers: list[Any], hosts: list[Host], *context: Any
