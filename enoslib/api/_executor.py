@@ -13,9 +13,17 @@ view of the result). What changes is only how the remote side is reached:
 
 * a module (``ActionBase._execute_module``) runs on the host's agent (:mod:`enoslib.api.agents`)
   from a payload whose module zip is built once per module, not once per host and task;
-* other remote commands (temporary directories, ``~`` expansion) and file transfers are done
-  by the host's agent of the SSH user (no new SSH session per command);
-* the hosts of a task run at once, one thread each (no worker process per host and task).
+* other remote commands and file transfers are done by the host's agent of the SSH user (no
+  new SSH session per command); temporary directories (made and removed) and ``~`` expansion
+  are done by the agent itself, without ``/bin/sh`` (same directories, modes, output and
+  errors as ansible-core's POSIX shell plugin; other shells and ``remote_tmp`` values the
+  shell would expand, such as ``$HOME/...``, go through the shell as in ansible-core);
+* the agent's channel always pipelines modules and has no TTY (no parsing of ssh arguments
+  per module); the ``stat`` that ``copy`` / ``template`` run on their destination skips the
+  MIME type and file attributes the action plugin never reads (a ``file`` and an ``lsattr``
+  command per copy);
+* the hosts of a task run at once, one thread each (no worker process per host and task);
+  the first thread builds a module payload / loads a plugin, the others find it built.
 """
 
 from __future__ import annotations
