@@ -343,7 +343,8 @@ def report(sizes: list[int], args: Any, tools: list[tuple[str, str, str, str | N
                 if a is None and b is None:
                     continue  # a play left out with --plays
                 table.add_row(f"{n} hosts, {row}", fmt(a), fmt(b), ratio(b, a))
-        console.print(table)
+        if table.row_count:
+            console.print(table)
 
     ours_vs_enoslib("shell only (ours: SSH fast path), warm",
                     [("3 shell('true') tasks", "shell", "warm"),
