@@ -15,8 +15,7 @@ Requests ``{"sh": command, "stdin"}`` and ``{"put": path, "data"}`` run a shell 
 file (base64 data and output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
 "system_tmpdirs"}``, ``{"rmtree": path}`` and ``{"expanduser": "~user"}`` do here what
 ansible-core's POSIX shell plugin has ``/bin/sh`` do for its temporary directories and ``~``
-(same directories, modes and output), without a shell. A request with ``"noreply": true`` is
-answered with nothing (the controller reads no frame for it).
+(same directories, modes and output), without a shell.
 
 Each module runs in a forked child, through ansible-core's own AnsiballZ loader
 (``ansible.module_utils._internal._ansiballz._loader.run_module``), with the module's
@@ -384,10 +383,12 @@ def _b64(text):
 
 def _expanded(path):
     """``path`` with a leading ``~`` or ``~user`` expanded as ``echo ~user`` would (left as
-    it is for an unknown user)."""
+    it is for an unknown user), joined to the rest as ansible-core joins them."""
+    if not path.startswith("~"):
+        return path
     head, sep, rest = path.partition("/")
     home = os.path.expanduser(head)
-    return home + sep + rest if rest or sep else home
+    return os.path.join(home, rest) if sep else home
 
 
 def _mkdtemp(req):
@@ -486,9 +487,7 @@ def main():
                 return
             req = json.loads(body.decode("utf-8", "surrogateescape"))
             if any(k in req for k in COMMANDS):
-                reply = _command(req)
-                if not req.get("noreply"):
-                    _send(proto_out, reply)
+                _send(proto_out, _command(req))
                 continue
             key = req["lib"]
             try:
