@@ -25,6 +25,8 @@ modules (``ping``, ``stat``, ``lineinfile``), ``shell`` = 3 ``shell("true")`` ta
 ``run_command('true')``, ``mixed`` = ``copy`` of templated content, ``template`` and
 ``command`` with a 2-item loop and a ``when`` (ours: through ansible-core's TaskExecutor with
 modules on our agents; its "cold" is its first call in the process, after the module play),
+``shell4`` = 4 ``shell("true")`` tasks (ours only: the SSH fast path's figure for as many
+commands as the mixed play),
 ``playbook`` = ``run_ansible`` of a playbook file whose role has
 3 tasks (``stat``, ``lineinfile`` and ``command`` templated from ``extra_vars``): both
 tools run it through ansible-core's strategy; ours with its tasks in threads on our agents,
@@ -90,6 +92,9 @@ def modules():
 def shell():
     with en.actions(roles=roles, **kw) as a:
         a.shell("true"); a.shell("true"); a.shell("true")
+def shell4():
+    with en.actions(roles=roles, **kw) as a:
+        a.shell("true"); a.shell("true"); a.shell("true"); a.shell("true")
 def command():
     en.run_command("true", roles=roles)
 def playbook():
@@ -100,7 +105,8 @@ def mixed():
         a.template(src=os.path.join(os.path.dirname(spec["playbook"]), "app.j2"),
                    dest="/tmp/enoslib-bench-tpl")
         a.command("echo {{ item }}", loop=["a", "b"], when="inventory_hostname != 'none'")
-plays = {"modules": modules, "shell": shell, "command": command, "playbook": playbook,
+plays = {"modules": modules, "shell": shell, "shell4": shell4, "command": command,
+         "playbook": playbook,
          "mixed": mixed}
 for line in sys.stdin:
     try:
@@ -197,15 +203,18 @@ def median_of(runs: int, fn: Any, before: Any = None) -> float:
 
 # (play, step) measured in each round, in this order; which tools run them
 STEPS = [("modules", "cold"), ("modules", "warm"), ("shell", "warm"), ("command", "warm"),
-         ("mixed", "cold"), ("mixed", "warm"), ("playbook", "cold"), ("playbook", "warm")]
+         ("mixed", "cold"), ("mixed", "warm"), ("shell4", "warm"), ("playbook", "cold"),
+         ("playbook", "warm")]
 CORE_PLAYS = {"modules", "playbook"}
+OURS_ONLY = {"shell4"}  # the fast-path reference of the mixed play (4 commands)
 HOST_CACHE = "~/.cache/enoslib-agent"  # where the hosts keep our module libraries  # ours/ansible-core: the module play only (the others are the same)
 
 
 def measure(n: int, runs: int, tools: list[tuple[str, str, str, str | None]],
             hosts: list[Any], caches: dict[str, str], playbook: str,
             samples: dict[tuple[int, str, str, str], list[float]],
-            plays: tuple[str, ...] = ("modules", "shell", "command", "mixed", "playbook")) -> None:
+            plays: tuple[str, ...] = ("modules", "shell", "command", "mixed", "shell4",
+                                      "playbook")) -> None:
     """``runs`` interleaved rounds on the first ``n`` hosts; samples[(n, tool, play, step)]."""
     from enoslib.api import run_command
 
@@ -226,6 +235,8 @@ def measure(n: int, runs: int, tools: list[tuple[str, str, str, str | None]],
                 for label in order:
                     if label == "ours/ansible-core" and play not in CORE_PLAYS:
                         continue
+                    if label != "ours" and play in OURS_ONLY:
+                        continue
                     # "playbook cold" is the first playbook call of the process, after the
                     # module and shell plays: ansible-core's own start-up is what it adds
                     samples.setdefault((n, label, play, step), []).append(workers[label].run(play))
@@ -243,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big", type=int, default=0, help="also run_command on this many hosts")
     parser.add_argument("--no-core", action="store_true", help="no ours/ansible-core column")
-    parser.add_argument("--plays", default="modules,shell,command,mixed,playbook",
+    parser.add_argument("--plays", default="modules,shell,command,mixed,shell4,playbook",
                         help="which plays to measure, comma-separated")
     parser.add_argument("--compare-python", default=DEFAULT_COMPARE)
     args = parser.parse_args(argv)
@@ -336,7 +347,8 @@ def report(sizes: list[int], args: Any, tools: list[tuple[str, str, str, str | N
                 if a is None and b is None:
                     continue  # a play left out with --plays
                 table.add_row(f"{n} hosts, {row}", fmt(a), fmt(b), ratio(b, a))
-        console.print(table)
+        if table.row_count:
+            console.print(table)
 
     ours_vs_enoslib("shell only (ours: SSH fast path), warm",
                     [("3 shell('true') tasks", "shell", "warm"),
@@ -344,6 +356,15 @@ def report(sizes: list[int], args: Any, tools: list[tuple[str, str, str, str | N
     ours_vs_enoslib("actions: copy(content=templated), template, command with a loop and a when "
                     "(ours: module fast path through ansible-core's TaskExecutor)",
                     [("1st in process (after modules)", "mixed", "cold"), ("warm", "mixed", "warm")])
+    ref = Table(title=f"the mixed play (4 commands per host) against 4 shell('true') tasks on the "
+                      f"SSH fast path, ours, warm, median of {args.runs}, seconds")
+    for col in ("hosts", "mixed play", "4 shell tasks", "mixed / shell"):
+        ref.add_column(col, justify="right")
+    for n in sizes:
+        a, b = cell(n, "ours", "mixed", "warm"), cell(n, "ours", "shell4", "warm")
+        if a is not None or b is not None:
+            ref.add_row(str(n), fmt(a), fmt(b), ratio(a, b))
+    console.print(ref)
     t3 = Table(title=f"run_ansible(playbook with a role of 3 tasks, extra_vars), median of "
                      f"{args.runs}, seconds: ours = ansible-core's strategy with tasks in "
                      "threads on our agents; classic = ansible_workers='processes' (forked "

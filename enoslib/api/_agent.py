@@ -12,7 +12,10 @@ it answers ``{"rc", "stdout", "stderr"}``: what the AnsiballZ wrapper would have
 returned when run by ansible-core; or ``{"need": key}`` when it holds no valid library
 ``key`` and the request came without its zip.
 Requests ``{"sh": command, "stdin"}`` and ``{"put": path, "data"}`` run a shell command / write a
-file (base64 data and output), as the host's SSH connection would.
+file (base64 data and output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
+"system_tmpdirs"}``, ``{"rmtree": path}`` and ``{"expanduser": "~user"}`` do here what
+ansible-core's POSIX shell plugin has ``/bin/sh`` do for its temporary directories and ``~``
+(same directories, modes and output), without a shell.
 
 Each module runs in a forked child, through ansible-core's own AnsiballZ loader
 (``ansible.module_utils._internal._ansiballz._loader.run_module``), with the module's
@@ -371,11 +374,70 @@ def _warm(lib_path):
         sys.path.remove(lib_path)
 
 
+COMMANDS = ("sh", "put", "mkdtemp", "rmtree", "expanduser")  # requests _command answers
+
+
+def _b64(text):
+    return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode()
+
+
+def _expanded(path):
+    """``path`` with a leading ``~`` or ``~user`` expanded as ``echo ~user`` would (left as
+    it is for an unknown user), joined to the rest as ansible-core joins them."""
+    if not path.startswith("~"):
+        return path
+    head, sep, rest = path.partition("/")
+    home = os.path.expanduser(head)
+    return os.path.join(home, rest) if sep else home
+
+
+def _mkdtemp(req):
+    """ansible-core's ``( umask 77 && mkdir -p BASE && mkdir BASE/NAME && echo NAME=BASE/NAME )``
+    for ``{"mkdtemp": NAME, "tmpdir": BASE, "system_tmpdirs": [...]?}`` (BASE may start with
+    ``~``; system: BASE only if it is one of them, else the first)."""
+    name, base = req["mkdtemp"], _expanded(req["tmpdir"] or "")
+    system = req.get("system_tmpdirs")
+    if system:
+        base = base.rstrip("/") if base.rstrip("/") in system else system[0]
+    path = os.path.join(base, name)
+    old = os.umask(0o077)
+    try:
+        os.makedirs(base, exist_ok=True)
+        os.mkdir(path)
+    except OSError as exc:
+        return {"rc": 1, "stdout": "", "stderr": _b64("mkdir: %s\n" % exc)}
+    finally:
+        os.umask(old)
+    return {"rc": 0, "stdout": _b64("%s=%s\n" % (name, path)), "stderr": ""}
+
+
+def _rmtree(path):
+    """``rm -f -r PATH``: as much as can be removed; rc 1 when something was left."""
+    failed = []
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, onerror=lambda *args: failed.append(args))
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            failed.append(exc)
+    return {"rc": 1 if failed else 0, "stdout": "", "stderr": ""}
+
+
 def _command(req):
     """``{"sh": command, "stdin": b64}``: the command run by /bin/sh, as ssh would run it;
-    ``{"put": path, "data": b64}``: the file written. Output base64-encoded, exact bytes."""
+    ``{"put": path, "data": b64}``: the file written; ``mkdtemp``, ``rmtree``, ``expanduser``:
+    see the module's docstring. Output base64-encoded, exact bytes."""
     import subprocess
 
+    if "mkdtemp" in req:
+        return _mkdtemp(req)
+    if "rmtree" in req:
+        return _rmtree(req["rmtree"])
+    if "expanduser" in req:
+        return {"rc": 0, "stdout": _b64(_expanded(req["expanduser"]) + "\n"), "stderr": ""}
     if "put" in req:
         try:
             with open(req["put"], "wb") as f:
@@ -424,7 +486,7 @@ def main():
             if body is None:
                 return
             req = json.loads(body.decode("utf-8", "surrogateescape"))
-            if "sh" in req or "put" in req:
+            if any(k in req for k in COMMANDS):
                 _send(proto_out, _command(req))
                 continue
             key = req["lib"]

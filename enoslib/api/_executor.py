@@ -13,9 +13,17 @@ view of the result). What changes is only how the remote side is reached:
 
 * a module (``ActionBase._execute_module``) runs on the host's agent (:mod:`enoslib.api.agents`)
   from a payload whose module zip is built once per module, not once per host and task;
-* other remote commands (temporary directories, ``~`` expansion) and file transfers are done
-  by the host's agent of the SSH user (no new SSH session per command);
-* the hosts of a task run at once, one thread each (no worker process per host and task).
+* other remote commands and file transfers are done by the host's agent of the SSH user (no
+  new SSH session per command); temporary directories (made and removed) and ``~`` expansion
+  are done by the agent itself, without ``/bin/sh`` (same directories, modes, output and
+  errors as ansible-core's POSIX shell plugin; other shells and ``remote_tmp`` values the
+  shell would expand, such as ``$HOME/...``, go through the shell as in ansible-core);
+* the agent's channel always pipelines modules and has no TTY (no parsing of ssh arguments
+  per module); the ``stat`` that ``copy`` / ``template`` run on their destination skips the
+  MIME type and file attributes the action plugin never reads (a ``file`` and an ``lsattr``
+  command per copy);
+* the hosts of a task run at once, one thread each (no worker process per host and task);
+  the first thread builds a module payload / loads a plugin, the others find it built.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import base64
 import functools
 import json
 import logging
+import re
 import struct
 import threading
 import time
@@ -76,19 +85,51 @@ def _module_path(name: str, collections: tuple[str, ...] | None) -> str:
     return str(path)
 
 
+_PAYLOAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+
+
+def _payload_lock(module: str, path: str) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _PAYLOAD_LOCKS.setdefault((module, path), threading.Lock())
+
+
+_LOCKS_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=None)
 def _action_class(base: type) -> type:
     """``base`` (an ansible-core action plugin class) with modules run by our agents and
     commands over our connections."""
 
     class Fast(base):  # type: ignore[misc,valid-type]
+        def _execute_remote_stat(self, *args: Any, **kwargs: Any) -> Any:
+            self._enos_remote_stat = True
+            try:
+                return super()._execute_remote_stat(*args, **kwargs)
+            finally:
+                self._enos_remote_stat = False
+
+        def _execute_module(self, module_name: Any = None, module_args: Any = None,
+                            *args: Any, **kwargs: Any) -> Any:
+            if getattr(self, "_enos_remote_stat", False) and module_args is not None:
+                # the action reads exists/isdir/checksum/islnk/lnk_source of its own stat:
+                # the MIME type (a `file` command) and attributes (`lsattr`) the module
+                # gathers by default are thrown away; not asked for (2.5x cheaper)
+                module_args = {**module_args, "get_mime": False, "get_attributes": False}
+            return super()._execute_module(module_name, module_args, *args, **kwargs)
+
         def _configure_module(self, module_name: str, module_args: Any, task_vars: Any) -> Any:
             from ansible.executor.module_common import _BuiltModule
 
+            from enoslib.api.agents import lib_key
             from enoslib.api.modules import module_payload
 
             path = _module_path(module_name, tuple(self._task.collections or ()) or None)
-            built = module_payload(module_name, path, module_args)
+            # the hosts' threads ask for the same module at once: built (and its library
+            # named) by the first, found by the others
+            with _payload_lock(module_name, path):
+                built = module_payload(module_name, path, module_args)
+                lib_key(built)
             environment: dict[str, Any] = {}
             self._compute_environment_string(environment)
             data = _AgentCall(b"#!enoslib-agent")
@@ -108,9 +149,114 @@ def _action_class(base: type) -> type:
                 return _on_agent(self, in_data.request)
             return super()._low_level_execute_command(cmd, sudoable, in_data, *args, **kwargs)
 
+        # temporary directories and ``~``: what ansible-core's POSIX shell plugin has /bin/sh
+        # do, done by the agent of the SSH user (sudoable=False there too) without a shell
+        def _make_tmp_path(self, remote_user: str | None = None) -> str:
+            from ansible.errors import AnsibleConnectionFailure
+
+            shell = self._connection._shell
+            remote_tmp = self.get_shell_option("remote_tmp", default="~/.ansible/tmp")
+            tmpdir = _tilde_path(self, remote_tmp, sudoable=False)
+            if tmpdir is None:
+                return super()._make_tmp_path(remote_user)
+            system = self._is_become_unprivileged()
+            basefile = shell._generate_temp_dir_name()
+            reply = _agent_request(self._connection.enos_host, None, {
+                "mkdtemp": basefile, "tmpdir": tmpdir,
+                "system_tmpdirs": list(shell.get_option("system_tmpdirs")) if system else None})
+            if reply["rc"] != 0:
+                stderr = base64.b64decode(reply["stderr"]).decode("utf-8", "replace")
+                if "No space left on device" in stderr:
+                    raise AnsibleConnectionFailure(stderr)
+                # the command ansible-core would have run (rare: one more request)
+                expanded = self._remote_expand_user(remote_tmp, sudoable=False)
+                cmd = shell._mkdtemp2(basefile=basefile, system=system, tmpdir=expanded).command
+                raise AnsibleConnectionFailure(
+                    "Failed to create temporary directory. In some cases, you may have been able "
+                    "to authenticate and did not have permissions on the target directory. "
+                    "Consider changing the remote tmp path in ansible.cfg to a path rooted in "
+                    '"/tmp", for more error information use -vvv. Failed command was: '
+                    f"{cmd}, exited with result {reply['rc']}")
+            self._cleanup_remote_tmp = True
+            made = base64.b64decode(reply["stdout"]).decode("utf-8", "surrogateescape")
+            path = shell.join_path(made.strip().split(f"{basefile}=", 1)[-1], "")
+            _check_home(self, path.rstrip("/").rsplit("/", 1)[0])
+            shell.tmpdir = path
+            return path
+
+        def _remove_tmp_path(self, tmp_path: str | None, force: bool = False) -> None:
+            from ansible.utils.display import Display
+
+            shell = self._connection._shell
+            if getattr(shell, "SHELL_FAMILY", None) != "sh":
+                return super()._remove_tmp_path(tmp_path, force)
+            if tmp_path is None and shell.tmpdir:
+                tmp_path = shell.tmpdir
+            if force or self._should_remove_tmp_path(tmp_path):
+                reply = _agent_request(self._connection.enos_host, None, {"rmtree": tmp_path})
+                if reply["rc"] != 0:
+                    Display().warning(f"Error deleting remote temporary files (rc: {reply['rc']}, "
+                                      "stderr: })")
+                else:
+                    shell.tmpdir = None
+
+        def _remote_expand_user(self, path: str, sudoable: bool = True,
+                                pathsep: Any = None) -> str:
+            tilde = _tilde_path(self, path, sudoable) if path.startswith("~") else None
+            if tilde is None:
+                return str(super()._remote_expand_user(path, sudoable, pathsep))
+            head, _, rest = tilde.partition("/")
+            reply = _agent_request(self._connection.enos_host, None, {"expanduser": head})
+            out = base64.b64decode(reply["stdout"]).decode("utf-8", "surrogateescape").strip()
+            if not out:  # ansible-core then tries pwd: its own way
+                return str(super()._remote_expand_user(path, sudoable, pathsep))
+            initial = out.splitlines()[-1]
+            expanded = self._connection._shell.join_path(initial, rest) if "/" in path else initial
+            _check_home(self, expanded.rsplit("/", 1)[0] if "/" in expanded else "")
+            return str(expanded)
+
     # ansible-core's plugin options are looked up by the class's name
     Fast.__name__ = Fast.__qualname__ = base.__name__
     return Fast
+
+
+_SAFE_PATH = re.compile(r"[-_.A-Za-z0-9/]*")
+
+
+def _tilde_path(action: Any, path: str, sudoable: bool) -> str | None:
+    """``path`` with its leading ``~`` naming the user whose home ansible-core's
+    ``_remote_expand_user`` would ask the host's shell for (``~`` + the become or remote
+    user); None when the agent cannot expand it as ``/bin/sh`` would (another shell, a local
+    connection, characters the shell would expand, a ``~`` form quoted by ansible-core)."""
+    from ansible.plugins.shell import _USER_HOME_PATH_RE
+
+    shell = action._connection._shell
+    if getattr(shell, "SHELL_FAMILY", None) != "sh" or getattr(
+            action._connection, "_remote_is_local", False):
+        return None
+    head, sep, rest = path.partition("/")
+    if not _SAFE_PATH.fullmatch(rest) or ".." in rest.split("/"):
+        return None
+    if not head.startswith("~"):
+        return path if _SAFE_PATH.fullmatch(head) else None
+    if head == "~":
+        become_user = action.get_become_option("become_user")
+        if sudoable and action._connection.become and become_user:
+            head = f"~{become_user}"
+        else:
+            head = f"~{action._get_remote_user() or ''}"
+    if head != "~" and not _USER_HOME_PATH_RE.match(head):
+        return None
+    return head + sep + rest
+
+
+def _check_home(action: Any, directory: str) -> None:
+    """ansible-core's check of an expanded home (no ``..`` in it)."""
+    from ansible.errors import AnsibleError
+
+    if ".." in directory.split("/"):
+        raise AnsibleError(f"'{action._get_remote_addr({})}' returned an invalid relative home "
+                           "directory path containing '..'")
 
 
 def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +330,15 @@ def _connection_class(base: type) -> type:
             self._connected = True
             return self
 
+        # modules always reach the agent as data on its channel, never as a file on the host,
+        # and the channel has no TTY (ansible-core's ssh plugin parses its ssh arguments to
+        # tell, three times per module)
+        def is_pipelining_enabled(self, wrap_async: bool = False) -> bool:
+            return not wrap_async
+
+        def _is_tty_requested(self) -> bool:
+            return False
+
         def exec_command(self, cmd: str, in_data: bytes | None = None,
                          sudoable: bool = True) -> tuple[int, bytes, bytes]:
             reply = _agent_request(self.enos_host, None, {
@@ -225,17 +380,24 @@ def _executor_class() -> type:
     from ansible.executor.task_executor import TaskExecutor
     from ansible.plugins.loader import PluginLoader
 
-    # ansible-core loads plugins (action, connection, lookup, filter ...) in one process per
-    # worker; here hosts' threads may load the same one at once: one at a time
-    load = PluginLoader._load_module_source
+    # ansible-core loads plugins (action, connection, lookup, filter ...) and their
+    # configuration (the YAML of their documentation) in one process per worker; here
+    # hosts' threads may load the same one at once: one at a time (the first loads it, the
+    # others find it loaded)
     lock = threading.RLock()
 
-    @functools.wraps(load)
-    def load_one_at_a_time(self: Any, **kwargs: Any) -> Any:
-        with lock:
-            return load(self, **kwargs)
+    def one_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
 
-    PluginLoader._load_module_source = load_one_at_a_time  # type: ignore[method-assign]
+        return locked
+
+    PluginLoader._load_module_source = one_at_a_time(  # type: ignore[method-assign]
+        PluginLoader._load_module_source)
+    PluginLoader._load_config_defs = one_at_a_time(  # type: ignore[method-assign]
+        PluginLoader._load_config_defs)
 
     class Executor(TaskExecutor):  # type: ignore[misc,valid-type]
         enos_host: Host
@@ -317,13 +479,17 @@ def run_actions(a: "actions") -> Results:
     hosts = get_hosts(a.roles, a.pattern_hosts)
     by_alias = {h.alias: h for h in hosts}
     with LOCK:
-        # the agents start (and find the hosts' Python) before the inventory is built
+        # the agents start (and find the hosts' Python) before the inventory is built;
+        # meanwhile ansible-core's executor is imported (the first call in a process)
+        warm = threading.Thread(target=_import_executor, daemon=True)
+        warm.start()
         users = {become_user_of(t.keywords, a.run_as) for t in a.tasks}
         for user in sorted(users, key=str):
             if user is None or "{" not in user:
                 for h, agent in _agents_for(hosts, user).items():
                     if isinstance(agent, tuple):  # not tried again by each task
                         _DOWN[_agent_key(h, user)] = agent
+        warm.join()
         with _LOCK, _process_state():
             loader, inventory, variables = _setup(a.roles, a.extra_vars, forks_for(len(hosts)))
             from ansible import constants as C
@@ -352,6 +518,20 @@ def run_actions(a: "actions") -> Results:
             finally:
                 _DOWN.clear()
                 loader.cleanup_all_tmp_files()
+
+
+def _import_executor() -> None:
+    """What running a play here imports, imported while the hosts' agents start."""
+    try:
+        import ansible.parsing.dataloader  # noqa: F401
+        import ansible.playbook.play  # noqa: F401
+        import ansible.playbook.play_context  # noqa: F401
+        import ansible.vars.manager  # noqa: F401
+
+        _executor_class()
+        _loaders()
+    except Exception:  # noqa: BLE001 - imported again (and raising) where used
+        pass
 
 
 def _run_handlers(results: Results, handlers: list[Any], hosts: list[Host], *context: Any
@@ -388,7 +568,9 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
         ihost = inventory.get_host(h.alias)
         job_vars = variables.get_vars(play=play, host=ihost, task=task, _hosts=names,
                                       _hosts_all=names)
-        copy = task.copy()
+        # what TaskExecutor changes is the task and its parents' attributes, not the other
+        # tasks of its block (ansible-core's loop copies tasks the same way)
+        copy = task.copy(exclude_tasks=True)
         executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
                                   _NoQueue(), variables)
         executor.enos_host = h

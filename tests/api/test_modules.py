@@ -24,6 +24,7 @@ _RENAMED = [
     (r"ansible-tmp-[0-9.-]+", "ansible-tmp-N"),
     (r'"_original_basename": "\.[^"]+"', '"_original_basename": "TMP"'),
     (r"\.[0-9]+\.[0-9-]+@[0-9:]+~", ".BACKUP~"),
+    (r"/ansible-local-[^/]+/tmp[^/]+/", "/ansible-local-N/tmpN/"),  # a template's rendering
 ]
 VOLATILE = {"start", "end", "delta", "atime", "mtime", "ctime", "ansible_facts"}
 
@@ -316,3 +317,67 @@ def test_run_play_with_vars_and_handlers_on_the_module_path(
     assert [(r.host, r.task, r.stdout) for r in fast if r.task in ("reload", "restart")] == [
         ("h1", "reload", "reload h1"), ("h1", "restart", "restart h1"),
         ("h2", "restart", "restart h2")]
+
+
+def _tmp_dirs(hosts: list[Any]) -> set[tuple[str, str]]:
+    """ansible-core's temporary directories on ``hosts``: (host, path)."""
+    out = run_command("ls -d /root/.ansible/tmp/ansible-tmp-* /var/tmp/ansible-tmp-* "
+                      "/tmp/ansible-tmp-* 2>/dev/null; true", hosts)
+    return {(r.host, path) for r in out for path in r.stdout.split()}
+
+
+def test_temporary_directories_and_home_expansion_on_the_agent(hosts: list[Any]) -> None:
+    """Temporary directories made and removed by the agent (no shell), ``~`` of the SSH and
+    of a become user, check mode, a copy failing after its file was sent: the Results of
+    ansible-core, nothing left behind."""
+    def play(a: Any) -> None:
+        a.copy(content="home {{ inventory_hostname }}\n",
+               dest="~/mp-tilde-{{ inventory_hostname }}", task_name="tilde")
+        a.copy(content="x\n", dest="~/mp-tilde-x", become=True, become_user="nobody",
+               ignore_errors=True, task_name="tilde of become user")
+        a.copy(content="unprivileged\n", dest="/tmp/mp-tmp/nobody-{{ inventory_hostname }}",
+               become=True, become_user="nobody", task_name="system tmp dir")
+        a.template(src="/etc/hostname", dest="/tmp/mp-tmp/check", check_mode=True,
+                   task_name="check mode")
+        a.copy(content="x\n", dest="/tmp/mp-tmp/no/such/dir/x", ignore_errors=True,
+               task_name="fails after the transfer")
+        a.copy(content="x\n", dest="/tmp/mp-tmp/{{ inventory_hostname }}",
+               task_name="after the failure")
+
+    before = _tmp_dirs(hosts[:2])
+    reset = ("rm -rf /tmp/mp-tmp /root/mp-tilde-*; mkdir -m 777 /tmp/mp-tmp; "
+             "mkdir -p /root/.ansible/tmp")
+    fast, core = _both(hosts[:2], play, reset=reset)
+    assert fast.engine_used == "modules"
+    _assert_same(fast.results, core.results)
+    by_task = {r.task: r for r in fast.results if r.host == hosts[0].alias}
+    assert by_task["tilde"].changed and by_task["tilde"].payload["dest"] == "/root/mp-tilde-h1"
+    assert by_task["tilde of become user"].status == "FAILED"
+    assert by_task["system tmp dir"].changed and by_task["check mode"].changed
+    assert by_task["fails after the transfer"].status == "FAILED"
+    assert by_task["after the failure"].changed
+    assert _tmp_dirs(hosts[:2]) <= before  # every temporary directory removed, on both paths
+    out = run_command("cat ~/mp-tilde-h2; stat -c %U /tmp/mp-tmp/nobody-h2; "
+                      "test -e /tmp/mp-tmp/check", hosts[1:2], on_error_continue=True)
+    assert out[0].stdout.splitlines() == ["home h2", "nobody"] and out[0].rc == 1
+
+
+def test_a_temporary_directory_that_cannot_be_made(hosts: list[Any]) -> None:
+    """remote_tmp where nothing can be created: the host is unreachable on both paths, with
+    ansible-core's message (the command it would have run)."""
+    def play(a: Any) -> None:
+        a.copy(content="x\n", dest="/tmp/mp-notmp", task_name="copy")
+        a.ping(task_name="after")
+
+    out = []
+    for engine in ("auto", "ansible"):
+        with actions(roles=hosts[:1], engine=engine, on_error_continue=True,
+                     extra_vars={"ansible_remote_tmp": "/proc/mp-no-tmp"}) as a:
+            play(a)
+        out.append(a)
+    fast, core = out
+    assert fast.engine_used == "modules"
+    _assert_same(fast.results, core.results)
+    assert [r.status for r in fast.results] == ["UNREACHABLE"]
+    assert "Failed to create temporary directory" in fast.results[0].payload["msg"]
+    assert "/proc/mp-no-tmp/ansible-tmp-" in fast.results[0].payload["msg"]
