@@ -29,7 +29,8 @@ modules on our agents; its "cold" is its first call in the process, after the mo
 commands as the mixed play),
 ``playbook`` = ``run_ansible`` of a playbook file whose role has
 3 tasks (``stat``, ``lineinfile`` and ``command`` templated from ``extra_vars``): both
-tools run it through ansible-core. Cells are medians over ``--runs`` rounds.
+tools run it through ansible-core's strategy; ours with its tasks in threads on our agents,
+``ours/ansible-core`` with ansible-core's forked workers (``ansible_workers="processes"``). Cells are medians over ``--runs`` rounds.
 ``--big N`` adds run_command rows on N hosts (cold = no SSH master) next to plain ssh.
 """
 
@@ -73,6 +74,9 @@ if tool == "enoslib":
 else:
     from enoslib.config import set_config
     set_config(cache_dir=spec["cache"])
+    if spec.get("engine") == "ansible":  # run_ansible too: ansible-core's forked workers
+        try: set_config(ansible_workers="processes")
+        except Exception: pass  # an enoslib before that setting: always so
 import enoslib as en
 args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 extra = ({"ansible_ssh_common_args": args} if tool == "enoslib" else {"ansible_host_key_checking": False})
@@ -201,7 +205,7 @@ def median_of(runs: int, fn: Any, before: Any = None) -> float:
 STEPS = [("modules", "cold"), ("modules", "warm"), ("shell", "warm"), ("command", "warm"),
          ("mixed", "cold"), ("mixed", "warm"), ("shell4", "warm"), ("playbook", "cold"),
          ("playbook", "warm")]
-CORE_PLAYS = {"modules"}
+CORE_PLAYS = {"modules", "playbook"}
 OURS_ONLY = {"shell4"}  # the fast-path reference of the mixed play (4 commands)
 HOST_CACHE = "~/.cache/enoslib-agent"  # where the hosts keep our module libraries  # ours/ansible-core: the module play only (the others are the same)
 
@@ -361,9 +365,20 @@ def report(sizes: list[int], args: Any, tools: list[tuple[str, str, str, str | N
         if a is not None or b is not None:
             ref.add_row(str(n), fmt(a), fmt(b), ratio(a, b))
     console.print(ref)
-    ours_vs_enoslib("run_ansible(playbook with a role of 3 tasks, extra_vars): ansible-core on "
-                    "both sides", [("1st playbook in process", "playbook", "cold"),
-                                   ("warm", "playbook", "warm")])
+    t3 = Table(title=f"run_ansible(playbook with a role of 3 tasks, extra_vars), median of "
+                     f"{args.runs}, seconds: ours = ansible-core's strategy with tasks in "
+                     "threads on our agents; classic = ansible_workers='processes' (forked "
+                     "workers, ssh plugin)")
+    for col in ("hosts, call", "ours", "ours classic", "EnOSlib", "classic / ours",
+                "EnOSlib / ours"):
+        t3.add_column(col, justify="right")
+    for n in sizes:
+        for row, step in (("1st playbook in process", "cold"), ("warm", "warm")):
+            a, c, b = (cell(n, lb, "playbook", step) for lb in ("ours", "ours/ansible-core",
+                                                                   "EnOSlib"))
+            if a is not None:
+                t3.add_row(f"{n} hosts, {row}", fmt(a), fmt(c), fmt(b), ratio(c, a), ratio(b, a))
+    console.print(t3)
     if not compare:
         print(f"(no EnOSlib column: {args.compare_python} cannot import enoslib)")
     if big:

@@ -23,6 +23,10 @@ _DEFAULTS: dict[str, Any] = {
     "ssh_control_persist": "600s",
     # None: size forks to the number of hosts
     "ansible_forks": None,
+    # how ansible-core runs a task on a host (run_ansible, run_play, plays through it):
+    # "threads" (a thread per task and host, modules on enoslib's agents) | "processes"
+    # (ansible-core's forked workers and its ssh connection plugin)
+    "ansible_workers": "threads",
     # "spinner" | "noop" | "console": how Ansible progress is shown
     "ansible_stdout": "noop",
     "ssh_connect_timeout": 10,

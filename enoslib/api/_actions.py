@@ -20,9 +20,10 @@ shipped to the hosts. When the tasks are Ansible modules (``apt``, ``lineinfile`
 the module fast path (:mod:`enoslib.api.modules`: Ansible's own module code, run by a
 persistent agent per host, and ansible-core's own task execution where the play needs it).
 Anything else (``delegate_to``, ``async``, other action plugins, facts gathering ...) runs
-the play through ansible-core; ``a.engine_used`` tells which path ran, and the reason for
+the play through ansible-core's strategy, with its tasks in threads on the same agents
+(``enoslib.api.ansible``); ``a.engine_used`` tells which path ran, and the reason for
 falling back is logged at DEBUG on ``enoslib.api.actions``. ``engine="ansible"`` forces
-ansible-core.
+ansible-core with its forked workers and ``ssh`` connection plugin.
 """
 
 from __future__ import annotations
@@ -303,7 +304,8 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         else:
             log.debug("actions: through ansible-core, because of %s", reason)
             self.engine_used = "ansible"
-            self.results = run_plays([self.play()], self.roles, self.extra_vars)
+            self.results = run_plays([self.play()], self.roles, self.extra_vars,
+                                     classic=True if self.engine == "ansible" else None)
         return check(self.results, self.on_error_continue)
 
 

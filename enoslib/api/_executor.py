@@ -279,10 +279,23 @@ def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
 _DOWN: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
+# one request at a time per agent: the tasks of several hosts delegated to one host share
+# its agent (enoslib.api._strategy)
+_REQUEST_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
+
+
 def _agent_request(host: Host, user: str | None, request: dict[str, Any],
                    built: Any = None) -> dict[str, Any]:
     """One request to the agent of ``host`` and ``user`` (started if needed); its reply.
     ``built``: the module payload whose zip the agent gets if it has not got it yet."""
+    from enoslib.api.agents import _agent_key
+
+    with _REQUEST_LOCKS.setdefault(_agent_key(host, user), threading.Lock()):
+        return _agent_request_one(host, user, request, built)
+
+
+def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
+                       built: Any = None) -> dict[str, Any]:
     from ansible.errors import AnsibleConnectionFailure, AnsibleError
 
     from enoslib.api.agents import _AGENTS, _Agent, _agent_key, _agents_for, _exchange, run_payload

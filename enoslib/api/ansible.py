@@ -6,6 +6,13 @@ user's working directory); every host gets ``ansible_ssh_args`` carrying enoslib
 options and ``ControlPath``, so Ansible reuses the fast path's master connections.
 Pipelining is on and forks follow the host count. Ansible's console output is replaced by
 a callback that collects :class:`~enoslib.api.results.Results`.
+
+Plays and playbooks run on ansible-core's own ``TaskQueueManager`` / ``PlaybookExecutor``
+and strategy; each task on each host runs in a thread of this process, its modules,
+commands and file transfers on enoslib's per-host agents (``enoslib.api._strategy`` says
+what still goes to a forked worker or to ansible-core's own connection plugins).
+``set_config(ansible_workers="processes")`` (or ``classic=True``) runs them as ansible-core
+does by itself: a forked worker per task and host, its ``ssh`` connection plugin.
 """
 
 from __future__ import annotations
@@ -349,13 +356,28 @@ def _setup(
     return loader, inventory, variables
 
 
+def _workers(roles: RolesLike, classic: bool | None) -> Any:
+    """ansible-core's task workers for this run: threads on enoslib's agents
+    (``enoslib.api._strategy``), or its forked processes (``classic``, or the
+    ``ansible_workers="processes"`` setting)."""
+    from enoslib.api._strategy import threaded, threads_enabled
+
+    if not threads_enabled(classic):
+        return contextlib.nullcontext(None)
+    return threaded(as_roles(roles).all())
+
+
 def run_plays(
-    plays: list[Mapping[str, Any]], roles: RolesLike, extra_vars: Mapping[str, Any] | None = None
+    plays: list[Mapping[str, Any]],
+    roles: RolesLike,
+    extra_vars: Mapping[str, Any] | None = None,
+    classic: bool | None = None,
 ) -> Results:
     """Run play dicts (``{"hosts": ..., "tasks": [...]}``) in order; never raises for
-    host failures (the caller decides)."""
+    host failures (the caller decides). ``classic``: forked workers and ansible-core's ssh
+    connection plugin (default: the ``ansible_workers`` setting)."""
     forks = forks_for(len(as_roles(roles).all()))
-    with _LOCK, _process_state():
+    with _LOCK, _process_state(), _workers(roles, classic) as enos_hosts:
         loader, inventory, variables = _setup(roles, extra_vars, forks)
         from ansible.executor.task_queue_manager import TaskQueueManager
         from ansible.playbook.play import Play
@@ -370,6 +392,7 @@ def run_plays(
             forks=forks,
         )
         tqm._callback_plugins = [collector]  # load_callbacks() then keeps ours only
+        tqm.enos_hosts = enos_hosts
         try:
             for source in plays:
                 play = Play().load(trusted(dict(source)), variable_manager=variables, loader=loader)
@@ -387,10 +410,12 @@ def run_playbooks(
     extra_vars: Mapping[str, Any] | None = None,
     tags: list[str] | None = None,
     skip_tags: list[str] | None = None,
+    classic: bool | None = None,
 ) -> Results:
-    """Run playbook files with the given roles as inventory."""
+    """Run playbook files with the given roles as inventory (``classic``: see
+    :func:`run_plays`)."""
     forks = forks_for(len(as_roles(roles).all()))
-    with _LOCK, _process_state():
+    with _LOCK, _process_state(), _workers(roles, classic) as enos_hosts:
         loader, inventory, variables = _setup(roles, extra_vars, forks, tags, skip_tags)
         from ansible.executor.playbook_executor import PlaybookExecutor
 
@@ -404,6 +429,7 @@ def run_playbooks(
             passwords={},
         )
         executor._tqm._callback_plugins = [collector]
+        executor._tqm.enos_hosts = enos_hosts
         executor.run()  # cleans its queue manager and loader up itself
     _remember_interpreters(collector.results, roles)
     return collector.ordered([h.alias for h in as_roles(roles).all()])

@@ -320,6 +320,7 @@ def payload(task: "Task") -> _Payload:
 
 
 _BASES: dict[tuple[str, str], _Payload] = {}
+_BASE_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 
 
 def module_payload(module: str, path: str, module_args: Mapping[str, Any]) -> _Payload:
@@ -330,12 +331,19 @@ def module_payload(module: str, path: str, module_args: Mapping[str, Any]) -> _P
 
     base = _BASES.get((module, path))
     if base is None:
-        disk = _disk_cache_path(json.dumps([module, "base"]), path)
-        try:
-            base = _Payload(json.loads(disk.read_text()))
-        except (OSError, ValueError, KeyError):
-            base = _build(module, path, dict(module_args), disk)
-        _BASES[(module, path)] = base
+        # hosts' threads asking at once (enoslib.api._strategy): built by the first one
+        with _BASE_LOCKS.setdefault((module, path), threading.Lock()):
+            base = _BASES.get((module, path))
+            if base is None:
+                disk = _disk_cache_path(json.dumps([module, "base"]), path)
+                try:
+                    base = _Payload(json.loads(disk.read_text()))
+                except (OSError, ValueError, KeyError):
+                    base = _build(module, path, dict(module_args), disk)
+                from enoslib.api.agents import lib_key
+
+                lib_key(base)  # computed once (cached), not by each host's thread
+                _BASES[(module, path)] = base
     encoder = get_module_encoder(base.profile, Direction.CONTROLLER_TO_MODULE)
     out = copy.copy(base)
     out.params = json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=encoder)
