@@ -85,17 +85,6 @@ def _module_path(name: str, collections: tuple[str, ...] | None) -> str:
     return str(path)
 
 
-_PAYLOAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
-
-
-def _payload_lock(module: str, path: str) -> threading.Lock:
-    with _LOCKS_LOCK:
-        return _PAYLOAD_LOCKS.setdefault((module, path), threading.Lock())
-
-
-_LOCKS_LOCK = threading.Lock()
-
-
 @functools.lru_cache(maxsize=None)
 def _action_class(base: type) -> type:
     """``base`` (an ansible-core action plugin class) with modules run by our agents and
@@ -121,15 +110,11 @@ def _action_class(base: type) -> type:
         def _configure_module(self, module_name: str, module_args: Any, task_vars: Any) -> Any:
             from ansible.executor.module_common import _BuiltModule
 
-            from enoslib.api.agents import lib_key
             from enoslib.api.modules import module_payload
 
             path = _module_path(module_name, tuple(self._task.collections or ()) or None)
-            # the hosts' threads ask for the same module at once: built (and its library
-            # named) by the first, found by the others
-            with _payload_lock(module_name, path):
-                built = module_payload(module_name, path, module_args)
-                lib_key(built)
+            # the hosts' threads ask at once: module_payload builds (and names) it once
+            built = module_payload(module_name, path, module_args)
             environment: dict[str, Any] = {}
             self._compute_environment_string(environment)
             data = _AgentCall(b"#!enoslib-agent")
