@@ -199,7 +199,7 @@ def relay():
         try:
             os.chdir(cwd)
         except OSError:
-            os.chdir(os.path.dirname(root))
+            os.chdir(os.path.dirname(os.path.dirname(root)))  # the home
     os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed])
 
 
@@ -353,6 +353,7 @@ class _Libraries(object):
         self.paths = {}  # key -> library file used by this process
         self.stamps = {}  # library file -> its (inode, size, mtime) when checked
         self.opened = {}  # library file -> its ZipFile (bytecode reused by the next one)
+        self.bad = {}  # library file -> its stamp, when found damaged
 
     def present(self):
         if self.root is None:
@@ -674,21 +675,35 @@ def _answer(req, libs):
             "stderr": stderr.decode("utf-8", "surrogateescape")}
 
 
-def _warm_from_cache(libs):
-    """Import ``basic`` from the most recently used library of the cache, if any."""
+def _check_cached(libs):
+    """Check (once per file) the newest library of each key in the cache, so that the
+    sessions forked next use them without hashing them again; import ``basic`` from the
+    most recently used one if not done yet."""
     try:
         names = [n for n in os.listdir(libs.root) if _parse_name(n)]
-        names.sort(key=lambda n: os.stat(os.path.join(libs.root, n)).st_mtime, reverse=True)
+        stamps = dict((n, _stamp(os.path.join(libs.root, n))) for n in names)
     except OSError:
         return
+    names = sorted((n for n in names if stamps[n]), key=lambda n: stamps[n][2], reverse=True)
+    done = set()
     for name in names:
-        path = os.path.join(libs.root, name)
-        if _verified(path):
-            key = _parse_name(name)[0]
-            libs.paths[key] = path  # checked: the children need not hash it again
-            libs.stamps[path] = _stamp(path)
-            _warm(path)
-            return
+        key, path = _parse_name(name)[0], os.path.join(libs.root, name)
+        if key in done:
+            continue
+        if libs.bad.get(path) == stamps[name]:
+            continue  # damaged: the session that needs it builds it again
+        if libs.stamps.get(path) == stamps[name] or _verified(path):
+            done.add(key)
+            libs.paths[key] = path
+            libs.stamps[path] = stamps[name]
+        else:
+            libs.bad[path] = stamps[name]
+    if _WARM["path"] is None:
+        for name in names:
+            path = os.path.join(libs.root, name)
+            if libs.stamps.get(path) == stamps[name]:
+                _warm(path)
+                return
 
 
 class _Daemon(object):
@@ -738,6 +753,11 @@ class _Daemon(object):
                 left = last + self.idle - now
                 if (not self.children and left <= 0) or not self.ours():
                     return
+                if _WARM["path"] is None and self.libs.root is not None:
+                    # the first session brings the first library: warm before the next one
+                    _check_cached(self.libs)
+                    if _WARM["path"] is None:
+                        left = min(left, 1.0) if self.children else left
                 try:
                     ready = self.select.select([self.listener, self.wake_r], [], [],
                                                min(max(left, 0.01), 60.0))[0]
@@ -798,8 +818,8 @@ class _Daemon(object):
             if fields[0] != b"run" or len(fds) != 3 or len(fields) < 4:
                 return "error"
             self.idle = float(fields[1])
-            if _WARM["path"] is None and self.libs.root is not None:
-                _warm_from_cache(self.libs)  # the first module library has come meanwhile
+            if self.libs.root is not None:
+                _check_cached(self.libs)  # libraries built by the sessions since
             info = dict(self.info, warm=_WARM["path"] is not None)
             pid = os.fork()
             if pid == 0:
@@ -855,8 +875,6 @@ def main():
             os.write(ready, b"k")  # listening: the client that started it connects
         finally:
             os.close(ready)
-        if _WARM["path"] is None and daemon.libs.root is not None:
-            _warm_from_cache(daemon.libs)
         daemon.run()
         return
     proto_in, proto_out = os.dup(0), os.dup(1)
