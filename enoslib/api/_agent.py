@@ -675,10 +675,10 @@ def _answer(req, libs):
             "stderr": stderr.decode("utf-8", "surrogateescape")}
 
 
-def _check_cached(libs):
+def _check_cached(libs, warm=True):
     """Check (once per file) the newest library of each key in the cache, so that the
     sessions forked next use them without hashing them again; import ``basic`` from the
-    most recently used one if not done yet."""
+    most recently used one if not done yet (``warm``)."""
     try:
         names = [n for n in os.listdir(libs.root) if _parse_name(n)]
         stamps = dict((n, _stamp(os.path.join(libs.root, n))) for n in names)
@@ -698,7 +698,7 @@ def _check_cached(libs):
             libs.stamps[path] = stamps[name]
         else:
             libs.bad[path] = stamps[name]
-    if _WARM["path"] is None:
+    if warm and _WARM["path"] is None:
         for name in names:
             path = os.path.join(libs.root, name)
             if libs.stamps.get(path) == stamps[name]:
@@ -753,11 +753,10 @@ class _Daemon(object):
                 left = last + self.idle - now
                 if (not self.children and left <= 0) or not self.ours():
                     return
-                if _WARM["path"] is None and self.libs.root is not None:
-                    # the first session brings the first library: warm before the next one
+                if _WARM["path"] is None and not self.children and self.libs.root is not None:
+                    # the first sessions brought the first library: warm before the next
+                    # ones, once they are gone (they import it themselves meanwhile)
                     _check_cached(self.libs)
-                    if _WARM["path"] is None:
-                        left = min(left, 1.0) if self.children else left
                 try:
                     ready = self.select.select([self.listener, self.wake_r], [], [],
                                                min(max(left, 0.01), 60.0))[0]
@@ -819,7 +818,7 @@ class _Daemon(object):
                 return "error"
             self.idle = float(fields[1])
             if self.libs.root is not None:
-                _check_cached(self.libs)  # libraries built by the sessions since
+                _check_cached(self.libs, warm=False)  # libraries built by sessions since
             info = dict(self.info, warm=_WARM["path"] is not None)
             pid = os.fork()
             if pid == 0:
