@@ -19,7 +19,10 @@ round starts fresh workers:
 
 The first call in a worker is its **cold** figure (Python imports, Ansible's start-up, our
 agents' start-up; SSH masters are already open for every tool, and the hosts have already
-seen the modules once: our module libraries are on them, as after any earlier script);
+seen the modules once: our module libraries are on them and our agent daemons run there, as
+after any earlier script within ``agent_persist``: ours then costs a relay per host over
+SSH to a warm daemon); "hosts new to our modules" removes the hosts' agent cache first (no
+library, no daemon: both built again by that call);
 the second call of the same play is its **warm** figure. Plays: ``modules`` = 3 real
 modules (``ping``, ``stat``, ``lineinfile``), ``shell`` = 3 ``shell("true")`` tasks,
 ``run_command('true')``, ``mixed`` = ``copy`` of templated content, ``template`` and
@@ -207,7 +210,7 @@ STEPS = [("modules", "cold"), ("modules", "warm"), ("shell", "warm"), ("command"
          ("playbook", "warm")]
 CORE_PLAYS = {"modules", "playbook"}
 OURS_ONLY = {"shell4"}  # the fast-path reference of the mixed play (4 commands)
-HOST_CACHE = "~/.cache/enoslib-agent"  # where the hosts keep our module libraries  # ours/ansible-core: the module play only (the others are the same)
+HOST_CACHE = "~/.cache/enoslib-agent"  # the hosts' module libraries and agent daemons' sockets  # ours/ansible-core: the module play only (the others are the same)
 
 
 def measure(n: int, runs: int, tools: list[tuple[str, str, str, str | None]],

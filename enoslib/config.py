@@ -21,6 +21,9 @@ _DEFAULTS: dict[str, Any] = {
     or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "enoslib"),
     # reuse one SSH connection per host for this long after the last use
     "ssh_control_persist": "600s",
+    # how long a host's module agent daemon waits for the next process once idle (None: as
+    # ssh_control_persist; 0: no daemon, one agent per process), see enoslib.api.agents
+    "agent_persist": None,
     # None: size forks to the number of hosts
     "ansible_forks": None,
     # how ansible-core runs a task on a host (run_ansible, run_play, plays through it):

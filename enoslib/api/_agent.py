@@ -1,12 +1,30 @@
 """The remote half of the module fast path: a Python process kept alive on each host.
 
-This file is NOT imported by enoslib: :mod:`enoslib.api.modules` reads its text and starts
-it on a host with ``python3 -c`` over the host's multiplexed SSH connection. Stdlib only,
-Python >= 3.6 (what ansible-core's modules need on the targets anyway).
+This file is NOT imported by enoslib: :mod:`enoslib.api.agents` reads its text and starts
+it on a host over the host's multiplexed SSH connection. Stdlib only, Python >= 3.6 (what
+ansible-core's modules need on the targets anyway).
+
+Daemons: a controller process's agent on a host is a session of a daemon that outlives the
+process, one per host, effective user and version of this file. Over SSH runs only the
+relay (the first part of this file, ``python3 -S -c``, a few ms): it connects to the
+daemon's Unix socket ``~/.cache/enoslib-agent/d-<version>-<host id>.sock`` (starting the
+daemon, detached, if none listens: one client at a time, under a lock of that directory),
+hands it the session's stdin/stdout/stderr (``SCM_RIGHTS``) with its environment, working
+directory and umask, and waits for the session's end. The daemon imported ansible's
+``basic`` once (from the most recently used library), and forks a child per session that
+takes the session's environment and serves the protocol below, warm from its first
+request. The daemon exits once no session was open for its idle time (the last client's
+``agent_persist``), when asked (``stop``), or when its socket is gone; a socket nobody
+listens on (daemon killed) is replaced. The socket's directory is the private cache
+directory below; without one (or with ``agent_persist`` 0), the relay runs the agent as a
+process of its own for the session, as the hello says (``"daemon": null``). The host id
+hashes the interpreter, the host's boot id, name and namespaces: hosts or containers
+sharing a home never share a daemon.
 
 Protocol (stdin/stdout of the process, the SSH channel): frames of a 4-byte big-endian
 length followed by that many bytes of JSON. The agent first sends ``{"hello": {...,
-"libs": [key, ...]}}`` (the module libraries this host already holds); then for each request
+"libs": [key, ...], "daemon": {"pid", "started", "warm"} | null}}`` (the module libraries
+this host already holds, the daemon serving the session); then for each request
 ``{"lib": key, "zip_data": b64?, "fqn", "params", "profile", "extensions", "env", "rlimit"}``
 it answers ``{"rc", "stdout", "stderr"}``: what the AnsiballZ wrapper would have printed and
 returned when run by ansible-core; or ``{"need": key}`` when it holds no valid library
@@ -20,7 +38,8 @@ ansible-core's POSIX shell plugin has ``/bin/sh`` do for its temporary directori
 Each module runs in a forked child, through ansible-core's own AnsiballZ loader
 (``ansible.module_utils._internal._ansiballz._loader.run_module``), with the module's
 library first on ``sys.path``. The parent imports ansible's module_utils once, so children
-start warm: a module costs a fork, not a new interpreter that imports ``basic`` again.
+start warm: a module costs a fork, not a new interpreter that imports ``basic`` again. A
+library whose files differ from those imported (another ansible-core) gets its own imports.
 
 Module libraries last between processes: the module's zip (ansible-core builds it on the
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
@@ -34,20 +53,192 @@ owned by it) or none is used. Modules imported from a library have ``__file__`` 
 ``.pyc`` (the directory is the same).
 """
 
-import base64
-import hashlib
-import importlib.util
-import io
-import json
+# -- relay: from here to the "end of relay" line, sent alone (``python3 -S -c``) ---------------
 import os
-import shutil
-import stat
-import struct
 import sys
-import tempfile
-import traceback
-import zipfile
-import zipimport
+
+_BOOT = "import base64,zlib,sys;exec(zlib.decompress(base64.b64decode(sys.argv[1])))"
+
+
+def _cache_root():
+    """``~/.cache/enoslib-agent`` of the effective user (its passwd home: sudo may have kept
+    the caller's $HOME), when it is private to that user; else None (no cache, no daemon)."""
+    import stat
+
+    try:
+        import pwd
+
+        root = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".cache", "enoslib-agent")
+        if not os.path.isdir(root):
+            os.makedirs(root, mode=0o700)
+        st = os.lstat(root)
+    except (ImportError, KeyError, OSError):
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return root
+
+
+def _socket_name(version):
+    """``d-<agent version>-<host id>.sock``: the host id tells apart the machines, namespaces
+    (containers, network namespaces) and interpreters that may share one home directory."""
+    parts = [sys.executable, sys.version, os.uname()[1]]
+    for ns in ("mnt", "net", "uts", "pid", "ipc", "user"):
+        try:
+            parts.append(os.readlink("/proc/self/ns/" + ns))
+        except OSError:
+            pass
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            parts.append(f.read().strip())
+    except OSError:
+        pass
+    parts += sorted(k + "=" + v for k, v in os.environ.items() if k.startswith("PYTHON"))
+    h = 0xCBF29CE484222325  # FNV-1a, 64 bits: no hashlib to import
+    for b in "\0".join(parts).encode("utf-8", "surrogateescape"):
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "d-%s-%016x.sock" % (version, h)
+
+
+def _connect(name):
+    """A connection to the daemon listening on ``name`` (in the cwd), or None."""
+    import _socket
+    import stat
+
+    try:
+        st = os.lstat(name)
+    except OSError:
+        return None
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+        return None
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.connect(name)
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def _start(name, idle, packed):
+    """Start the daemon (one at a time: the cache directory is locked meanwhile), connected
+    to once it listens; None if it could not start."""
+    import fcntl
+
+    lock = os.open(".", os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sock = _connect(name)  # started by another client meanwhile
+        if sock is not None:
+            return sock
+        try:
+            os.unlink(name)  # its daemon is gone (killed, host rebooted)
+        except OSError:
+            pass
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # detached: own session, no terminal, stdio on /dev/null
+            try:
+                os.setsid()
+                if os.fork() == 0:
+                    devnull = os.open(os.devnull, os.O_RDWR)
+                    for fd in (0, 1, 2):
+                        os.dup2(devnull, fd)
+                    os.set_inheritable(w, True)
+                    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed, "daemon",
+                                              name, idle, str(w)])
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)
+        ready = os.read(r, 1)  # written once it listens; nothing if it died
+        os.close(r)
+        return _connect(name) if ready else None
+    finally:
+        os.close(lock)
+
+
+def _header(kind, fields=()):
+    body = b"\0".join([kind] + list(fields))
+    return len(body).to_bytes(4, "big") + body
+
+
+def relay():
+    """Run by ``python3 -S -c`` over SSH with argv ``version idle packed-agent``: hand this
+    session's stdin/stdout/stderr to a child of the host's daemon (started if absent), then
+    wait for it to end; without a private cache dir (or daemons, ``idle`` 0) run the agent
+    in a Python of its own, as a session of its own."""
+    import _socket
+
+    version, idle, packed = sys.argv[1:4]
+    root = _cache_root()
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    sock = None
+    if root is not None and float(idle) > 0 and cwd:
+        os.chdir(root)  # relative socket names: no length limit from the home's path
+        name = _socket_name(version)
+        sock = _connect(name) or _start(name, idle, packed)
+    if sock is not None:
+        umask = os.umask(0)
+        os.umask(umask)
+        env = [k + b"=" + v for k, v in os.environb.items()]
+        head = _header(b"run", [idle.encode(), os.fsencode(cwd), b"%o" % umask] + env)
+        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
+        try:
+            sock.sendmsg([head], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+            ack = sock.recv(1)
+        except OSError:
+            ack = b""
+        if ack == b"k":  # the daemon's child serves this session from now on
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            code = sock.recv(1)  # its exit code, when it ends
+            os._exit(code[0] if code else 1)
+        sock.close()
+        try:
+            os.chdir(cwd)
+        except OSError:
+            os.chdir(os.path.dirname(os.path.dirname(root)))  # the home
+    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed])
+
+
+def stop():
+    """Run by ``python3 -S -c``: ask every daemon of this user on this host to exit (the
+    sessions they serve go on until their client closes them)."""
+    root = _cache_root()
+    if root is None:
+        return
+    os.chdir(root)
+    for name in os.listdir("."):
+        if name.startswith("d-") and name.endswith(".sock"):
+            sock = _connect(name)
+            if sock is not None:
+                try:
+                    sock.sendall(_header(b"stop"))
+                    sock.recv(1)
+                except OSError:
+                    pass
+                sock.close()
+
+
+# -- end of relay -------------------------------------------------------------------------------
+
+import base64  # noqa: E402 - after the relay, which imports nothing else
+import hashlib  # noqa: E402
+import importlib.util  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import stat  # noqa: E402
+import struct  # noqa: E402
+import tempfile  # noqa: E402
+import traceback  # noqa: E402
+import zipfile  # noqa: E402
+import zipimport  # noqa: E402
 
 KEEP = 32  # module libraries kept per user on a host (the least recently used go first)
 
@@ -109,23 +300,6 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _cache_root():
-    """``~/.cache/enoslib-agent`` of the effective user (its passwd home: sudo may have kept
-    the caller's $HOME), when it is private to that user; else None (no cache)."""
-    try:
-        import pwd
-
-        root = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".cache", "enoslib-agent")
-        if not os.path.isdir(root):
-            os.makedirs(root, mode=0o700)
-        st = os.lstat(root)
-    except (ImportError, KeyError, OSError):
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        return None
-    return root
-
-
 def _parse_name(name):
     """(key, digest) of a library file name ``<key>-<python tag>-<digest>.zip``, or None."""
     suffix = "-" + sys.implementation.cache_tag + "-"
@@ -178,10 +352,11 @@ class _Libraries(object):
 
     def __init__(self, work):
         self.root = _cache_root()
-        self.work = work
+        self.work = work  # a private directory (libraries built without a cache)
         self.paths = {}  # key -> library file used by this process
         self.stamps = {}  # library file -> its (inode, size, mtime) when checked
         self.opened = {}  # library file -> its ZipFile (bytecode reused by the next one)
+        self.bad = {}  # library file -> its stamp, when found damaged
 
     def present(self):
         if self.root is None:
@@ -362,6 +537,27 @@ def _child(req, zip_path, out_path, err_path):
         os._exit(code & 0xFF)
 
 
+def _modules_from(lib_path):
+    """Source files (name in the zip -> (crc, size)) of the modules imported from ``lib_path``."""
+    prefix = lib_path + os.sep
+    used = set()
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None) or ""
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            used.add(name[:-1] if name.endswith(".pyc") else name)
+    try:
+        with zipfile.ZipFile(lib_path) as z:
+            return dict((i.filename, (i.CRC, i.file_size)) for i in z.infolist()
+                        if i.filename in used)
+    except (OSError, zipfile.BadZipfile):
+        return None
+
+
+# the library this process imported ansible's module_utils from, and what it imported
+_WARM = {"path": None, "files": None, "same": {}}
+
+
 def _warm(lib_path):
     """Import what every module imports, once, in the parent (children inherit it)."""
     sys.path.insert(0, lib_path)
@@ -372,6 +568,32 @@ def _warm(lib_path):
         pass
     finally:
         sys.path.remove(lib_path)
+    _WARM.update(path=lib_path, files=_modules_from(lib_path), same={lib_path: True})
+
+
+def _warm_for(lib_path):
+    """Warm for ``lib_path``: what was imported from another library is kept only if that
+    library holds the same files (another ansible-core's modules get their own imports)."""
+    if _WARM["path"] is None:
+        return _warm(lib_path)
+    same = _WARM["same"].get(lib_path)
+    if same is None:
+        same = _WARM["files"] is not None
+        try:
+            with zipfile.ZipFile(lib_path) as z:
+                for name, crc_size in _WARM["files"].items():
+                    info = z.NameToInfo.get(name)
+                    if info is not None and (info.CRC, info.file_size) != crc_size:
+                        same = False
+                        break
+        except (OSError, zipfile.BadZipfile, AttributeError):
+            same = False
+        _WARM["same"][lib_path] = same
+    if not same:
+        for name in list(sys.modules):
+            if name.split(".")[0] in ("ansible", "ansible_collections"):
+                del sys.modules[name]
+        _warm(lib_path)
 
 
 COMMANDS = ("sh", "put", "mkdtemp", "rmtree", "expanduser")  # requests _command answers
@@ -463,21 +685,19 @@ def _work_dir():
         return tempfile.mkdtemp(prefix="enoslib-agent-")
 
 
-def main():
-    proto_in, proto_out = os.dup(0), os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)  # modules (and what they run) never see the protocol's pipes
-    os.dup2(devnull, 1)
+def _serve(proto_in, proto_out, libs, daemon=None):
+    """Answer the requests read from ``proto_in`` on ``proto_out`` until it ends.
+    ``daemon``: said in the hello (None: a process of its own)."""
     work = _work_dir()
-    libs = _Libraries(work)
-    warm = False
+    libs.work = work
     try:
         try:
             os.getcwd()
         except OSError:
             os.chdir(os.path.expanduser("~"))
         _send(proto_out, {"hello": {"python": sys.executable, "version": list(sys.version_info[:3]),
-                                    "pid": os.getpid(), "libs": libs.present()}})
+                                    "pid": os.getpid(), "libs": libs.present(),
+                                    "daemon": daemon}})
         while True:
             head = _read_exact(proto_in, 4)
             if head is None:
@@ -485,37 +705,244 @@ def main():
             body = _read_exact(proto_in, struct.unpack(">I", head)[0])
             if body is None:
                 return
-            req = json.loads(body.decode("utf-8", "surrogateescape"))
-            if any(k in req for k in COMMANDS):
-                _send(proto_out, _command(req))
-                continue
-            key = req["lib"]
-            try:
-                lib_path = libs.path(key, req.get("zip_data"))
-            except Exception as exc:  # noqa: BLE001 - told to the controller
-                _send(proto_out, {"error": "cannot unpack module payload %s: %r" % (key, exc)})
-                continue
-            if lib_path is None:
-                _send(proto_out, {"need": key})
-                continue
-            if not warm:  # before the first fork: every child, the first too, starts warm
-                warm = True
-                _warm(lib_path)
-            out_path, err_path = os.path.join(work, "out"), os.path.join(work, "err")
-            pid = os.fork()
-            if pid == 0:
-                _child(req, lib_path, out_path, err_path)
-            _, status = os.waitpid(pid, 0)
-            rc = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
-                -(status & 0x7F) if status & 0x7F else status >> 8)
-            with open(out_path, "rb") as f:
-                stdout = f.read()
-            with open(err_path, "rb") as f:
-                stderr = f.read()
-            _send(proto_out, {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
-                              "stderr": stderr.decode("utf-8", "surrogateescape")})
+            _send(proto_out, _answer(json.loads(body.decode("utf-8", "surrogateescape")), libs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _answer(req, libs):
+    """The answer to one request."""
+    if any(k in req for k in COMMANDS):
+        return _command(req)
+    key = req["lib"]
+    try:
+        lib_path = libs.path(key, req.get("zip_data"))
+    except Exception as exc:  # noqa: BLE001 - told to the controller
+        return {"error": "cannot unpack module payload %s: %r" % (key, exc)}
+    if lib_path is None:
+        return {"need": key}
+    _warm_for(lib_path)  # before the fork: every child starts warm
+    out_path, err_path = os.path.join(libs.work, "out"), os.path.join(libs.work, "err")
+    pid = os.fork()
+    if pid == 0:
+        _child(req, lib_path, out_path, err_path)
+    _, status = os.waitpid(pid, 0)
+    rc = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
+        -(status & 0x7F) if status & 0x7F else status >> 8)
+    with open(out_path, "rb") as f:
+        stdout = f.read()
+    with open(err_path, "rb") as f:
+        stderr = f.read()
+    return {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
+            "stderr": stderr.decode("utf-8", "surrogateescape")}
+
+
+def _check_cached(libs, warm=True):
+    """Check (once per file) the newest library of each key in the cache, so that the
+    sessions forked next use them without hashing them again; import ``basic`` from the
+    most recently used one if not done yet (``warm``)."""
+    try:
+        names = [n for n in os.listdir(libs.root) if _parse_name(n)]
+        stamps = dict((n, _stamp(os.path.join(libs.root, n))) for n in names)
+    except OSError:
+        return
+    names = sorted((n for n in names if stamps[n]), key=lambda n: stamps[n][2], reverse=True)
+    done = set()
+    for name in names:
+        key, path = _parse_name(name)[0], os.path.join(libs.root, name)
+        if key in done:
+            continue
+        if libs.bad.get(path) == stamps[name]:
+            continue  # damaged: the session that needs it builds it again
+        if libs.stamps.get(path) == stamps[name] or _verified(path):
+            done.add(key)
+            libs.paths[key] = path
+            libs.stamps[path] = stamps[name]
+        else:
+            libs.bad[path] = stamps[name]
+    if warm and _WARM["path"] is None:
+        for name in names:
+            path = os.path.join(libs.root, name)
+            if libs.stamps.get(path) == stamps[name]:
+                _warm(path)
+                return
+
+
+class _Daemon(object):
+    """Listens on ``name`` (a Unix socket in the private cache dir, the cwd); forks a child
+    per client session (``relay``), which serves it as a process of its own would; exits
+    once no session was open for ``idle`` seconds, when told to (``stop``), or when its
+    socket is gone (cache dir removed, replaced by a newer daemon)."""
+
+    def __init__(self, name, idle):
+        import select
+        import signal
+        import socket
+        import time
+
+        self.select, self.signal, self.socket, self.time = select, signal, socket, time
+        self.name, self.idle = name, idle
+        self.libs = _Libraries(None)
+        self.children = set()
+        self.info = {"pid": os.getpid(), "started": time.time()}
+        os.umask(0o077)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        tmp = ".%s.%d" % (name, os.getpid())
+        self.listener.bind(tmp)
+        self.listener.listen(128)
+        os.rename(tmp, name)
+        self.inode = os.stat(name).st_ino
+        self.wake_r, self.wake_w = os.pipe()  # SIGCHLD wakes select up
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def ours(self):
+        try:
+            return os.stat(self.name).st_ino == self.inode
+        except OSError:
+            return False
+
+    def run(self):
+        last = self.time.monotonic()
+        try:
+            while True:
+                self.reap()
+                now = self.time.monotonic()
+                if self.children:
+                    last = now
+                left = last + self.idle - now
+                if (not self.children and left <= 0) or not self.ours():
+                    return
+                if _WARM["path"] is None and not self.children and self.libs.root is not None:
+                    # the first sessions brought the first library: warm before the next
+                    # ones, once they are gone (they import it themselves meanwhile)
+                    _check_cached(self.libs)
+                try:
+                    ready = self.select.select([self.listener, self.wake_r], [], [],
+                                               min(max(left, 0.01), 60.0))[0]
+                except InterruptedError:
+                    continue
+                if self.wake_r in ready:
+                    try:
+                        os.read(self.wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                if self.listener in ready and self.accept() == "stop":
+                    return
+        finally:
+            if self.ours():
+                os.unlink(self.name)
+            self.listener.setblocking(False)  # clients that connected meanwhile are served
+            while self.accept() in ("run", "stop"):
+                pass
+            self.listener.close()
+
+    def reap(self):
+        while self.children:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+
+    def accept(self):
+        """Serve one client; "stop" when it asks the daemon to exit, None when none waits."""
+        socket = self.socket
+        try:
+            conn = self.listener.accept()[0]
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return "error"
+        fds = []
+        try:
+            conn.settimeout(10)
+            data, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(3 * 4),
+                                                 getattr(socket, "MSG_CMSG_CLOEXEC", 0))
+            for level, kind, raw in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds += [int.from_bytes(raw[i:i + 4], sys.byteorder)
+                            for i in range(0, len(raw) - len(raw) % 4, 4)]
+            while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+                chunk = conn.recv(1 << 16)
+                if not chunk:
+                    raise OSError("header cut short")
+                data += chunk
+            fields = data[4:4 + int.from_bytes(data[:4], "big")].split(b"\0")
+            if fields[0] == b"stop":
+                return "stop"
+            if fields[0] != b"run" or len(fds) != 3 or len(fields) < 4:
+                return "error"
+            self.idle = float(fields[1])
+            if self.libs.root is not None:
+                _check_cached(self.libs, warm=False)  # libraries built by sessions since
+            info = dict(self.info, warm=_WARM["path"] is not None)
+            pid = os.fork()
+            if pid == 0:
+                self._child(conn, fds, fields, info)
+            self.children.add(pid)
+            return "run"
+        except (OSError, ValueError):
+            return "error"
+        finally:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+
+    def _child(self, conn, fds, fields, info):
+        code = 1
+        try:
+            self.signal.set_wakeup_fd(-1)
+            self.signal.signal(self.signal.SIGCHLD, self.signal.SIG_DFL)
+            self.listener.close()
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            self.libs.opened = {}  # never share a file offset with the daemon's other children
+            os.environ.clear()  # the session's environment, as its own process would have
+            for item in fields[4:]:
+                key, _, value = item.partition(b"=")
+                if key:
+                    os.environb[key] = value
+            os.umask(int(fields[3], 8))
+            try:
+                os.chdir(fields[2] or os.path.expanduser("~"))
+            except OSError:
+                os.chdir(os.path.expanduser("~"))
+            os.dup2(fds[2], 2)
+            conn.settimeout(None)
+            conn.sendall(b"k")
+            _serve(fds[0], fds[1], self.libs, info)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                conn.sendall(bytes([code]))
+            except BaseException:
+                pass
+            os._exit(code)
+
+
+def main():
+    if sys.argv[2:3] == ["daemon"]:  # started by relay(): argv packed daemon name idle fd
+        ready = int(sys.argv[5])
+        try:
+            daemon = _Daemon(sys.argv[3], float(sys.argv[4]))
+            os.write(ready, b"k")  # listening: the client that started it connects
+        finally:
+            os.close(ready)
+        daemon.run()
+        return
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)  # modules (and what they run) never see the protocol's pipes
+    os.dup2(devnull, 1)
+    _serve(proto_in, proto_out, _Libraries(None))
 
 
 if __name__ == "__main__":  # run by ``python -c``; importing this file does nothing

@@ -1,5 +1,8 @@
 """The agents of the module fast path: one Python per host (and become user), kept alive
-over the host's multiplexed SSH connection for the process's lifetime.
+over the host's multiplexed SSH connection for the process's lifetime; a session of the
+host's agent daemon (per host, user and agent version), which outlives the process by
+``agent_persist`` (default: ``ssh_control_persist``), so the next process's agents start
+warm: ``close_agents(hosts, stop_daemons=True)`` stops the daemons now.
 
 :mod:`enoslib.api._agent` is the remote half (its text is sent with ``python -c``); this is
 the controller half: start agents on many hosts at once, exchange length-prefixed JSON frames
@@ -55,23 +58,80 @@ def _agent_source() -> tuple[bytes, str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _boot() -> str:
-    packed = base64.b64encode(zlib.compress(_agent_source()[0], 9)).decode()
-    return f"import base64,zlib;exec(zlib.decompress(base64.b64decode('{packed}')))"
+def _packed() -> str:
+    return base64.b64encode(zlib.compress(_agent_source()[0], 9)).decode()
 
 
-def _agent_command(interpreter: str | None, run_as: str | None) -> str:
-    boot = _boot()
+@functools.lru_cache(maxsize=None)
+def _relay_source() -> str:
+    """The relay part of the agent's source (what ``python3 -S -c`` runs first)."""
+    text = _agent_source()[0].decode()
+    start = text.index("# -- relay:")
+    return text[start : text.index("# -- end of relay", start)]
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def persist_seconds(value: Any = None) -> float:
+    """How long (seconds) an idle agent daemon stays on a host: the ``agent_persist``
+    setting, or ``ssh_control_persist`` when it is None; ssh's ``ControlPersist`` syntax
+    (``600``, ``"600s"``, ``"10m"``, ``"1h30m"``, ``"yes"``: forever; ``0``/``"no"``: no
+    daemon, one agent per process as before)."""
+    from enoslib.config import get_config
+
+    if value is None:
+        cfg = get_config()
+        value = cfg["agent_persist"]
+        if value is None:
+            value = cfg["ssh_control_persist"]
+    if isinstance(value, bool):
+        return 10.0**9 if value else 0.0
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        if text in ("yes", "true"):
+            return 10.0**9
+        if text in ("no", "false", ""):
+            return 0.0
+        seconds, number = 0.0, ""
+        for ch in text:
+            if ch.isdigit() or ch == ".":
+                number += ch
+            elif ch in _UNITS and number:
+                seconds += float(number) * _UNITS[ch]
+                number = ""
+            else:
+                raise ValueError(f"agent_persist: cannot read {value!r} as a duration (e.g. '10m')")
+        seconds += float(number or 0)
+    if seconds < 0:
+        raise ValueError(f"agent_persist: negative duration {value!r}")
+    return seconds
+
+
+def _python_command(interpreter: str | None, run_as: str | None, args: list[str]) -> str:
+    """``args`` run by the host's Python (the configured one, else the first found)."""
     candidates = [interpreter] if interpreter else ["/usr/bin/python3", "python3",
                                                     "/usr/libexec/platform-python", "python"]
     tried = " ".join(shlex.quote(c) for c in candidates)
+    argv = " ".join(shlex.quote(a) for a in args)
     script = (
         f"for p in {tried}; do if command -v \"$p\" >/dev/null 2>&1; then "
-        f"exec \"$p\" -c {shlex.quote(boot)}; fi; done; "
+        f"exec \"$p\" {argv}; fi; done; "
         f"echo 'no Python interpreter found on the host (tried {' '.join(candidates)})' >&2; "
         "exit 127"
     )
     return wrap(script, run_as=run_as)
+
+
+def _agent_command(interpreter: str | None, run_as: str | None) -> str:
+    """The relay (``-S``: no site-packages to scan), given the daemon's version (the hash
+    of the agent's source), its idle time and the agent's packed source."""
+    idle = persist_seconds()
+    version = _agent_source()[1][:16]
+    return _python_command(interpreter, run_as, ["-S", "-c", _relay_source() + "relay()\n",
+                                                 version, repr(idle), _packed()])
 
 
 class _Agent:
@@ -135,6 +195,7 @@ class _Agent:
 
 
 _AGENTS: dict[tuple[Any, ...], _Agent] = {}
+_USERS: dict[str, set[str | None]] = {}  # control path -> users agents ran as (their daemons)
 
 
 def _agent_key(host: Host, run_as: str | None) -> tuple[Any, ...]:
@@ -225,6 +286,7 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
             agent = None
         if agent is None:
             agent = fresh[h] = _Agent(h, run_as, _interpreter(h))
+            _USERS.setdefault(key[0], {None}).add(run_as)
             _AGENTS[key] = agent
         out[h] = agent
     if fresh:
@@ -309,13 +371,45 @@ def _discovered(host: Host, agent: _Agent) -> None:
         agent.discovered = python  # type: ignore[attr-defined]
 
 
-def close_agents(hosts: Iterable[Host] | None = None) -> None:
-    """Stop the agents of ``hosts`` (all agents when None)."""
+def close_agents(hosts: Iterable[Host] | None = None, *, stop_daemons: bool = False) -> None:
+    """Stop this process's agents on ``hosts`` (all agents when None): their sessions end,
+    the hosts' agent daemons stay (the next process's agents start warm from them) until
+    they are idle for ``agent_persist``.
+
+    ``stop_daemons=True`` also asks the daemons of every user this process ran agents as on
+    those hosts (the login user included) to exit now, whatever their version; sessions
+    other processes have open on them go on until those processes close them."""
     with LOCK:
+        hosts = None if hosts is None else list(hosts)
         paths = None if hosts is None else {connection(h).control_path for h in hosts}
+        targets: dict[str, tuple[Host, set[str | None]]] = {}
         for key in list(_AGENTS):
             if paths is None or key[0] in paths:
-                _AGENTS.pop(key).close()
+                agent = _AGENTS.pop(key)
+                agent.close()
+                targets.setdefault(key[0], (agent.host, {None}))[1].add(key[1])
+        if not stop_daemons:
+            return
+        for h in hosts or ():
+            path = connection(h).control_path
+            targets.setdefault(path, (h, {None}))[1].update(_USERS.get(path, ()))
+        _stop_daemons(targets.values())
+
+
+def _stop_daemons(targets: Iterable[tuple[Host, set[str | None]]]) -> None:
+    from enoslib.api.proc import Job, run_jobs
+
+    jobs = []
+    for host, users in targets:
+        for user in sorted(users, key=str):
+            command = _python_command(_interpreter(host), user,
+                                      ["-S", "-c", _relay_source() + "stop()\n"])
+            jobs.append(Job(connection(host).argv(command), timeout=30))
+    run_jobs(jobs)
+    for job in jobs:
+        if job.rc != 0:
+            log.debug("stopping agent daemons: ssh exited %s: %s", job.rc,
+                      job.text("stderr").strip()[-200:])
 
 
 atexit.register(close_agents)

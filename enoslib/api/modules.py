@@ -357,6 +357,9 @@ def _build(module: str, path: str, module_args: dict[str, Any], disk: Path) -> _
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
 
+    from enoslib.api.ansible import _prepare_environment
+
+    _prepare_environment()  # the collection loader (ansible.builtin): _resolve may not have run
     built = modify_module(
         module_name=module,
         module_path=path,

@@ -6,6 +6,7 @@ never answers. Needs root; every test here is skipped otherwise.
 
 from __future__ import annotations
 
+import subprocess
 from typing import Iterator
 
 import pytest
@@ -43,3 +44,14 @@ def roles(hosts: list[Host]) -> Roles:
 @pytest.fixture
 def networks() -> Networks:
     return Networks(n1=[DefaultNetwork(N1)], n2=[DefaultNetwork(N2)])
+
+
+@pytest.fixture(scope="module")
+def become_user() -> Iterator[str]:
+    """A user with a home of its own (on the lab's hosts: they share the users), for one
+    test module (removed after)."""
+    name = "enoscold"
+    if subprocess.run(["id", name], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True, capture_output=True)
+    yield name
+    subprocess.run(["userdel", "-r", name], capture_output=True)

@@ -185,16 +185,6 @@ def test_a_cache_dir_others_can_write_is_not_used(hosts: list[Any]) -> None:
         _clear(h)
 
 
-@pytest.fixture(scope="module")
-def become_user() -> Any:
-    """A user with a home of its own, for this module's tests (removed after)."""
-    name = "enoscold"
-    if subprocess.run(["id", name], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True, capture_output=True)
-    yield name
-    subprocess.run(["userdel", "-r", name], capture_output=True)
-
-
 def test_become_users_keep_their_own_libraries(
     hosts: list[Any], tmp_path: Path, become_user: str
 ) -> None:
