@@ -126,7 +126,12 @@ def test_a_second_process_reuses_the_hosts_daemon(hosts: list[Any], tmp_path: Pa
 def test_two_processes_at_once_share_one_daemon(hosts: list[Any], tmp_path: Path) -> None:
     h = hosts[2]
     _stop(h)  # both processes find no daemon: one starts it, the other waits and uses it
-    procs = [_start([h], tmp_path) for _ in range(2)]
+    # each process its own controller cache, hence its own SSH master: a script ends with
+    # close_connections, which would cut the other's commands on a shared master
+    dirs = [tmp_path / f"p{i}" for i in range(2)]
+    for d in dirs:
+        d.mkdir()
+    procs = [_start([h], d) for d in dirs]
     outs = [_output(p.communicate(timeout=300)) for p in procs]
     assert outs[0]["daemons"]["h3"]["pid"] == outs[1]["daemons"]["h3"]["pid"]
     assert outs[0]["results"] == outs[1]["results"]
