@@ -637,15 +637,17 @@ def _rmtree(path):
     """``rm -f -r PATH``: as much as can be removed; rc 1 when something was left."""
     failed = []
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, onerror=lambda *args: failed.append(args))
+        shutil.rmtree(path, onerror=lambda _f, where, info: failed.append((where, info[1])))
     else:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            failed.append(exc)
-    return {"rc": 1 if failed else 0, "stdout": "", "stderr": ""}
+            failed.append((path, exc))
+    errors = "".join("rm: cannot remove '%s': %s\n" % (where, getattr(exc, "strerror", None) or exc)
+                     for where, exc in failed)
+    return {"rc": 1 if failed else 0, "stdout": "", "stderr": _b64(errors)}
 
 
 def _command(req):
@@ -665,7 +667,7 @@ def _command(req):
             with open(req["put"], "wb") as f:
                 f.write(base64.b64decode(req["data"]))
         except OSError as exc:
-            return {"rc": 1, "stdout": "", "stderr": base64.b64encode(str(exc).encode()).decode()}
+            return {"rc": 1, "stdout": "", "stderr": _b64(str(exc))}
         return {"rc": 0, "stdout": "", "stderr": ""}
     proc = subprocess.Popen(req["sh"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)

@@ -180,8 +180,9 @@ def _action_class(base: type) -> type:
             if force or self._should_remove_tmp_path(tmp_path):
                 reply = _agent_request(self._connection.enos_host, None, {"rmtree": tmp_path})
                 if reply["rc"] != 0:
+                    stderr = base64.b64decode(reply["stderr"]).decode("utf-8", "replace")
                     Display().warning(f"Error deleting remote temporary files (rc: {reply['rc']}, "
-                                      "stderr: })")
+                                      f"stderr: {stderr})")
                 else:
                     shell.tmpdir = None
 
