@@ -228,6 +228,7 @@ def stop():
 # -- end of relay -------------------------------------------------------------------------------
 
 import base64  # noqa: E402 - after the relay, which imports nothing else
+import gc  # noqa: E402
 import hashlib  # noqa: E402
 import importlib.util  # noqa: E402
 import io  # noqa: E402
@@ -477,8 +478,9 @@ class _Libraries(object):
                     pass
 
 
-def _child(req, zip_path, out_path, err_path):
+def _child(req, zip_path, out_path, err_path, learn_path=None):
     code = 1
+    before = frozenset(sys.modules)
     try:
         out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -534,7 +536,60 @@ def _child(req, zip_path, out_path, err_path):
                 stream.flush()
             except BaseException:
                 pass
+        if learn_path:
+            try:
+                _tell_imports(before, learn_path)
+            except BaseException:
+                pass
         os._exit(code & 0xFF)
+
+
+# imported by a module but never by the agent before it forks modules: import-time actions
+_NEVER_PRELOAD = frozenset({"this", "antigravity", "__hello__", "__phello__", "idlelib", "tkinter",
+                            "turtle", "turtledemo"})
+
+
+def _preloadable(name):
+    """Can the agent import ``name`` before forking the next modules (a module imported it):
+    the standard library, ansible-core's JSON profiles and the ``ansible.modules`` package;
+    never what probes at import time for what a task may install (other module_utils)."""
+    if name == "ansible.modules" or name.startswith("ansible.module_utils._internal._json._profiles."):
+        return True
+    top = name.split(".")[0]
+    return top in getattr(sys, "stdlib_module_names", ()) and top not in _NEVER_PRELOAD
+
+
+def _tell_imports(before, learn_path):
+    """Name in ``learn_path`` what this module imported that its agent may import."""
+    names = [n for n in sys.modules if n not in before and _preloadable(n)]
+    if names:
+        with open(learn_path, "w") as f:
+            f.write("\n".join(names))
+
+
+def _preload(learn_path):
+    """Import in the parent what the last module imported (``_tell_imports``): the next
+    children start with it, as they start with ``basic``."""
+    try:
+        with open(learn_path) as f:
+            names = f.read().split()
+        os.unlink(learn_path)
+    except OSError:
+        return
+    lib_path = _WARM["path"]
+    if lib_path is None:
+        return
+    sys.path.insert(0, lib_path)
+    try:
+        for name in names:
+            if name not in sys.modules and _preloadable(name):
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - the module imports it itself
+                    pass
+    finally:
+        sys.path.remove(lib_path)
+    _WARM.update(files=_modules_from(lib_path), same={lib_path: True})
 
 
 def _modules_from(lib_path):
@@ -725,9 +780,15 @@ def _answer(req, libs):
         return {"need": key}
     _warm_for(lib_path)  # before the fork: every child starts warm
     out_path, err_path = os.path.join(libs.work, "out"), os.path.join(libs.work, "err")
+    learn_path = os.path.join(libs.work, "learn")
+    frozen = hasattr(gc, "freeze")
+    if frozen:
+        gc.freeze()  # the child's collections never visit (and copy) the parent's objects
     pid = os.fork()
     if pid == 0:
-        _child(req, lib_path, out_path, err_path)
+        _child(req, lib_path, out_path, err_path, learn_path)
+    if frozen:
+        gc.unfreeze()
     _, status = os.waitpid(pid, 0)
     rc = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
         -(status & 0x7F) if status & 0x7F else status >> 8)
@@ -735,6 +796,7 @@ def _answer(req, libs):
         stdout = f.read()
     with open(err_path, "rb") as f:
         stderr = f.read()
+    _preload(learn_path)
     return {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
             "stderr": stderr.decode("utf-8", "surrogateescape")}
 
