@@ -626,6 +626,26 @@ def _warm(lib_path):
     _WARM.update(path=lib_path, files=_modules_from(lib_path), same={lib_path: True})
 
 
+def _warm_locale(loaded=set()):
+    """Have glibc load, once per process and locale, the locale every AnsibleModule sets
+    from its environment (``setlocale(LC_ALL, "")``): children find its files read. This
+    process's own locale is left as it was."""
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k == "LANG" or k.startswith("LC_")))
+    if key in loaded:
+        return
+    loaded.add(key)
+    try:
+        import locale
+
+        was = locale.setlocale(locale.LC_ALL)
+        try:
+            locale.setlocale(locale.LC_ALL, "")
+        finally:
+            locale.setlocale(locale.LC_ALL, was)
+    except Exception:  # noqa: BLE001 - a locale the host lacks: the module tells
+        pass
+
+
 def _warm_for(lib_path):
     """Warm for ``lib_path``: what was imported from another library is kept only if that
     library holds the same files (another ansible-core's modules get their own imports)."""
@@ -779,6 +799,7 @@ def _answer(req, libs):
     if lib_path is None:
         return {"need": key}
     _warm_for(lib_path)  # before the fork: every child starts warm
+    _warm_locale()
     out_path, err_path = os.path.join(libs.work, "out"), os.path.join(libs.work, "err")
     learn_path = os.path.join(libs.work, "learn")
     frozen = hasattr(gc, "freeze")
