@@ -381,3 +381,31 @@ def test_a_temporary_directory_that_cannot_be_made(hosts: list[Any]) -> None:
     assert [r.status for r in fast.results] == ["UNREACHABLE"]
     assert "Failed to create temporary directory" in fast.results[0].payload["msg"]
     assert "/proc/mp-no-tmp/ansible-tmp-" in fast.results[0].payload["msg"]
+
+
+def test_modules_run_again_by_a_warmer_agent(hosts: list[Any]) -> None:
+    """The agent imports what its first modules imported (``glob``, ``filecmp``, ansible's
+    JSON profiles) and loads the locale before it forks the next ones: modules run after
+    that, with a locale of the task's or one the host lacks, give ansible-core's Results."""
+    def play(a: Any) -> None:
+        for round_ in ("first", "again"):
+            a.command("echo {{ item }}", loop=["a", "b"], task_name=f"command {round_}")
+            a.copy(content="warm {{ inventory_hostname }}\n", dest="/tmp/mp-warm/copy",
+                   task_name=f"copy {round_}")
+            a.stat(path="/tmp/mp-warm/copy", task_name=f"stat {round_}")
+            a.file(path="/tmp/mp-warm/copy", mode="0640", task_name=f"file {round_}")
+            a.shell("echo $LANG $LC_ALL", environment={"LC_ALL": "C"},
+                    task_name=f"locale {round_}")
+            a.shell("echo $LANG $LC_ALL", environment={"LC_ALL": "xx_XX.bogus"},
+                    task_name=f"missing locale {round_}")
+
+    fast, core = _both(hosts[:2], play, reset="rm -rf /tmp/mp-warm; mkdir /tmp/mp-warm")
+    assert fast.engine_used == "modules"
+    _assert_same(fast.results, core.results)
+    by_task = {r.task: r for r in fast.results if r.host == hosts[0].alias}
+    assert by_task["copy first"].changed and not by_task["copy again"].changed
+    assert by_task["file first"].changed and not by_task["file again"].changed
+    assert by_task["locale again"].stdout.split()[-1] == "C"
+    # AnsibleModule falls back to a locale the host has, and says so in the environment
+    assert "bogus" not in by_task["missing locale again"].stdout
+    assert [r["stdout"] for r in by_task["command again"].payload["results"]] == ["a", "b"]
