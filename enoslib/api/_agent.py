@@ -478,12 +478,14 @@ class _Libraries(object):
                     pass
 
 
-def _child(req, zip_path, out_path, err_path, learn_path=None):
+def _child(req, zip_path, outputs, learn_path=None):
+    """Run the module of ``req``, its stdout and stderr going to ``outputs`` (see
+    ``_outputs``), then exit."""
     code = 1
     before = frozenset(sys.modules)
     try:
-        out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        out, err = (o if isinstance(o, int) else
+                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
         os.dup2(out, 1)
         os.dup2(err, 2)
         os.close(out)
@@ -787,6 +789,44 @@ def _serve(proto_in, proto_out, libs, daemon=None):
         shutil.rmtree(work, ignore_errors=True)
 
 
+_MEMFDS = []  # this process's in-memory files for modules' stdout and stderr
+
+
+def _outputs(work):
+    """Where the next module's stdout and stderr go, empty: two in-memory files of this
+    process (Linux), else two files in ``work``. A file on disk rewritten by every module
+    costs a wait: ext4 flushes a truncated file on close, the next truncation waits for it."""
+    if not _MEMFDS and hasattr(os, "memfd_create"):
+        try:
+            _MEMFDS.extend(os.memfd_create(name, getattr(os, "MFD_CLOEXEC", 1))
+                           for name in ("enoslib-out", "enoslib-err"))
+        except OSError:
+            del _MEMFDS[:]
+            _MEMFDS.append(None)  # not available here: files
+    if _MEMFDS and _MEMFDS[0] is not None:
+        for fd in _MEMFDS:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)  # the child writes at the offset it shares
+        return list(_MEMFDS)
+    return [os.path.join(work, "out"), os.path.join(work, "err")]
+
+
+def _taken(output):
+    """The bytes a module wrote to ``output`` (an in-memory file is emptied)."""
+    if not isinstance(output, int):
+        with open(output, "rb") as f:
+            return f.read()
+    chunks, offset = [], 0
+    while True:
+        chunk = os.pread(output, 1 << 20, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    os.ftruncate(output, 0)
+    return b"".join(chunks)
+
+
 def _answer(req, libs):
     """The answer to one request."""
     if any(k in req for k in COMMANDS):
@@ -800,23 +840,20 @@ def _answer(req, libs):
         return {"need": key}
     _warm_for(lib_path)  # before the fork: every child starts warm
     _warm_locale()
-    out_path, err_path = os.path.join(libs.work, "out"), os.path.join(libs.work, "err")
+    outputs = _outputs(libs.work)
     learn_path = os.path.join(libs.work, "learn")
     frozen = hasattr(gc, "freeze")
     if frozen:
         gc.freeze()  # the child's collections never visit (and copy) the parent's objects
     pid = os.fork()
     if pid == 0:
-        _child(req, lib_path, out_path, err_path, learn_path)
+        _child(req, lib_path, outputs, learn_path)
     if frozen:
         gc.unfreeze()
     _, status = os.waitpid(pid, 0)
     rc = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
         -(status & 0x7F) if status & 0x7F else status >> 8)
-    with open(out_path, "rb") as f:
-        stdout = f.read()
-    with open(err_path, "rb") as f:
-        stderr = f.read()
+    stdout, stderr = (_taken(o) for o in outputs)
     _preload(learn_path)
     return {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
             "stderr": stderr.decode("utf-8", "surrogateescape")}
