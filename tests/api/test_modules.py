@@ -398,6 +398,9 @@ def test_modules_run_again_by_a_warmer_agent(hosts: list[Any]) -> None:
                     task_name=f"locale {round_}")
             a.shell("echo $LANG $LC_ALL", environment={"LC_ALL": "xx_XX.bogus"},
                     task_name=f"missing locale {round_}")
+            # more output than a pipe holds, on both streams, and a failure
+            a.shell("head -c 300000 /dev/zero | tr '\\0' x; seq 20000 >&2; exit 3",
+                    ignore_errors=True, task_name=f"big output {round_}")
 
     fast, core = _both(hosts[:2], play, reset="rm -rf /tmp/mp-warm; mkdir /tmp/mp-warm")
     assert fast.engine_used == "modules"
@@ -409,3 +412,5 @@ def test_modules_run_again_by_a_warmer_agent(hosts: list[Any]) -> None:
     # AnsibleModule falls back to a locale the host has, and says so in the environment
     assert "bogus" not in by_task["missing locale again"].stdout
     assert [r["stdout"] for r in by_task["command again"].payload["results"]] == ["a", "b"]
+    big = by_task["big output again"]
+    assert big.rc == 3 and big.stdout == "x" * 300000 and big.stderr.splitlines()[-1] == "20000"
