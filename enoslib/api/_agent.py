@@ -40,6 +40,11 @@ Each module runs in a forked child, through ansible-core's own AnsiballZ loader
 library first on ``sys.path``. The parent imports ansible's module_utils once, so children
 start warm: a module costs a fork, not a new interpreter that imports ``basic`` again. A
 library whose files differ from those imported (another ansible-core) gets its own imports.
+The parent also imports what its children imported from the standard library and
+ansible-core's JSON profiles (each child names them), has glibc load the locale modules set,
+and freezes its objects for the child's garbage collector; a module's stdout and stderr go
+to two in-memory files of the parent (memfd; files in its work directory where there are
+none), read once the child has exited.
 
 Module libraries last between processes: the module's zip (ansible-core builds it on the
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
@@ -845,11 +850,13 @@ def _answer(req, libs):
     frozen = hasattr(gc, "freeze")
     if frozen:
         gc.freeze()  # the child's collections never visit (and copy) the parent's objects
-    pid = os.fork()
-    if pid == 0:
-        _child(req, lib_path, outputs, learn_path)
-    if frozen:
-        gc.unfreeze()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(req, lib_path, outputs, learn_path)  # never returns
+    finally:
+        if frozen:
+            gc.unfreeze()
     _, status = os.waitpid(pid, 0)
     rc = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
         -(status & 0x7F) if status & 0x7F else status >> 8)
