@@ -338,6 +338,8 @@ def _run_fast_task(task: Task, active: list[Any], run_as: str | None) -> Results
         dict.fromkeys(active, command),
         task=task.keywords["name"],
         shown=dict.fromkeys(active, task.free_form or ""),
+        # Ansible's raw runs on a terminal (its ssh plugin's -tt), output as it came
+        tty=task.short_module == "raw" and not background,
     )
     if task.keywords.get("ignore_errors"):
         for r in step:
