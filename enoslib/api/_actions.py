@@ -267,6 +267,7 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             not self.gather_facts
             and self.strategy in ("linear", "free")
             and all(t.fast() for t in self.tasks)
+            and host_vars_refusal(get_hosts(self.roles, self.pattern_hosts)) is None
         )
 
     def module_path_refusal(self) -> str | None:
@@ -278,6 +279,9 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             return f"strategy {self.strategy!r}"
         from enoslib.api.modules import unsupported
 
+        reason = host_vars_refusal(get_hosts(self.roles, self.pattern_hosts))
+        if reason:
+            return reason
         for t in [*self.tasks, *self.handlers]:
             if t.fast():
                 continue
@@ -307,6 +311,28 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             self.results = run_plays([self.play()], self.roles, self.extra_vars,
                                      classic=True if self.engine == "ansible" else None)
         return check(self.results, self.on_error_continue)
+
+
+# host variables (``Host.extra``) the fast paths honour (enoslib's ssh options, the agents'
+# interpreter); any other ``ansible_*`` variable may change how Ansible reaches the host or runs
+# its tasks (``ansible_connection: local``, ``ansible_become*``, ``ansible_remote_tmp``,
+# ``ansible_shell_executable`` ...): such plays go through ansible-core's strategy
+_HOST_VARS_HONOURED = frozenset({"ansible_host_key_checking", "ansible_python_interpreter",
+                                 "ansible_ssh_common_args", "ansible_ssh_extra_args"})
+
+
+def host_vars_refusal(hosts: Iterable[Host]) -> str | None:
+    """Why the SSH and module fast paths cannot run tasks on ``hosts`` as Ansible would (a
+    host variable only ansible-core honours), or None."""
+    for h in hosts:
+        # what the Host's own fields say (and the ssh connection): the same value is no change
+        own = {"ansible_connection": "ssh", "ansible_host": h.address, "ansible_user": h.user,
+               "ansible_port": h.port, "ansible_ssh_private_key_file": h.keyfile}
+        for key, value in h.extra.items():
+            if (key.startswith("ansible_") and key not in _HOST_VARS_HONOURED
+                    and value != own.get(key, ...)):
+                return f"host {h.alias}'s variable {key}"
+    return None
 
 
 def become_user_of(keywords: Mapping[str, Any], run_as: str | None) -> str | None:

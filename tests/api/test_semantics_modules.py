@@ -420,3 +420,36 @@ def test_unknown_module_fails_the_same_way(hosts: list[Any]) -> None:
         errors[engine] = (type(err.value), str(err.value))
     assert errors["auto"] == errors["ansible"]
     assert "enos_sem_no_such_module" in errors["auto"][1]
+
+
+def test_host_variables_that_change_how_ansible_runs_tasks(hosts: list[Any],
+                                                           become_user: str) -> None:
+    """``ansible_become*`` / ``ansible_connection`` in a host's ``extra``: honoured as
+    ansible-core does (the play leaves the fast paths, which would run as the SSH user / over
+    ssh)."""
+    from enoslib.objects import Host
+    from enoslib.objects.host import LocalHost
+
+    h1 = hosts[0]
+    becoming = Host(h1.address, alias="h1b", user=h1.user, port=h1.port, keyfile=h1.keyfile,
+                    extra={**h1.extra, "ansible_become": True,
+                           "ansible_become_user": become_user})
+    seen = {}
+    for engine in ("auto", "ansible"):
+        for templated in (False, True):  # the SSH and module fast paths / the executor's
+            run_command(f"rm -rf {D}; mkdir -p -m 1777 {D}", [h1])
+            with actions(roles=[becoming, LocalHost(alias="local")], engine=engine,
+                         on_error_continue=True) as a:
+                a.command("id -un", task_name="fast")
+                when = {"when": "inventory_hostname != 'local'"} if templated else {}
+                a.file(path=f"{D}/hv", state="touch", task_name="touch", **when)
+                a.stat(path="/etc/hostname", get_checksum=False, task_name="stat")
+            assert a.engine_used == "ansible"
+            seen[engine, templated] = (
+                [(r.host, r.task, r.status, r.stdout, r.payload.get("msg")) for r in a.results],
+                run_command(f"ls -l {D}", [h1])[0].stdout)
+    assert seen["auto", False] == seen["ansible", False]
+    assert seen["auto", True] == seen["ansible", True]
+    results, files = seen["auto", False]
+    assert results[0][:4] == ("h1b", "fast", "OK", become_user)
+    assert f"{become_user} {become_user}" in files
