@@ -554,7 +554,7 @@ def run_actions(a: "actions") -> Results:
             return _run_fast_task(task, active, a.run_as)
         return _run_task(task, active, a.run_as)
 
-    if (a.extra_vars or a.handlers or a.play_vars
+    if (a.extra_vars or a.handlers or a.play_vars or a.vars_refusal(executor=False)
             or any(not t.fast() and _plain_refusal(t) for t in a.tasks)):
         from enoslib.api import _executor
 

@@ -424,9 +424,10 @@ def test_unknown_module_fails_the_same_way(hosts: list[Any]) -> None:
 
 def test_host_variables_that_change_how_ansible_runs_tasks(hosts: list[Any],
                                                            become_user: str) -> None:
-    """``ansible_become*`` / ``ansible_connection`` in a host's ``extra``: honoured as
-    ansible-core does (the play leaves the fast paths, which would run as the SSH user / over
-    ssh)."""
+    """``ansible_become*`` / ``ansible_connection`` in a host's ``extra`` or the play's
+    variables: honoured as ansible-core does (the SSH and plain module fast paths would run
+    as the SSH user, over ssh): ansible-core's TaskExecutor on our agents, or its strategy
+    for another connection."""
     from enoslib.objects import Host
     from enoslib.objects.host import LocalHost
 
@@ -434,22 +435,27 @@ def test_host_variables_that_change_how_ansible_runs_tasks(hosts: list[Any],
     becoming = Host(h1.address, alias="h1b", user=h1.user, port=h1.port, keyfile=h1.keyfile,
                     extra={**h1.extra, "ansible_become": True,
                            "ansible_become_user": become_user})
+    become_vars = {"ansible_become": True, "ansible_become_user": become_user}
     seen = {}
     for engine in ("auto", "ansible"):
-        for templated in (False, True):  # the SSH and module fast paths / the executor's
+        for case, roles, extra_vars, path in (
+                ("host vars", [becoming], {}, "modules"),
+                ("extra vars", [h1], become_vars, "modules"),
+                ("local", [LocalHost(alias="local")], {}, "ansible")):
             run_command(f"rm -rf {D}; mkdir -p -m 1777 {D}", [h1])
-            with actions(roles=[becoming, LocalHost(alias="local")], engine=engine,
-                         on_error_continue=True) as a:
+            with actions(roles=roles, engine=engine, on_error_continue=True,
+                         extra_vars=extra_vars) as a:
                 a.command("id -un", task_name="fast")
-                when = {"when": "inventory_hostname != 'local'"} if templated else {}
-                a.file(path=f"{D}/hv", state="touch", task_name="touch", **when)
+                if case != "local":  # nothing written on this machine
+                    a.file(path=f"{D}/hv", state="touch", task_name="touch")
                 a.stat(path="/etc/hostname", get_checksum=False, task_name="stat")
-            assert a.engine_used == "ansible"
-            seen[engine, templated] = (
+            assert a.engine_used == ("ansible" if engine == "ansible" else path)
+            seen[engine, case] = (
                 [(r.host, r.task, r.status, r.stdout, r.payload.get("msg")) for r in a.results],
                 run_command(f"ls -l {D}", [h1])[0].stdout)
-    assert seen["auto", False] == seen["ansible", False]
-    assert seen["auto", True] == seen["ansible", True]
-    results, files = seen["auto", False]
-    assert results[0][:4] == ("h1b", "fast", "OK", become_user)
-    assert f"{become_user} {become_user}" in files
+    for case in ("host vars", "extra vars", "local"):
+        assert seen["auto", case] == seen["ansible", case]
+        results, files = seen["auto", case]
+        if case != "local":
+            assert results[0][2:4] == ("OK", become_user)
+            assert f"{become_user} {become_user}" in files
