@@ -150,8 +150,9 @@ def exec_commands(
             return Job(argv, stdin=stdin, timeout=local_timeout, tag=h)
         import pty
 
-        terminals.extend(pty.openpty())  # (controller side, ssh's side)
-        return Job(argv, stdin=terminals[-1], timeout=local_timeout, tag=h)  # type: ignore[arg-type]
+        terminals.extend(pty.openpty())  # (controller side, ssh's side: a file descriptor)
+        tty_in: Any = terminals[-1]
+        return Job(argv, stdin=tty_in, timeout=local_timeout, tag=h)
 
     def argv(h: Host, cmd: str) -> list[str]:
         words = connection(h).argv(cmd)

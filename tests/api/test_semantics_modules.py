@@ -96,7 +96,8 @@ def _differences(ours: Any, ref: Any) -> list[str]:
 
 SNAPSHOT = (f"cd {D} 2>/dev/null && find . -path ./venv -prune -o "
             "-printf '%p %y %m %u %s %l\\n' | sort && find . -path ./venv -prune -o -type f "
-            "-print0 | sort -z | xargs -0 -r md5sum; ls venv/lib/python3*/site-packages 2>/dev/null")
+            "-print0 | sort -z | xargs -0 -r md5sum; "
+            "ls venv/lib/python3*/site-packages 2>/dev/null")
 
 
 def _effects(hosts: list[Any]) -> dict[str, str]:
@@ -403,7 +404,8 @@ def test_action_plugins_and_diff_mode_through_ansible_core_s_strategy(
     by = _assert_same(seen)
     assert by[("h1", "uri content")].payload["content"] == "served file\n"
     assert by[("h1", "uri 201")].payload["status"] == 201
-    assert by[("h1", "uri 404")].status == "failed" and by[("h1", "uri 404 expected")].status == "ok"
+    assert by[("h1", "uri 404")].status == "failed"
+    assert by[("h1", "uri 404 expected")].status == "ok"
     assert "args: one two words" in by[("h1", "script")].stdout
     assert by[("h1", "script fails")].rc == 4 and not by[("h1", "script creates")].changed
     assert by[("h1", "diff line")].payload["diff"][0]["after"].endswith("c=3\n")
