@@ -710,11 +710,16 @@ def _in_tty(argv):
     finally:
         os.close(slave)
     chunks = []
+    try:  # the command's end is readable too where the kernel says it (Linux >= 5.3)
+        exited = [os.pidfd_open(proc.pid)]
+    except (AttributeError, OSError):
+        exited = []
     try:
         while True:
             done = proc.poll() is not None
-            ready, _, _ = select.select([master], [], [], 0 if done else 0.05)
-            if not ready:
+            wait = 0 if done else (None if exited else 0.05)
+            ready, _, _ = select.select([master] + ([] if done else exited), [], [], wait)
+            if master not in ready:
                 if done:
                     break
                 continue
@@ -726,7 +731,8 @@ def _in_tty(argv):
                 break
             chunks.append(data)
     finally:
-        os.close(master)
+        for fd in [master] + exited:
+            os.close(fd)
     return proc.wait(), b"".join(chunks)
 
 
