@@ -267,7 +267,21 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             not self.gather_facts
             and self.strategy in ("linear", "free")
             and all(t.fast() for t in self.tasks)
+            and self.vars_refusal(executor=False) is None
         )
+
+    def vars_refusal(self, executor: bool) -> str | None:
+        """Why Ansible variables (the hosts', the play's, extra ones) keep this play off the
+        SSH and plain module fast paths (they honour none), or off ansible-core's
+        TaskExecutor on our agents too (``executor``: it honours all but the connection and
+        become plugin's own settings); None when they do not."""
+        hosts = get_hosts(self.roles, self.pattern_hosts)
+        for where, key in [*((f"host {h.alias}'s", k) for h in hosts for k in _changed_vars(h)),
+                           *(("play", k) for k in self.play_vars),
+                           *(("extra", k) for k in self.extra_vars)]:
+            if str(key).startswith("ansible_") and (not executor or key in _PLUGIN_VARS):
+                return f"{where} variable {key}"
+        return None
 
     def module_path_refusal(self) -> str | None:
         """Why this play cannot run on the module fast path (:mod:`enoslib.api.modules`),
@@ -278,6 +292,9 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
             return f"strategy {self.strategy!r}"
         from enoslib.api.modules import unsupported
 
+        reason = self.vars_refusal(executor=True)
+        if reason:
+            return reason
         for t in [*self.tasks, *self.handlers]:
             if t.fast():
                 continue
@@ -309,6 +326,28 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
         return check(self.results, self.on_error_continue)
 
 
+# host variables (``Host.extra``) the fast paths honour (enoslib's ssh options, the agents'
+# interpreter); any other ``ansible_*`` variable may change how Ansible reaches the host or runs
+# its tasks (``ansible_connection: local``, ``ansible_become*``, ``ansible_remote_tmp`` ...)
+_HOST_VARS_HONOURED = frozenset({"ansible_host_key_checking", "ansible_python_interpreter",
+                                 "ansible_ssh_common_args", "ansible_ssh_extra_args"})
+# variables that ansible-core's TaskExecutor on our agents does not honour either (the agents
+# are reached over ssh and become with sudo, without password): ansible-core's strategy
+_PLUGIN_VARS = frozenset({"ansible_connection", "ansible_become_method", "ansible_become_exe",
+                          "ansible_become_flags", "ansible_become_password",
+                          "ansible_become_pass", "ansible_sudo_pass"})
+
+
+def _changed_vars(h: Host) -> list[str]:
+    """The ``ansible_*`` variables of ``h.extra`` that change what the fast paths would do."""
+    # what the Host's own fields say (and the ssh connection): the same value is no change
+    own = {"ansible_connection": "ssh", "ansible_host": h.address, "ansible_user": h.user,
+           "ansible_port": h.port, "ansible_ssh_private_key_file": h.keyfile}
+    return [key for key, value in h.extra.items()
+            if key.startswith("ansible_") and key not in _HOST_VARS_HONOURED
+            and value != own.get(key, ...)]
+
+
 def become_user_of(keywords: Mapping[str, Any], run_as: str | None) -> str | None:
     """The user a task runs as, as Ansible decides it from the task's ``become`` /
     ``become_user`` and the play's (``run_as``: become with that user); None: the SSH user."""
@@ -338,6 +377,8 @@ def _run_fast_task(task: Task, active: list[Any], run_as: str | None) -> Results
         dict.fromkeys(active, command),
         task=task.keywords["name"],
         shown=dict.fromkeys(active, task.free_form or ""),
+        # Ansible's raw runs on a terminal (its ssh plugin's -tt), output as it came
+        tty=task.short_module == "raw" and not background,
     )
     if task.keywords.get("ignore_errors"):
         for r in step:

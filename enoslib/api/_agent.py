@@ -29,8 +29,9 @@ this host already holds, the daemon serving the session); then for each request
 it answers ``{"rc", "stdout", "stderr"}``: what the AnsiballZ wrapper would have printed and
 returned when run by ansible-core; or ``{"need": key}`` when it holds no valid library
 ``key`` and the request came without its zip.
-Requests ``{"sh": command, "stdin"}`` and ``{"put": path, "data"}`` run a shell command / write a
-file (base64 data and output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
+Requests ``{"sh": command, "stdin", "tty"?}`` and ``{"put": path, "data"}`` run a command with
+the user's login shell (on a new terminal with ``tty``) / write a file (base64 data and
+output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
 "system_tmpdirs"}``, ``{"rmtree": path}`` and ``{"expanduser": "~user"}`` do here what
 ansible-core's POSIX shell plugin has ``/bin/sh`` do for its temporary directories and ``~``
 (same directories, modes and output), without a shell.
@@ -751,11 +752,70 @@ def _command(req):
         except OSError as exc:
             return {"rc": 1, "stdout": "", "stderr": _b64(str(exc))}
         return {"rc": 0, "stdout": "", "stderr": ""}
-    proc = subprocess.Popen(req["sh"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    # what sshd runs: the user's login shell with -c (not /bin/sh: raw tasks see bash)
+    try:
+        import pwd
+
+        shell = pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+    except KeyError:
+        shell = "/bin/sh"
+    argv = [shell, "-c", req["sh"]]
+    if req.get("tty"):
+        rc, out = _in_tty(argv)
+        return {"rc": rc, "stdout": base64.b64encode(out).decode(), "stderr": ""}
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     out, err = proc.communicate(base64.b64decode(req.get("stdin") or ""))
     return {"rc": proc.returncode, "stdout": base64.b64encode(out).decode(),
             "stderr": base64.b64encode(err).decode()}
+
+
+def _in_tty(argv):
+    """``argv`` run on a new pseudo-terminal as its controlling terminal, as sshd runs a
+    command for ``ssh -tt`` (ansible-core's ssh plugin: commands without input data): one
+    output stream (stderr on it too, ``\\n`` written as ``\\r\\n``); ends when the command
+    does (what is still running there gets the terminal's hangup)."""
+    import pty
+    import select
+    import subprocess
+    import termios
+    import fcntl
+
+    master, slave = pty.openpty()
+
+    def controlling():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                start_new_session=True, preexec_fn=controlling)
+    finally:
+        os.close(slave)
+    chunks = []
+    try:  # the command's end is readable too where the kernel says it (Linux >= 5.3)
+        exited = [os.pidfd_open(proc.pid)]
+    except (AttributeError, OSError):
+        exited = []
+    try:
+        while True:
+            done = proc.poll() is not None
+            wait = 0 if done else (None if exited else 0.05)
+            ready, _, _ = select.select([master] + ([] if done else exited), [], [], wait)
+            if master not in ready:
+                if done:
+                    break
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                data = b""
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        for fd in [master] + exited:
+            os.close(fd)
+    return proc.wait(), b"".join(chunks)
 
 
 def _work_dir():

@@ -18,10 +18,12 @@ view of the result). What changes is only how the remote side is reached:
   are done by the agent itself, without ``/bin/sh`` (same directories, modes, output and
   errors as ansible-core's POSIX shell plugin; other shells and ``remote_tmp`` values the
   shell would expand, such as ``$HOME/...``, go through the shell as in ansible-core);
-* the agent's channel always pipelines modules and has no TTY (no parsing of ssh arguments
-  per module); the ``stat`` that ``copy`` / ``template`` run on their destination skips the
-  MIME type and file attributes the action plugin never reads (a ``file`` and an ``lsattr``
-  command per copy);
+* the agent's channel always pipelines modules (no parsing of ssh arguments per module);
+  commands without input data (``raw``, ``script``, ``chmod`` ...) run on a terminal of their
+  own, with the user's login shell, as ansible-core's ssh plugin runs them (``ssh -tt``);
+  the ``stat`` that ``copy`` / ``template`` run on their destination skips the MIME type
+  and file attributes the action plugin never reads (a ``file`` and an ``lsattr`` command
+  per copy);
 * the hosts of a task run at once, one thread each (no worker process per host and task);
   the first thread builds a module payload / loads a plugin, the others find it built.
 """
@@ -317,8 +319,8 @@ def _connection_class(base: type) -> type:
             return self
 
         # modules always reach the agent as data on its channel, never as a file on the host,
-        # and the channel has no TTY (ansible-core's ssh plugin parses its ssh arguments to
-        # tell, three times per module)
+        # and a module's channel has no TTY (ansible-core's ssh plugin parses its ssh
+        # arguments to tell, three times per module)
         def is_pipelining_enabled(self, wrap_async: bool = False) -> bool:
             return not wrap_async
 
@@ -327,10 +329,18 @@ def _connection_class(base: type) -> type:
 
         def exec_command(self, cmd: str, in_data: bytes | None = None,
                          sudoable: bool = True) -> tuple[int, bytes, bytes]:
-            reply = _agent_request(self.enos_host, None, {
-                "sh": cmd, "stdin": base64.b64encode(in_data or b"").decode()})
+            request = {"sh": cmd, "stdin": base64.b64encode(in_data or b"").decode()}
+            if not in_data and sudoable and self._enos_tty():  # when ssh would get -tt
+                request["tty"] = True
+            reply = _agent_request(self.enos_host, None, request)
             return (reply["rc"], base64.b64decode(reply["stdout"]),
                     base64.b64decode(reply["stderr"]))
+
+        def _enos_tty(self) -> bool:
+            try:
+                return bool(self.get_option("use_tty"))
+            except KeyError:  # a connection plugin without the option: no terminal
+                return False
 
         def put_file(self, in_path: str, out_path: str) -> None:
             with open(in_path, "rb") as f:
@@ -345,7 +355,8 @@ def _connection_class(base: type) -> type:
         def fetch_file(self, in_path: str, out_path: str) -> None:
             import shlex
 
-            rc, out, err = self.exec_command(f"cat {shlex.quote(in_path)}")
+            # a transfer (sftp/scp for ansible-core): never on a terminal
+            rc, out, err = self.exec_command(f"cat {shlex.quote(in_path)}", sudoable=False)
             if rc != 0:
                 from ansible.errors import AnsibleError
 

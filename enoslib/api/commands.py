@@ -14,6 +14,7 @@ milliseconds. Ansible is used only when asked for something only Ansible does
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import time
 from typing import Any, Mapping
@@ -90,7 +91,8 @@ def wrap(
     return script
 
 
-def _to_result(job: Job, host: Host, task: str, command: str, timeout: float | None) -> Result:
+def _to_result(job: Job, host: Host, task: str, command: str, timeout: float | None,
+               strip: bool = True) -> Result:
     out, err = job.text("stdout"), job.text("stderr")
     payload: dict[str, Any] = {
         "cmd": command,
@@ -117,8 +119,8 @@ def _to_result(job: Job, host: Host, task: str, command: str, timeout: float | N
         host=host.alias,
         task=task,
         status=status,  # type: ignore[arg-type]
-        stdout=out.rstrip("\r\n"),
-        stderr=err.rstrip("\r\n"),
+        stdout=out.rstrip("\r\n") if strip else out,
+        stderr=err.rstrip("\r\n") if strip else err,
         rc=None if status == "unreachable" else job.rc,
         changed=status != "unreachable",
         payload=payload,
@@ -133,25 +135,46 @@ def exec_commands(
     timeout: float | None = None,
     stdin: bytes | None = None,
     shown: Mapping[Host, str] | None = None,
+    tty: bool = False,
 ) -> Results:
     """Run one ready-made remote command line per host, all in parallel; never raises for
-    remote failures. ``shown`` is what results record as ``cmd`` (default: the command)."""
+    remote failures. ``shown`` is what results record as ``cmd`` (default: the command).
+    ``tty``: on a terminal (``ssh -tt``, one output stream), the output as it came (Ansible's
+    ``raw``); ssh's own input is a terminal too, as with ansible-core's ssh plugin (ssh passes
+    its modes on: ``\\n`` written as ``\\r\\n``)."""
     local_timeout = None if timeout is None else timeout + _KILL_GRACE + 2
-    jobs = {
-        h: Job(connection(h).argv(cmd), stdin=stdin, timeout=local_timeout, tag=h)
-        for h, cmd in commands.items()
-    }
-    run_jobs(jobs.values())
-    for attempt in range(_RETRIES):
-        again = [j for j in jobs.values() if is_transient(j.rc, j.text(), j.text("stderr"))]
-        if not again:
-            break
-        time.sleep(0.2 * (attempt + 1))
-        for j in again:
-            jobs[j.tag] = Job(j.argv, stdin=stdin, timeout=local_timeout, tag=j.tag)
-        run_jobs(jobs[j.tag] for j in again)
+    terminals: list[int] = []
+
+    def job(h: Host, argv: list[str]) -> Job:
+        if not tty:
+            return Job(argv, stdin=stdin, timeout=local_timeout, tag=h)
+        import pty
+
+        terminals.extend(pty.openpty())  # (controller side, ssh's side: a file descriptor)
+        tty_in: Any = terminals[-1]
+        return Job(argv, stdin=tty_in, timeout=local_timeout, tag=h)
+
+    def argv(h: Host, cmd: str) -> list[str]:
+        words = connection(h).argv(cmd)
+        return [words[0], "-tt", *words[1:]] if tty else words
+
+    try:
+        jobs = {h: job(h, argv(h, cmd)) for h, cmd in commands.items()}
+        run_jobs(jobs.values())
+        for attempt in range(_RETRIES):
+            again = [j for j in jobs.values() if is_transient(j.rc, j.text(), j.text("stderr"))]
+            if not again:
+                break
+            time.sleep(0.2 * (attempt + 1))
+            for j in again:
+                jobs[j.tag] = job(j.tag, j.argv)
+            run_jobs(jobs[j.tag] for j in again)
+    finally:
+        for fd in terminals:
+            os.close(fd)
     shown = shown or commands
-    return Results(_to_result(job, h, task, shown[h], timeout) for h, job in jobs.items())
+    return Results(_to_result(job, h, task, shown[h], timeout, strip=not tty)
+                   for h, job in jobs.items())
 
 
 def run_command(

@@ -25,14 +25,16 @@ Which path runs what (decided per play; the reason for falling back is logged at
 * module fast path, through ansible-core's TaskExecutor (:mod:`enoslib.api._executor`):
   plays that also use ``when``, loops (``loop``, ``with_*``, ``loop_control``), ``{{ }}``,
   ``environment``, ``changed_when``/``failed_when``, ``until``/``retries``, ``vars``,
-  ``no_log``, ``notify``/handlers (``listen``), ``extra_vars``, and the action plugins
+  ``no_log``, ``notify``/handlers (``listen``), ``extra_vars``, ``ansible_*`` variables of the
+  hosts (``Host.extra``: ``ansible_become`` ...) or the play, and the action plugins
   ``copy``, ``template``, ``set_fact``, ``debug``, ``assert``, ``fail``; ``run_play`` plays
   made of such tasks (play keys ``hosts``, ``name``, ``tasks``, ``handlers``, ``vars``,
   ``become``/``become_user``, ``gather_facts: false``).
 * ansible-core: everything else: other action plugins (``fetch``, ``package``,
   ``service``, ``uri``, ``unarchive``, ``wait_for_connection`` ...), ``async``/``background``,
   ``delegate_to``, ``run_once``, ``ignore_unreachable``, ``any_errors_fatal``, ``throttle``,
-  ``gather_facts=True``, other become methods, blocks, other play keys (``serial``,
+  ``gather_facts=True``, other become methods, ``ansible_connection`` / become-plugin
+  variables (``LocalHost``; ``_actions._PLUGIN_VARS``), blocks, other play keys (``serial``,
   ``pre_tasks``, ``roles`` ...), playbook files (``run_ansible``), roles.
 
 A new process starts warm too: the payloads and the module resolution are kept on disk in
@@ -554,7 +556,7 @@ def run_actions(a: "actions") -> Results:
             return _run_fast_task(task, active, a.run_as)
         return _run_task(task, active, a.run_as)
 
-    if (a.extra_vars or a.handlers or a.play_vars
+    if (a.extra_vars or a.handlers or a.play_vars or a.vars_refusal(executor=False)
             or any(not t.fast() and _plain_refusal(t) for t in a.tasks)):
         from enoslib.api import _executor
 
