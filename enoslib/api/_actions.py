@@ -272,16 +272,10 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
 
     def vars_refusal(self, executor: bool) -> str | None:
         """Why Ansible variables (the hosts', the play's, extra ones) keep this play off the
-        SSH and plain module fast paths (they honour none), or off ansible-core's
-        TaskExecutor on our agents too (``executor``: it honours all but the connection and
-        become plugin's own settings); None when they do not."""
-        hosts = get_hosts(self.roles, self.pattern_hosts)
-        for where, key in [*((f"host {h.alias}'s", k) for h in hosts for k in _changed_vars(h)),
-                           *(("play", k) for k in self.play_vars),
-                           *(("extra", k) for k in self.extra_vars)]:
-            if str(key).startswith("ansible_") and (not executor or key in _PLUGIN_VARS):
-                return f"{where} variable {key}"
-        return None
+        SSH and plain module fast paths, or off ansible-core's TaskExecutor on our agents too
+        (``executor``); None when they do not. See :func:`ansible_vars_refusal`."""
+        return ansible_vars_refusal(get_hosts(self.roles, self.pattern_hosts), self.play_vars,
+                                    self.extra_vars, executor=executor)
 
     def module_path_refusal(self) -> str | None:
         """Why this play cannot run on the module fast path (:mod:`enoslib.api.modules`),
@@ -336,6 +330,21 @@ _HOST_VARS_HONOURED = frozenset({"ansible_host_key_checking", "ansible_python_in
 _PLUGIN_VARS = frozenset({"ansible_connection", "ansible_become_method", "ansible_become_exe",
                           "ansible_become_flags", "ansible_become_password",
                           "ansible_become_pass", "ansible_sudo_pass"})
+
+
+def ansible_vars_refusal(hosts: Iterable[Host], play_vars: Mapping[str, Any],
+                         extra_vars: Mapping[str, Any], executor: bool = False) -> str | None:
+    """Why Ansible variables keep tasks on ``hosts`` off the SSH and plain module fast paths
+    (they honour none but the ssh options and the interpreter), or off ansible-core's
+    TaskExecutor on our agents too (``executor``: it honours all but the connection and
+    become plugins' own settings), e.g. ``"host localhost's variable ansible_connection"``;
+    None when they do not."""
+    for where, key in [*((f"host {h.alias}'s", k) for h in hosts for k in _changed_vars(h)),
+                       *(("play", k) for k in play_vars),
+                       *(("extra", k) for k in extra_vars)]:
+        if str(key).startswith("ansible_") and (not executor or key in _PLUGIN_VARS):
+            return f"{where} variable {key}"
+    return None
 
 
 def _changed_vars(h: Host) -> list[str]:

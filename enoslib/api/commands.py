@@ -228,6 +228,15 @@ def run_command(
     if stdin is not None and background:
         raise ValueError("run_command: a background command gets no stdin (it is detached)")
     task = task_name or command
+    if engine == "auto" and not (gather_facts or kwargs):
+        from enoslib.api._actions import ansible_vars_refusal
+
+        # a LocalHost (ansible_connection: local), ansible_become ... only Ansible honours
+        reason = ansible_vars_refusal(get_hosts(roles, pattern_hosts),  # type: ignore[arg-type]
+                                      {}, extra_vars or {})
+        if reason:
+            log.debug("run_command through Ansible: %s", reason)
+            engine = "ansible"
     if engine == "ansible" or (engine == "auto" and (gather_facts or kwargs)):
         from enoslib.api._actions import shell_with_ansible
 

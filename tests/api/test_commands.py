@@ -183,3 +183,20 @@ def test_remote_process_object(roles, hosts, ghost) -> None:
     assert [(r.host, r.status) for r in bad.results] == [("h1", "ok"), ("ghost", "unreachable")]
     with pytest.raises(EnosUnreachableHostsError):
         bad.raise_for_status()
+
+
+def test_local_connection_host_runs_through_ansible(hosts) -> None:
+    """A host that Ansible reaches without SSH (``ansible_connection: local``, as
+    ``LocalHost``) is not sent over ssh by ``run_command``'s default engine: the command
+    runs on this machine, beside an SSH host, substitutions included; ``engine="ssh"``
+    asked explicitly still tries ssh (and says the host is unreachable)."""
+    import sys
+
+    local = Host("localhost", alias="me", extra={"ansible_connection": "local",
+                                                  "ansible_python_interpreter": sys.executable})
+    results = run_command("echo {{{alias}}} $(hostname)", roles=[local, hosts[0]])
+    assert [(r.host, r.status, r.stdout) for r in results] == [
+        ("me", "ok", f"me {subprocess.run(['hostname'], capture_output=True, text=True).stdout.strip()}"),
+        ("h1", "ok", "h1 h1")]
+    ssh = run_command("true", roles=[local], engine="ssh", on_error_continue=True)
+    assert ssh[0].status == "unreachable"
