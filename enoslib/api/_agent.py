@@ -8,7 +8,8 @@ Daemons: a controller process's agent on a host is a session of a daemon that ou
 process, one per host, effective user and version of this file. Over SSH runs only the
 relay (the first part of this file, ``python3 -S -c``, a few ms): it connects to the
 daemon's Unix socket ``~/.cache/enoslib-agent/d-<version>-<host id>.sock`` (starting the
-daemon, detached, if none listens: one client at a time, under a lock of that directory),
+daemon, detached, if none listens: one client at a time, under the lock file
+``d-<version>-<host id>.lock``: hosts sharing a home start theirs at once),
 hands it the session's stdin/stdout/stderr (``SCM_RIGHTS``) with its environment, working
 directory and umask, and waits for the session's end. The daemon imported ansible's
 ``basic`` once (from the most recently used library), and forks a child per session that
@@ -121,11 +122,15 @@ def _connect(name):
 
 
 def _start(name, idle, packed):
-    """Start the daemon (one at a time: the cache directory is locked meanwhile), connected
-    to once it listens; None if it could not start."""
+    """Start the daemon (one at a time: its lock file ``<name>.lock`` is locked meanwhile;
+    hosts sharing the home start theirs at once), connected to once it listens; None if it
+    could not start."""
     import fcntl
 
-    lock = os.open(".", os.O_RDONLY)
+    try:
+        lock = os.open(name[:-5] + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         sock = _connect(name)  # started by another client meanwhile
@@ -455,8 +460,9 @@ class _Libraries(object):
         return path
 
     def _prune(self):
-        """Remove all but the ``KEEP`` most recently used libraries (never one in use), and
-        what an interrupted write left an hour ago or more."""
+        """Remove all but the ``KEEP`` most recently used libraries (never one in use), what
+        an interrupted write left an hour ago or more, and daemons' lock files unused for a
+        week (other agent versions, boots)."""
         import time
 
         try:
@@ -468,6 +474,8 @@ class _Libraries(object):
                       key=stamps.get, reverse=True)
         old = [p for p in stamps if os.path.basename(p).startswith(".new-")
                and stamps[p] < time.time() - 3600]
+        old += [p for p in stamps if p.endswith(".lock") and stamps[p] < time.time() - 604800
+                and p[:-5] + ".sock" not in stamps]
         in_use = set(self.paths.values())
         for path in libs[KEEP:] + old:
             if path not in in_use:

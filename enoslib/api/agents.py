@@ -336,15 +336,18 @@ def run_payload(agents: Iterable[_Agent], payload: Any, request: dict[str, Any] 
     base.pop("zip_data", None)
     base["lib"] = key
     pending = list(agents)
+    frames: dict[bool, bytes] = {}  # the same bytes for every host: encoded once
     for attempt in range(2):  # a host whose copy turned out damaged asks for the zip
         requests: dict[_Agent, bytes] = {}
         sent = 0
         for agent in pending:
             with_zip = attempt > 0 or key not in agent.libs
             sent += with_zip
-            req = dict(base, zip_data=payload.zip_data) if with_zip else base
-            body = json.dumps(req).encode("utf-8", "surrogateescape")
-            requests[agent] = struct.pack(">I", len(body)) + body
+            if with_zip not in frames:
+                req = dict(base, zip_data=payload.zip_data) if with_zip else base
+                body = json.dumps(req).encode("utf-8", "surrogateescape")
+                frames[with_zip] = struct.pack(">I", len(body)) + body
+            requests[agent] = frames[with_zip]
         if sent:
             log.debug("module library %s (%s): zip sent to %d host(s)", key, payload.module, sent)
         _exchange(requests)
