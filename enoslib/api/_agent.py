@@ -24,12 +24,14 @@ sharing a home never share a daemon.
 
 Protocol (stdin/stdout of the process, the SSH channel): frames of a 4-byte big-endian
 length followed by that many bytes of JSON. The agent first sends ``{"hello": {...,
-"libs": [key, ...], "daemon": {"pid", "started", "warm"} | null}}`` (the module libraries
-this host already holds, the daemon serving the session); then for each request
-``{"lib": key, "zip_data": b64?, "fqn", "params", "profile", "extensions", "env", "rlimit"}``
-it answers ``{"rc", "stdout", "stderr"}``: what the AnsiballZ wrapper would have printed and
-returned when run by ansible-core; or ``{"need": key}`` when it holds no valid library
-``key`` and the request came without its zip.
+"libs": [key, ...], "tag", "magic", "daemon": {"pid", "started", "warm"} | null}}`` (the
+module libraries this host already holds, its Python's bytecode cache tag and magic number,
+the daemon serving the session); then for each request ``{"lib": key, "zip_data": b64?,
+"bytecode": {...}?, "fqn", "params", "profile", "extensions", "env", "rlimit"}`` it answers
+``{"rc", "stdout", "stderr", "built"?}``: what the AnsiballZ wrapper would have printed and
+returned when run by ansible-core (``built``: how many files' bytecode came with the request
+and how many were compiled here, when the library was built for it); or ``{"need": key}``
+when it holds no valid library ``key`` and the request came without its zip.
 Requests ``{"sh": command, "stdin"}`` and ``{"put": path, "data"}`` run a shell command / write a
 file (base64 data and output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
 "system_tmpdirs"}``, ``{"rmtree": path}`` and ``{"expanduser": "~user"}`` do here what
@@ -45,7 +47,8 @@ library whose files differ from those imported (another ansible-core) gets its o
 Module libraries last between processes: the module's zip (ansible-core builds it on the
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
 (importing ``basic`` then costs half as much as from ansible-core's zip, where every file is
-compiled again by every process), as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
+compiled again by every process; compiled once by the controller and sent with the zip when
+its Python has this one's cache tag and magic number, else compiled here), as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
 ``key`` is a hash of the zip's files and of this agent's source (computed by the
 controller), ``sha256`` the hash of the file's own bytes, checked before a process first
 uses it: a damaged or half-written library is deleted and built again from the zip (asked
@@ -244,6 +247,7 @@ import tempfile  # noqa: E402
 import traceback  # noqa: E402
 import zipfile  # noqa: E402
 import zipimport  # noqa: E402
+import zlib  # noqa: E402
 
 KEEP = 32  # module libraries kept per user on a host (the least recently used go first)
 
@@ -347,6 +351,53 @@ def _pyc(source, filename):
         marshal.dumps(code)
 
 
+def _shipped_code(bytecode):
+    """The bytecode the controller compiled for a library's ``.py`` files (``{"tag",
+    "magic", "sha256", "data"}``: base64 of zlib of a marshalled ``{name in the zip:
+    (source hash, marshalled code)}``), when it is what this Python would make (same cache
+    tag and magic number) and its bytes hash to the sha256 sent with them; else {}."""
+    import marshal
+
+    if not bytecode or sys.version_info < (3, 8):
+        return {}
+    if bytecode.get("tag") != sys.implementation.cache_tag or \
+            bytecode.get("magic") != importlib.util.MAGIC_NUMBER.hex():
+        return {}
+    try:
+        raw = base64.b64decode(bytecode["data"])
+        if _sha256(raw) != bytecode.get("sha256"):
+            return {}
+        files = marshal.loads(zlib.decompress(raw))
+    except (KeyError, TypeError, ValueError, EOFError, zlib.error):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
+def _renamed(code, filename):
+    """``code`` and the functions and classes in it, said to come from ``filename``."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, type(code)) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _shipped_pyc(entry, source, filename):
+    """A ``.pyc`` (as :func:`_pyc` makes) of the shipped ``entry`` (source hash, marshalled
+    code) if it was compiled from ``source``; None otherwise (compiled here then)."""
+    import marshal
+
+    try:
+        digest, data = entry
+        if digest != importlib.util.source_hash(source):
+            return None
+        code = marshal.loads(data)
+        if not isinstance(code, type(_renamed.__code__)):
+            return None
+        code = _renamed(code, filename)
+    except (TypeError, ValueError, EOFError):
+        return None
+    return importlib.util.MAGIC_NUMBER + struct.pack("<I", 0b01) + digest + marshal.dumps(code)
+
+
 class _Libraries(object):
     """The module libraries this agent uses: from the host's cache (checked once per
     process) or built from the zip the controller sent.
@@ -362,6 +413,7 @@ class _Libraries(object):
         self.stamps = {}  # library file -> its (inode, size, mtime) when checked
         self.opened = {}  # library file -> its ZipFile (bytecode reused by the next one)
         self.bad = {}  # library file -> its stamp, when found damaged
+        self.built = None  # {"shipped": n, "compiled": n}: bytecode of the last library built
 
     def present(self):
         if self.root is None:
@@ -389,8 +441,9 @@ class _Libraries(object):
                 pass
         return None
 
-    def path(self, key, zip_data):
-        """The library file of ``key``; None when it must be sent (``zip_data``)."""
+    def path(self, key, zip_data, bytecode=None):
+        """The library file of ``key``; None when it must be sent (``zip_data``, with the
+        ``bytecode`` the controller compiled for it, see :func:`_shipped_code`)."""
         path = self.paths.get(key)
         if path is not None and self.stamps.get(path) == _stamp(path):
             return path
@@ -404,7 +457,7 @@ class _Libraries(object):
             except OSError:
                 pass
         elif zip_data:
-            path = self._build(key, base64.b64decode(zip_data))
+            path = self._build(key, base64.b64decode(zip_data), _shipped_code(bytecode))
             if self.root is not None:
                 self._prune()
         else:
@@ -430,12 +483,13 @@ class _Libraries(object):
                 continue
         return None
 
-    def _build(self, key, data):
+    def _build(self, key, data, shipped):
         if self.root is not None and not os.path.isdir(self.root):
             self.root = _cache_root()  # deleted meanwhile: made again (private) or not used
         parent = self.root or self.work
         stable = os.path.join(parent, key + "-" + sys.implementation.cache_tag + ".zip")
         out = io.BytesIO()
+        self.built = {"shipped": 0, "compiled": 0}
         with zipfile.ZipFile(io.BytesIO(data)) as src, \
                 zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as lib:
             for info in src.infolist():
@@ -443,8 +497,14 @@ class _Libraries(object):
                 lib.writestr(zipfile.ZipInfo(info.filename, info.date_time), source)
                 if info.filename.endswith(".py"):
                     # tracebacks name the file as importing from the zip would
-                    pyc = self._same_bytecode(info.filename, source) or \
-                        _pyc(source, os.path.join(stable, info.filename))
+                    filename = os.path.join(stable, info.filename)
+                    pyc = self._same_bytecode(info.filename, source)
+                    if pyc is None and info.filename in shipped:
+                        pyc = _shipped_pyc(shipped[info.filename], source, filename)
+                        self.built["shipped"] += pyc is not None
+                    if pyc is None:
+                        pyc = _pyc(source, filename)
+                        self.built["compiled"] += pyc is not None
                     if pyc:
                         lib.writestr(zipfile.ZipInfo(info.filename + "c", info.date_time), pyc)
         body = out.getvalue()
@@ -707,6 +767,8 @@ def _serve(proto_in, proto_out, libs, daemon=None):
             os.chdir(os.path.expanduser("~"))
         _send(proto_out, {"hello": {"python": sys.executable, "version": list(sys.version_info[:3]),
                                     "pid": os.getpid(), "libs": libs.present(),
+                                    "tag": sys.implementation.cache_tag,
+                                    "magic": importlib.util.MAGIC_NUMBER.hex(),
                                     "daemon": daemon}})
         while True:
             head = _read_exact(proto_in, 4)
@@ -725,12 +787,14 @@ def _answer(req, libs):
     if any(k in req for k in COMMANDS):
         return _command(req)
     key = req["lib"]
+    libs.built = None
     try:
-        lib_path = libs.path(key, req.get("zip_data"))
+        lib_path = libs.path(key, req.get("zip_data"), req.get("bytecode"))
     except Exception as exc:  # noqa: BLE001 - told to the controller
         return {"error": "cannot unpack module payload %s: %r" % (key, exc)}
     if lib_path is None:
         return {"need": key}
+    built = libs.built
     _warm_for(lib_path)  # before the fork: every child starts warm
     out_path, err_path = os.path.join(libs.work, "out"), os.path.join(libs.work, "err")
     pid = os.fork()
@@ -743,8 +807,11 @@ def _answer(req, libs):
         stdout = f.read()
     with open(err_path, "rb") as f:
         stderr = f.read()
-    return {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
-            "stderr": stderr.decode("utf-8", "surrogateescape")}
+    answer = {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
+              "stderr": stderr.decode("utf-8", "surrogateescape")}
+    if built is not None:
+        answer["built"] = built
+    return answer
 
 
 def _check_cached(libs, warm=True):

@@ -221,3 +221,18 @@ def test_persist_durations() -> None:
         assert agents.persist_seconds() == 600
     with pytest.raises(ValueError, match="agent_persist"):
         agents.persist_seconds("ten minutes")
+
+
+@pytest.mark.parametrize("bad", ["ten minutes", -5, "1h30x", "1.2.3"])
+def test_a_bad_agent_persist_is_refused_by_set_config(bad: Any) -> None:
+    from enoslib.config import get_config, set_config
+    from enoslib.errors import EnosConfigError
+
+    before = get_config()["agent_persist"]
+    with pytest.raises(EnosConfigError, match="agent_persist") as info:
+        set_config(agent_persist=bad)
+    assert info.value.path == "$.agent_persist"
+    assert get_config()["agent_persist"] == before  # nothing changed
+    with pytest.raises(EnosConfigError, match="agent_persist"):
+        with config_context(agent_persist=bad):
+            pass
