@@ -103,11 +103,13 @@ def _python_command(interpreter: str | None, run_as: str | None, args: list[str]
 
 def _agent_command(interpreter: str | None, run_as: str | None) -> str:
     """The relay (``-S``: no site-packages to scan), given the daemon's version (the hash
-    of the agent's source), its idle time and the agent's packed source."""
+    of the agent's source) and its idle time; the agent's packed source only without
+    daemons (``agent_persist`` 0): the relay asks for it when no daemon runs (see
+    :func:`_agents_for`)."""
     idle = persist_seconds()
     version = _agent_source()[1][:16]
-    return _python_command(interpreter, run_as, ["-S", "-c", _relay_source() + "relay()\n",
-                                                 version, repr(idle), _packed()])
+    args = ["-S", "-c", _relay_source() + "relay()\n", version, repr(idle)]
+    return _python_command(interpreter, run_as, args + ([] if idle > 0 else [_packed()]))
 
 
 class _Agent:
@@ -271,6 +273,12 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
         warm = threading.Thread(target=_import_result_parsing, daemon=True)
         warm.start()
         _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
+        # relays that found no daemon running ask for the agent (to start one), then hello
+        asked = [a for a in fresh.values() if (getattr(a, "reply", None) or {}).get("send") == "agent"]
+        if asked:
+            log.debug("agent sent to %d host(s) (no daemon running there)", len(asked))
+            agent_frame = struct.pack(">I", len(_packed())) + _packed().encode()
+            _exchange(dict.fromkeys(asked, agent_frame), timeout=_HELLO_TIMEOUT)
         warm.join()
         for h, agent in fresh.items():
             reply = getattr(agent, "reply", None)
@@ -310,10 +318,35 @@ _CODE: dict[tuple[str, str], tuple[bytes, bytes] | None] = {}  # (name, sha256) 
 
 def _bytecode(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str] | None:
     """The bytecode of the ``.py`` files of a module's zip (but ``skip``), compiled here once
-    (each file once per process) for hosts whose Python has this one's cache tag and magic
-    number: they store it with the library instead of compiling it (see
-    ``_agent._shipped_code``). Code objects name their file as in the zip; the host names
-    them after its library file."""
+    for hosts whose Python has this one's cache tag and magic number: they store it with the
+    library instead of compiling it (see ``_agent._shipped_code``). Code objects name their
+    file as in the zip; the host names them after its library file. Kept in the cache dir
+    (a new process sending it again compiles nothing)."""
+    import importlib.util
+    import sys
+
+    from enoslib.config import cache_dir
+
+    name = hashlib.sha256(json.dumps([_lib_key(zip_data), sys.implementation.cache_tag,
+                                      importlib.util.MAGIC_NUMBER.hex(),
+                                      sorted(skip)]).encode()).hexdigest()[:32]
+    disk = Path(cache_dir("ansible", "bytecode")) / f"{name}.json"
+    try:
+        cached: dict[str, str] | None = json.loads(disk.read_text())
+        return cached
+    except (OSError, ValueError):
+        pass
+    out = _compile_zip(zip_data, skip)
+    tmp = disk.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(out))
+        tmp.replace(disk)
+    except OSError as exc:
+        log.debug("bytecode not cached on disk: %s", exc)
+    return out
+
+
+def _compile_zip(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str] | None:
     import importlib.util
     import marshal
     import sys
