@@ -9,7 +9,9 @@ process, one per host, effective user and version of this file. Over SSH runs on
 relay (the first part of this file, ``python3 -S -c``, a few ms): it connects to the
 daemon's Unix socket ``~/.cache/enoslib-agent/d-<version>-<host id>.sock`` (starting the
 daemon, detached, if none listens: one client at a time, under the lock file
-``d-<version>-<host id>.lock``: hosts sharing a home start theirs at once),
+``d-<version>-<host id>.lock``: hosts sharing a home start theirs at once; the daemon is
+a fork of that relay, which asks the controller for the agent's source first: the relay's
+command carries none, most sessions go to a running daemon),
 hands it the session's stdin/stdout/stderr (``SCM_RIGHTS``) with its environment, working
 directory and umask, and waits for the session's end. The daemon imported ansible's
 ``basic`` once (from the most recently used library), and forks a child per session that
@@ -23,7 +25,8 @@ hashes the interpreter, the host's boot id, name and namespaces: hosts or contai
 sharing a home never share a daemon.
 
 Protocol (stdin/stdout of the process, the SSH channel): frames of a 4-byte big-endian
-length followed by that many bytes of JSON. The agent first sends ``{"hello": {...,
+length followed by that many bytes of JSON. (A relay that needs the agent's source sends
+``{"send": "agent"}`` and reads a frame of it first.) The agent first sends ``{"hello": {...,
 "libs": [key, ...], "tag", "magic", "daemon": {"pid", "started", "warm"} | null}}`` (the
 module libraries this host already holds, its Python's bytecode cache tag and magic number,
 the daemon serving the session); then for each request ``{"lib": key, "zip_data": b64?,
@@ -152,9 +155,16 @@ def _start(name, idle, packed):
                     devnull = os.open(os.devnull, os.O_RDWR)
                     for fd in (0, 1, 2):
                         os.dup2(devnull, fd)
-                    os.set_inheritable(w, True)
-                    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed, "daemon",
-                                              name, idle, str(w)])
+                    os.close(devnull)
+                    os.close(lock)  # held by the relay only
+                    os.close(r)
+                    # the daemon is this process (no new interpreter to start): with the
+                    # site-packages a plain ``python3`` has (modules import from them)
+                    import site
+
+                    site.main()
+                    sys.argv = ["-c", packed, "daemon", name, idle, str(w)]
+                    exec(_BOOT, {"__name__": "__main__", "__builtins__": __builtins__})
             finally:
                 os._exit(0)
         os.close(w)
@@ -171,14 +181,33 @@ def _header(kind, fields=()):
     return len(body).to_bytes(4, "big") + body
 
 
+def _fetch():
+    """The packed agent, asked of the controller (most sessions go to a running daemon: the
+    relay's command carries it only when there is none, ``idle`` 0): the frame ``{"send":
+    "agent"}`` on stdout, before the hello; the controller answers with a frame of it."""
+    ask = b'{"send": "agent"}'
+    os.write(1, len(ask).to_bytes(4, "big") + ask)
+    data, size = b"", None
+    while size is None or len(data) < 4 + size:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            os._exit(1)  # the controller went away
+        data += chunk
+        if size is None and len(data) >= 4:
+            size = int.from_bytes(data[:4], "big")
+    return data[4:].decode()
+
+
 def relay():
-    """Run by ``python3 -S -c`` over SSH with argv ``version idle packed-agent``: hand this
-    session's stdin/stdout/stderr to a child of the host's daemon (started if absent), then
-    wait for it to end; without a private cache dir (or daemons, ``idle`` 0) run the agent
-    in a Python of its own, as a session of its own."""
+    """Run by ``python3 -S -c`` over SSH with argv ``version idle [packed-agent]``: hand this
+    session's stdin/stdout/stderr to a child of the host's daemon (started if absent, with
+    the agent asked of the controller when it did not come with the command), then wait for
+    it to end; without a private cache dir (or daemons, ``idle`` 0) run the agent in a
+    Python of its own, as a session of its own."""
     import _socket
 
-    version, idle, packed = sys.argv[1:4]
+    version, idle = sys.argv[1:3]
+    packed = sys.argv[3] if len(sys.argv) > 3 else None
     root = _cache_root()
     try:
         cwd = os.getcwd()
@@ -188,7 +217,10 @@ def relay():
     if root is not None and float(idle) > 0 and cwd:
         os.chdir(root)  # relative socket names: no length limit from the home's path
         name = _socket_name(version)
-        sock = _connect(name) or _start(name, idle, packed)
+        sock = _connect(name)
+        if sock is None:
+            packed = packed or _fetch()
+            sock = _start(name, idle, packed)
     if sock is not None:
         umask = os.umask(0)
         os.umask(umask)
@@ -211,7 +243,7 @@ def relay():
             os.chdir(cwd)
         except OSError:
             os.chdir(os.path.dirname(os.path.dirname(root)))  # the home
-    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed])
+    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed or _fetch()])
 
 
 def stop():

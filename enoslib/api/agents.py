@@ -103,11 +103,13 @@ def _python_command(interpreter: str | None, run_as: str | None, args: list[str]
 
 def _agent_command(interpreter: str | None, run_as: str | None) -> str:
     """The relay (``-S``: no site-packages to scan), given the daemon's version (the hash
-    of the agent's source), its idle time and the agent's packed source."""
+    of the agent's source) and its idle time; the agent's packed source only without
+    daemons (``agent_persist`` 0): the relay asks for it when no daemon runs (see
+    :func:`_agents_for`)."""
     idle = persist_seconds()
     version = _agent_source()[1][:16]
-    return _python_command(interpreter, run_as, ["-S", "-c", _relay_source() + "relay()\n",
-                                                 version, repr(idle), _packed()])
+    args = ["-S", "-c", _relay_source() + "relay()\n", version, repr(idle)]
+    return _python_command(interpreter, run_as, args + ([] if idle > 0 else [_packed()]))
 
 
 class _Agent:
@@ -271,6 +273,12 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
         warm = threading.Thread(target=_import_result_parsing, daemon=True)
         warm.start()
         _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
+        # relays that found no daemon running ask for the agent (to start one), then hello
+        asked = [a for a in fresh.values() if (getattr(a, "reply", None) or {}).get("send") == "agent"]
+        if asked:
+            log.debug("agent sent to %d host(s) (no daemon running there)", len(asked))
+            agent_frame = struct.pack(">I", len(_packed())) + _packed().encode()
+            _exchange(dict.fromkeys(asked, agent_frame), timeout=_HELLO_TIMEOUT)
         warm.join()
         for h, agent in fresh.items():
             reply = getattr(agent, "reply", None)
