@@ -76,9 +76,56 @@ def _check(kwargs: dict[str, Any]) -> None:
         )
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(value: Any, setting: str = "agent_persist") -> float:
+    """Seconds of a duration in ssh's ``ControlPersist`` syntax (``600``, ``"600s"``,
+    ``"10m"``, ``"1h30m"``; ``"yes"``/True: forever, 10**9; ``0``/``"no"``/False: 0); a
+    value that is none of these raises EnosConfigError naming ``$.<setting>``."""
+    from enoslib.errors import EnosConfigError
+
+    def bad(why: str) -> EnosConfigError:
+        return EnosConfigError(f"{setting}: {why}", path="$." + setting, rule="format")
+
+    if isinstance(value, bool):
+        return 10.0**9 if value else 0.0
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        if text in ("yes", "true"):
+            return 10.0**9
+        if text in ("no", "false", ""):
+            return 0.0
+        seconds, number = 0.0, ""
+        for ch in text:
+            if ch.isdigit() or ch == ".":
+                number += ch
+            elif ch in _UNITS and number:
+                seconds += float(number) * _UNITS[ch]
+                number = ""
+            else:
+                raise bad(f"cannot read {value!r} as a duration (e.g. '10m')")
+        try:
+            seconds += float(number or 0)
+        except ValueError:
+            raise bad(f"cannot read {value!r} as a duration (e.g. '10m')") from None
+    if not seconds >= 0:
+        raise bad(f"negative duration {value!r}")
+    return seconds
+
+
+def _check_values(kwargs: dict[str, Any]) -> None:
+    """Settings whose bad values would only fail later, deep in a run."""
+    if kwargs.get("agent_persist") is not None:
+        duration_seconds(kwargs["agent_persist"])
+
+
 def set_config(**kwargs: Any) -> None:
     """Change settings for the rest of the process."""
     _check(kwargs)
+    _check_values(kwargs)
     _config.update(kwargs)
 
 
@@ -86,6 +133,7 @@ def set_config(**kwargs: Any) -> None:
 def config_context(**kwargs: Any) -> Iterator[dict[str, Any]]:
     """Change settings inside a ``with`` block; every previous value is restored on exit."""
     _check(kwargs)
+    _check_values(kwargs)
     saved = dict(_config)
     _config.update(kwargs)
     try:

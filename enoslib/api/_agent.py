@@ -8,7 +8,10 @@ Daemons: a controller process's agent on a host is a session of a daemon that ou
 process, one per host, effective user and version of this file. Over SSH runs only the
 relay (the first part of this file, ``python3 -S -c``, a few ms): it connects to the
 daemon's Unix socket ``~/.cache/enoslib-agent/d-<version>-<host id>.sock`` (starting the
-daemon, detached, if none listens: one client at a time, under a lock of that directory),
+daemon, detached, if none listens: one client at a time, under the lock file
+``d-<version>-<host id>.lock``: hosts sharing a home start theirs at once; the daemon is
+a fork of that relay, which asks the controller for the agent's source first: the relay's
+command carries none, most sessions go to a running daemon),
 hands it the session's stdin/stdout/stderr (``SCM_RIGHTS``) with its environment, working
 directory and umask, and waits for the session's end. The daemon imported ansible's
 ``basic`` once (from the most recently used library), and forks a child per session that
@@ -22,13 +25,16 @@ hashes the interpreter, the host's boot id, name and namespaces: hosts or contai
 sharing a home never share a daemon.
 
 Protocol (stdin/stdout of the process, the SSH channel): frames of a 4-byte big-endian
-length followed by that many bytes of JSON. The agent first sends ``{"hello": {...,
-"libs": [key, ...], "daemon": {"pid", "started", "warm"} | null}}`` (the module libraries
-this host already holds, the daemon serving the session); then for each request
-``{"lib": key, "zip_data": b64?, "fqn", "params", "profile", "extensions", "env", "rlimit"}``
-it answers ``{"rc", "stdout", "stderr"}``: what the AnsiballZ wrapper would have printed and
-returned when run by ansible-core; or ``{"need": key}`` when it holds no valid library
-``key`` and the request came without its zip.
+length followed by that many bytes of JSON. (A relay that needs the agent's source sends
+``{"send": "agent"}`` and reads a frame of it first.) The agent first sends ``{"hello": {...,
+"libs": [key, ...], "tag", "magic", "daemon": {"pid", "started", "warm"} | null}}`` (the
+module libraries this host already holds, its Python's bytecode cache tag and magic number,
+the daemon serving the session); then for each request ``{"lib": key, "zip_data": b64?,
+"bytecode": {...}?, "fqn", "params", "profile", "extensions", "env", "rlimit"}`` it answers
+``{"rc", "stdout", "stderr", "built"?}``: what the AnsiballZ wrapper would have printed and
+returned when run by ansible-core (``built``: how many files' bytecode came with the request
+and how many were compiled here, when the library was built for it); or ``{"need": key}``
+when it holds no valid library ``key`` and the request came without its zip.
 Requests ``{"sh": command, "stdin", "tty"?}`` and ``{"put": path, "data"}`` run a command with
 the user's login shell (on a new terminal with ``tty``) / write a file (base64 data and
 output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
@@ -50,7 +56,8 @@ none), read once the child has exited.
 Module libraries last between processes: the module's zip (ansible-core builds it on the
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
 (importing ``basic`` then costs half as much as from ansible-core's zip, where every file is
-compiled again by every process), as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
+compiled again by every process; compiled once by the controller and sent with the zip when
+its Python has this one's cache tag and magic number, else compiled here), as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
 ``key`` is a hash of the zip's files and of this agent's source (computed by the
 controller), ``sha256`` the hash of the file's own bytes, checked before a process first
 uses it: a damaged or half-written library is deleted and built again from the zip (asked
@@ -127,11 +134,15 @@ def _connect(name):
 
 
 def _start(name, idle, packed):
-    """Start the daemon (one at a time: the cache directory is locked meanwhile), connected
-    to once it listens; None if it could not start."""
+    """Start the daemon (one at a time: its lock file ``<name>.lock`` is locked meanwhile;
+    hosts sharing the home start theirs at once), connected to once it listens; None if it
+    could not start."""
     import fcntl
 
-    lock = os.open(".", os.O_RDONLY)
+    try:
+        lock = os.open(name[:-5] + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         sock = _connect(name)  # started by another client meanwhile
@@ -150,9 +161,16 @@ def _start(name, idle, packed):
                     devnull = os.open(os.devnull, os.O_RDWR)
                     for fd in (0, 1, 2):
                         os.dup2(devnull, fd)
-                    os.set_inheritable(w, True)
-                    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed, "daemon",
-                                              name, idle, str(w)])
+                    os.close(devnull)
+                    os.close(lock)  # held by the relay only
+                    os.close(r)
+                    # the daemon is this process (no new interpreter to start): with the
+                    # site-packages a plain ``python3`` has (modules import from them)
+                    import site
+
+                    site.main()
+                    sys.argv = ["-c", packed, "daemon", name, idle, str(w)]
+                    exec(_BOOT, {"__name__": "__main__", "__builtins__": __builtins__})
             finally:
                 os._exit(0)
         os.close(w)
@@ -169,14 +187,33 @@ def _header(kind, fields=()):
     return len(body).to_bytes(4, "big") + body
 
 
+def _fetch():
+    """The packed agent, asked of the controller (most sessions go to a running daemon: the
+    relay's command carries it only when there is none, ``idle`` 0): the frame ``{"send":
+    "agent"}`` on stdout, before the hello; the controller answers with a frame of it."""
+    ask = b'{"send": "agent"}'
+    os.write(1, len(ask).to_bytes(4, "big") + ask)
+    data, size = b"", None
+    while size is None or len(data) < 4 + size:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            os._exit(1)  # the controller went away
+        data += chunk
+        if size is None and len(data) >= 4:
+            size = int.from_bytes(data[:4], "big")
+    return data[4:].decode()
+
+
 def relay():
-    """Run by ``python3 -S -c`` over SSH with argv ``version idle packed-agent``: hand this
-    session's stdin/stdout/stderr to a child of the host's daemon (started if absent), then
-    wait for it to end; without a private cache dir (or daemons, ``idle`` 0) run the agent
-    in a Python of its own, as a session of its own."""
+    """Run by ``python3 -S -c`` over SSH with argv ``version idle [packed-agent]``: hand this
+    session's stdin/stdout/stderr to a child of the host's daemon (started if absent, with
+    the agent asked of the controller when it did not come with the command), then wait for
+    it to end; without a private cache dir (or daemons, ``idle`` 0) run the agent in a
+    Python of its own, as a session of its own."""
     import _socket
 
-    version, idle, packed = sys.argv[1:4]
+    version, idle = sys.argv[1:3]
+    packed = sys.argv[3] if len(sys.argv) > 3 else None
     root = _cache_root()
     try:
         cwd = os.getcwd()
@@ -186,7 +223,10 @@ def relay():
     if root is not None and float(idle) > 0 and cwd:
         os.chdir(root)  # relative socket names: no length limit from the home's path
         name = _socket_name(version)
-        sock = _connect(name) or _start(name, idle, packed)
+        sock = _connect(name)
+        if sock is None:
+            packed = packed or _fetch()
+            sock = _start(name, idle, packed)
     if sock is not None:
         umask = os.umask(0)
         os.umask(umask)
@@ -209,7 +249,7 @@ def relay():
             os.chdir(cwd)
         except OSError:
             os.chdir(os.path.dirname(os.path.dirname(root)))  # the home
-    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed])
+    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed or _fetch()])
 
 
 def stop():
@@ -246,6 +286,7 @@ import tempfile  # noqa: E402
 import traceback  # noqa: E402
 import zipfile  # noqa: E402
 import zipimport  # noqa: E402
+import zlib  # noqa: E402
 
 KEEP = 32  # module libraries kept per user on a host (the least recently used go first)
 
@@ -349,6 +390,53 @@ def _pyc(source, filename):
         marshal.dumps(code)
 
 
+def _shipped_code(bytecode):
+    """The bytecode the controller compiled for a library's ``.py`` files (``{"tag",
+    "magic", "sha256", "data"}``: base64 of zlib of a marshalled ``{name in the zip:
+    (source hash, marshalled code)}``), when it is what this Python would make (same cache
+    tag and magic number) and its bytes hash to the sha256 sent with them; else {}."""
+    import marshal
+
+    if not bytecode or sys.version_info < (3, 8):
+        return {}
+    if bytecode.get("tag") != sys.implementation.cache_tag or \
+            bytecode.get("magic") != importlib.util.MAGIC_NUMBER.hex():
+        return {}
+    try:
+        raw = base64.b64decode(bytecode["data"])
+        if _sha256(raw) != bytecode.get("sha256"):
+            return {}
+        files = marshal.loads(zlib.decompress(raw))
+    except (KeyError, TypeError, ValueError, EOFError, zlib.error):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
+def _renamed(code, filename):
+    """``code`` and the functions and classes in it, said to come from ``filename``."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, type(code)) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _shipped_pyc(entry, source, filename):
+    """A ``.pyc`` (as :func:`_pyc` makes) of the shipped ``entry`` (source hash, marshalled
+    code) if it was compiled from ``source``; None otherwise (compiled here then)."""
+    import marshal
+
+    try:
+        digest, data = entry
+        if digest != importlib.util.source_hash(source):
+            return None
+        code = marshal.loads(data)
+        if not isinstance(code, type(_renamed.__code__)):
+            return None
+        code = _renamed(code, filename)
+    except (TypeError, ValueError, EOFError):
+        return None
+    return importlib.util.MAGIC_NUMBER + struct.pack("<I", 0b01) + digest + marshal.dumps(code)
+
+
 class _Libraries(object):
     """The module libraries this agent uses: from the host's cache (checked once per
     process) or built from the zip the controller sent.
@@ -364,6 +452,7 @@ class _Libraries(object):
         self.stamps = {}  # library file -> its (inode, size, mtime) when checked
         self.opened = {}  # library file -> its ZipFile (bytecode reused by the next one)
         self.bad = {}  # library file -> its stamp, when found damaged
+        self.built = None  # {"shipped": n, "compiled": n}: bytecode of the last library built
 
     def present(self):
         if self.root is None:
@@ -391,8 +480,9 @@ class _Libraries(object):
                 pass
         return None
 
-    def path(self, key, zip_data):
-        """The library file of ``key``; None when it must be sent (``zip_data``)."""
+    def path(self, key, zip_data, bytecode=None):
+        """The library file of ``key``; None when it must be sent (``zip_data``, with the
+        ``bytecode`` the controller compiled for it, see :func:`_shipped_code`)."""
         path = self.paths.get(key)
         if path is not None and self.stamps.get(path) == _stamp(path):
             return path
@@ -406,7 +496,7 @@ class _Libraries(object):
             except OSError:
                 pass
         elif zip_data:
-            path = self._build(key, base64.b64decode(zip_data))
+            path = self._build(key, base64.b64decode(zip_data), _shipped_code(bytecode))
             if self.root is not None:
                 self._prune()
         else:
@@ -432,12 +522,13 @@ class _Libraries(object):
                 continue
         return None
 
-    def _build(self, key, data):
+    def _build(self, key, data, shipped):
         if self.root is not None and not os.path.isdir(self.root):
             self.root = _cache_root()  # deleted meanwhile: made again (private) or not used
         parent = self.root or self.work
         stable = os.path.join(parent, key + "-" + sys.implementation.cache_tag + ".zip")
         out = io.BytesIO()
+        self.built = {"shipped": 0, "compiled": 0}
         with zipfile.ZipFile(io.BytesIO(data)) as src, \
                 zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as lib:
             for info in src.infolist():
@@ -445,8 +536,14 @@ class _Libraries(object):
                 lib.writestr(zipfile.ZipInfo(info.filename, info.date_time), source)
                 if info.filename.endswith(".py"):
                     # tracebacks name the file as importing from the zip would
-                    pyc = self._same_bytecode(info.filename, source) or \
-                        _pyc(source, os.path.join(stable, info.filename))
+                    filename = os.path.join(stable, info.filename)
+                    pyc = self._same_bytecode(info.filename, source)
+                    if pyc is None and info.filename in shipped:
+                        pyc = _shipped_pyc(shipped[info.filename], source, filename)
+                        self.built["shipped"] += pyc is not None
+                    if pyc is None:
+                        pyc = _pyc(source, filename)
+                        self.built["compiled"] += pyc is not None
                     if pyc:
                         lib.writestr(zipfile.ZipInfo(info.filename + "c", info.date_time), pyc)
         body = out.getvalue()
@@ -462,8 +559,9 @@ class _Libraries(object):
         return path
 
     def _prune(self):
-        """Remove all but the ``KEEP`` most recently used libraries (never one in use), and
-        what an interrupted write left an hour ago or more."""
+        """Remove all but the ``KEEP`` most recently used libraries (never one in use), what
+        an interrupted write left an hour ago or more, and daemons' lock files unused for a
+        week (other agent versions, boots)."""
         import time
 
         try:
@@ -475,6 +573,8 @@ class _Libraries(object):
                       key=stamps.get, reverse=True)
         old = [p for p in stamps if os.path.basename(p).startswith(".new-")
                and stamps[p] < time.time() - 3600]
+        old += [p for p in stamps if p.endswith(".lock") and stamps[p] < time.time() - 604800
+                and p[:-5] + ".sock" not in stamps]
         in_use = set(self.paths.values())
         for path in libs[KEEP:] + old:
             if path not in in_use:
@@ -841,6 +941,8 @@ def _serve(proto_in, proto_out, libs, daemon=None):
             os.chdir(os.path.expanduser("~"))
         _send(proto_out, {"hello": {"python": sys.executable, "version": list(sys.version_info[:3]),
                                     "pid": os.getpid(), "libs": libs.present(),
+                                    "tag": sys.implementation.cache_tag,
+                                    "magic": importlib.util.MAGIC_NUMBER.hex(),
                                     "daemon": daemon}})
         while True:
             head = _read_exact(proto_in, 4)
@@ -897,12 +999,14 @@ def _answer(req, libs):
     if any(k in req for k in COMMANDS):
         return _command(req)
     key = req["lib"]
+    libs.built = None
     try:
-        lib_path = libs.path(key, req.get("zip_data"))
+        lib_path = libs.path(key, req.get("zip_data"), req.get("bytecode"))
     except Exception as exc:  # noqa: BLE001 - told to the controller
         return {"error": "cannot unpack module payload %s: %r" % (key, exc)}
     if lib_path is None:
         return {"need": key}
+    built = libs.built
     _warm_for(lib_path)  # before the fork: every child starts warm
     _warm_locale()
     outputs = _outputs(libs.work)
@@ -922,8 +1026,11 @@ def _answer(req, libs):
         -(status & 0x7F) if status & 0x7F else status >> 8)
     stdout, stderr = (_taken(o) for o in outputs)
     _preload(learn_path)
-    return {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
-            "stderr": stderr.decode("utf-8", "surrogateescape")}
+    answer = {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
+              "stderr": stderr.decode("utf-8", "surrogateescape")}
+    if built is not None:
+        answer["built"] = built
+    return answer
 
 
 def _check_cached(libs, warm=True):

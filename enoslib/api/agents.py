@@ -70,44 +70,20 @@ def _relay_source() -> str:
     return text[start : text.index("# -- end of relay", start)]
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def persist_seconds(value: Any = None) -> float:
     """How long (seconds) an idle agent daemon stays on a host: the ``agent_persist``
     setting, or ``ssh_control_persist`` when it is None; ssh's ``ControlPersist`` syntax
     (``600``, ``"600s"``, ``"10m"``, ``"1h30m"``, ``"yes"``: forever; ``0``/``"no"``: no
-    daemon, one agent per process as before)."""
-    from enoslib.config import get_config
+    daemon, one agent per process as before), see :func:`enoslib.config.duration_seconds`."""
+    from enoslib.config import duration_seconds, get_config
 
+    setting = "agent_persist"
     if value is None:
         cfg = get_config()
         value = cfg["agent_persist"]
         if value is None:
-            value = cfg["ssh_control_persist"]
-    if isinstance(value, bool):
-        return 10.0**9 if value else 0.0
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower()
-        if text in ("yes", "true"):
-            return 10.0**9
-        if text in ("no", "false", ""):
-            return 0.0
-        seconds, number = 0.0, ""
-        for ch in text:
-            if ch.isdigit() or ch == ".":
-                number += ch
-            elif ch in _UNITS and number:
-                seconds += float(number) * _UNITS[ch]
-                number = ""
-            else:
-                raise ValueError(f"agent_persist: cannot read {value!r} as a duration (e.g. '10m')")
-        seconds += float(number or 0)
-    if seconds < 0:
-        raise ValueError(f"agent_persist: negative duration {value!r}")
-    return seconds
+            value, setting = cfg["ssh_control_persist"], "ssh_control_persist"
+    return duration_seconds(value, setting)
 
 
 def _python_command(interpreter: str | None, run_as: str | None, args: list[str]) -> str:
@@ -127,11 +103,13 @@ def _python_command(interpreter: str | None, run_as: str | None, args: list[str]
 
 def _agent_command(interpreter: str | None, run_as: str | None) -> str:
     """The relay (``-S``: no site-packages to scan), given the daemon's version (the hash
-    of the agent's source), its idle time and the agent's packed source."""
+    of the agent's source) and its idle time; the agent's packed source only without
+    daemons (``agent_persist`` 0): the relay asks for it when no daemon runs (see
+    :func:`_agents_for`)."""
     idle = persist_seconds()
     version = _agent_source()[1][:16]
-    return _python_command(interpreter, run_as, ["-S", "-c", _relay_source() + "relay()\n",
-                                                 version, repr(idle), _packed()])
+    args = ["-S", "-c", _relay_source() + "relay()\n", version, repr(idle)]
+    return _python_command(interpreter, run_as, args + ([] if idle > 0 else [_packed()]))
 
 
 class _Agent:
@@ -151,6 +129,7 @@ class _Agent:
         self.buffer = b""
         self.errors = b""
         self.libs: set[str] = set()  # library keys the host holds (said in its hello)
+        self.used: set[str] = set()  # library keys this agent ran a module from
         self.hello: dict[str, Any] | None = None
         self.dead: str | None = None
 
@@ -294,6 +273,12 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
         warm = threading.Thread(target=_import_result_parsing, daemon=True)
         warm.start()
         _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
+        # relays that found no daemon running ask for the agent (to start one), then hello
+        asked = [a for a in fresh.values() if (getattr(a, "reply", None) or {}).get("send") == "agent"]
+        if asked:
+            log.debug("agent sent to %d host(s) (no daemon running there)", len(asked))
+            agent_frame = struct.pack(">I", len(_packed())) + _packed().encode()
+            _exchange(dict.fromkeys(asked, agent_frame), timeout=_HELLO_TIMEOUT)
         warm.join()
         for h, agent in fresh.items():
             reply = getattr(agent, "reply", None)
@@ -319,6 +304,87 @@ def _lib_key(zip_data: str) -> str:
     return files.hexdigest()[:40]
 
 
+@functools.lru_cache(maxsize=256)
+def _py_files(zip_data: str) -> frozenset[tuple[str, str]]:
+    """(name, sha256) of the ``.py`` files of a module's zip."""
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
+        return frozenset((i.filename, hashlib.sha256(z.read(i)).hexdigest())
+                         for i in z.infolist() if i.filename.endswith(".py"))
+
+
+_FILES: dict[str, frozenset[tuple[str, str]]] = {}  # library key -> its _py_files
+_CODE: dict[tuple[str, str], tuple[bytes, bytes] | None] = {}  # (name, sha256) -> compiled
+
+
+def _bytecode(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str] | None:
+    """The bytecode of the ``.py`` files of a module's zip (but ``skip``), compiled here once
+    for hosts whose Python has this one's cache tag and magic number: they store it with the
+    library instead of compiling it (see ``_agent._shipped_code``). Code objects name their
+    file as in the zip; the host names them after its library file. Kept in the cache dir
+    (a new process sending it again compiles nothing)."""
+    import importlib.util
+    import sys
+
+    from enoslib.config import cache_dir
+
+    name = hashlib.sha256(json.dumps([_lib_key(zip_data), sys.implementation.cache_tag,
+                                      importlib.util.MAGIC_NUMBER.hex(),
+                                      sorted(skip)]).encode()).hexdigest()[:32]
+    disk = Path(cache_dir("ansible", "bytecode")) / f"{name}.json"
+    try:
+        cached: dict[str, str] | None = json.loads(disk.read_text())
+        return cached
+    except (OSError, ValueError):
+        pass
+    out = _compile_zip(zip_data, skip)
+    tmp = disk.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(out))
+        tmp.replace(disk)
+    except OSError as exc:
+        log.debug("bytecode not cached on disk: %s", exc)
+    return out
+
+
+def _compile_zip(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str] | None:
+    import importlib.util
+    import marshal
+    import sys
+
+    files = {}
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".py"):
+                continue
+            source = z.read(info)
+            name = (info.filename, hashlib.sha256(source).hexdigest())
+            if name in skip:
+                continue
+            if name not in _CODE:
+                try:
+                    code = compile(source, info.filename, "exec", dont_inherit=True, optimize=0)
+                    _CODE[name] = (importlib.util.source_hash(source), marshal.dumps(code))
+                except (SyntaxError, ValueError):
+                    _CODE[name] = None  # compiled (and failing) on the host, as there
+            if _CODE[name] is not None:
+                files[info.filename] = _CODE[name]
+    if not files:
+        return None
+    raw = zlib.compress(marshal.dumps(files), 6)
+    return {"tag": sys.implementation.cache_tag, "magic": importlib.util.MAGIC_NUMBER.hex(),
+            "sha256": hashlib.sha256(raw).hexdigest(), "data": base64.b64encode(raw).decode()}
+
+
+def _same_python(agent: _Agent) -> bool:
+    """Does the agent's Python run the bytecode this one compiles?"""
+    import importlib.util
+    import sys
+
+    hello = agent.hello or {}
+    return bool(sys.implementation.cache_tag) and hello.get("tag") == sys.implementation.cache_tag \
+        and hello.get("magic") == importlib.util.MAGIC_NUMBER.hex()
+
+
 def lib_key(payload: Any) -> str:
     """The name of ``payload``'s module library on the hosts: a hash of its files' content
     (paths and bytes, not the zip's timestamps) and of the agent's source."""
@@ -336,19 +402,33 @@ def run_payload(agents: Iterable[_Agent], payload: Any, request: dict[str, Any] 
     base.pop("zip_data", None)
     base["lib"] = key
     pending = list(agents)
+    # the same bytes for the hosts in the same state: encoded once
+    frames: dict[tuple[bool, frozenset[tuple[str, str]] | None], bytes] = {}
     for attempt in range(2):  # a host whose copy turned out damaged asks for the zip
         requests: dict[_Agent, bytes] = {}
-        sent = 0
+        sent = shipped = 0
         for agent in pending:
             with_zip = attempt > 0 or key not in agent.libs
+            skip = None
+            if with_zip and _same_python(agent):
+                _FILES.setdefault(key, _py_files(payload.zip_data))
+                # files whose bytecode the agent has in a library it used: not sent again
+                skip = frozenset().union(*(_FILES.get(k, ()) for k in agent.used))
             sent += with_zip
-            req = dict(base, zip_data=payload.zip_data) if with_zip else base
-            body = json.dumps(req).encode("utf-8", "surrogateescape")
-            requests[agent] = struct.pack(">I", len(body)) + body
+            shipped += skip is not None
+            if (with_zip, skip) not in frames:
+                req = dict(base, zip_data=payload.zip_data) if with_zip else base
+                if skip is not None:
+                    req["bytecode"] = _bytecode(payload.zip_data, skip)
+                body = json.dumps(req).encode("utf-8", "surrogateescape")
+                frames[(with_zip, skip)] = struct.pack(">I", len(body)) + body
+            requests[agent] = frames[(with_zip, skip)]
         if sent:
-            log.debug("module library %s (%s): zip sent to %d host(s)", key, payload.module, sent)
+            log.debug("module library %s (%s): zip sent to %d host(s), with bytecode to %d",
+                      key, payload.module, sent, shipped)
         _exchange(requests)
         pending = []
+        built = [0, 0, 0]
         for agent in requests:
             reply = getattr(agent, "reply", None)
             if reply is not None and reply.get("need") == key:
@@ -356,6 +436,14 @@ def run_payload(agents: Iterable[_Agent], payload: Any, request: dict[str, Any] 
                 pending.append(agent)
             elif reply is not None and "rc" in reply:
                 agent.libs.add(key)
+                agent.used.add(key)
+                if reply.get("built"):
+                    built[0] += 1
+                    built[1] += reply["built"].get("shipped", 0)
+                    built[2] += reply["built"].get("compiled", 0)
+        if built[0]:
+            log.debug("module library %s built on %d host(s): bytecode of %d file(s) sent, "
+                      "%d compiled there", key, *built)
         if not pending:
             return
 

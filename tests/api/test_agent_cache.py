@@ -8,11 +8,18 @@ and look at the hosts' files with ``run_command``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
 import json
 import logging
+import marshal
 import os
+import re
+import shlex
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +216,108 @@ def test_a_library_removed_while_a_process_uses_it(hosts: list[Any]) -> None:
     with actions(roles=[h]) as a:
         a.stat(path="/etc/hostname")
     assert a.results[0].status == "ok" and len(_files(h)) == 1 and _valid(h)
+
+
+# -- bytecode compiled on the controller ---------------------------------------------------------
+BUILT = re.compile(r"built on 1 host\(s\): bytecode of (\d+) file\(s\) sent, (\d+) compiled there")
+
+
+def _built(caplog: pytest.LogCaptureFixture) -> list[tuple[int, int]]:
+    """(files whose bytecode was sent, files compiled on the host) of each library built."""
+    return [(int(m[1]), int(m[2])) for r in caplog.records
+            for m in [BUILT.search(r.getMessage())] if m]
+
+
+def _ping_stat(h: Any, caplog: pytest.LogCaptureFixture) -> list[tuple[int, int]]:
+    """ping then stat on ``h``, new to our modules; what the host did to build each library."""
+    close_connections([h])
+    agents._stop_daemons([(h, {None})])  # none left running on a removed socket
+    _clear(h)
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="enoslib.api.agents")
+    with actions(roles=[h]) as a:
+        a.ping()
+        a.stat(path="/etc/hostname")
+    assert a.engine_used == "modules" and [r.status for r in a.results] == ["ok", "ok"]
+    assert a.results[0].payload["ping"] == "pong" and a.results[1].payload["stat"]["exists"]
+    assert len(_files(h)) == 2 and _valid(h)  # still named after the sha256 of their bytes
+    return _built(caplog)
+
+
+def test_bytecode_compiled_by_the_controller_is_used(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    h = hosts[1]
+    (ping_sent, ping_compiled), (stat_sent, stat_compiled) = _ping_stat(h, caplog)
+    assert ping_sent > 20 and ping_compiled == 0  # basic and what it imports: none compiled
+    assert (stat_sent, stat_compiled) == (1, 0)  # the module itself; the rest from ping's
+    # the code names a library's file on the host (as code compiled there does: the
+    # library's name without its sha256; ping's for the files stat's library shares with it)
+    check = ("import glob, marshal, os, zipfile\n"
+             "for lib in glob.glob(os.path.expanduser('~/.cache/enoslib-agent/*.zip')):\n"
+             "    z = zipfile.ZipFile(lib)\n"
+             "    code = marshal.loads(z.read('ansible/module_utils/basic.pyc')[16:])\n"
+             "    inner = [c for c in code.co_consts if hasattr(c, 'co_filename')]\n"
+             "    print(lib, code.co_filename, inner[0].co_filename)\n")
+    r = run_command(f"python3 -c {shlex.quote(check)}", [h])
+    lines = [line.split() for line in r[0].stdout.splitlines()]
+    assert len(lines) == 2
+    names = {lib.rsplit("-", 1)[0] + ".zip/ansible/module_utils/basic.py" for lib, _, _ in lines}
+    assert all(outer == inner and outer in names for _, outer, inner in lines)
+
+
+@pytest.mark.parametrize("where", ["controller", "host"])
+def test_bytecode_of_another_python_is_compiled_on_the_host(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    where: str
+) -> None:
+    """Another cache tag: the controller sends no bytecode (it read the host's tag in the
+    hello); bytecode said to be for another Python is not used by the host."""
+    if where == "controller":
+        monkeypatch.setattr(agents, "_same_python", lambda agent: False)
+    else:
+        real = agents._bytecode
+
+        def other_python(zip_data: str, skip: Any) -> Any:
+            return dict(real(zip_data, skip), tag="cpython-0")
+
+        monkeypatch.setattr(agents, "_bytecode", other_python)
+    (ping_sent, ping_compiled), (stat_sent, stat_compiled) = _ping_stat(hosts[3], caplog)
+    assert ping_sent == 0 and ping_compiled > 20
+    assert (stat_sent, stat_compiled) == (0, 1)
+
+
+@pytest.mark.parametrize("damage", ["bytes", "other source"])
+def test_damaged_bytecode_is_refused(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    damage: str
+) -> None:
+    """Bytecode whose bytes are not those the controller hashed is not used at all; a file's
+    bytecode compiled from another source than the zip's is not used for that file."""
+    real = agents._bytecode
+
+    def damaged(zip_data: str, skip: Any) -> Any:
+        out = real(zip_data, skip)
+        raw = bytearray(zlib.decompress(base64.b64decode(out["data"])))
+        if damage == "bytes":
+            raw[len(raw) // 2] ^= 0xFF
+            data = zlib.compress(bytes(raw))  # sha256 of the original kept
+        else:
+            files = marshal.loads(bytes(raw))
+            name = "ansible/module_utils/basic.py"
+            if name in files:
+                other = b"raise SystemExit('not the real basic')\n"
+                files[name] = (importlib.util.source_hash(other),
+                               marshal.dumps(compile(other, name, "exec")))
+            data = zlib.compress(marshal.dumps(files))
+            out["sha256"] = hashlib.sha256(data).hexdigest()
+        return dict(out, data=base64.b64encode(data).decode())
+
+    monkeypatch.setattr(agents, "_bytecode", damaged)
+    (ping_sent, ping_compiled), (stat_sent, stat_compiled) = _ping_stat(hosts[0], caplog)
+    if damage == "bytes":
+        assert ping_sent == 0 and ping_compiled > 20
+        assert (stat_sent, stat_compiled) == (0, 1)
+    else:
+        assert ping_compiled == 1 and ping_sent > 20
+        assert (stat_sent, stat_compiled) == (1, 0)

@@ -221,3 +221,46 @@ def test_persist_durations() -> None:
         assert agents.persist_seconds() == 600
     with pytest.raises(ValueError, match="agent_persist"):
         agents.persist_seconds("ten minutes")
+
+
+@pytest.mark.parametrize("bad", ["ten minutes", -5, "1h30x", "1.2.3"])
+def test_a_bad_agent_persist_is_refused_by_set_config(bad: Any) -> None:
+    from enoslib.config import get_config, set_config
+    from enoslib.errors import EnosConfigError
+
+    before = get_config()["agent_persist"]
+    with pytest.raises(EnosConfigError, match="agent_persist") as info:
+        set_config(agent_persist=bad)
+    assert info.value.path == "$.agent_persist"
+    assert get_config()["agent_persist"] == before  # nothing changed
+    with pytest.raises(EnosConfigError, match="agent_persist"):
+        with config_context(agent_persist=bad):
+            pass
+
+
+def test_the_agent_is_sent_only_where_no_daemon_runs(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The relay's command does not carry the agent's source (only without daemons): a host
+    where none runs asks for it once, to start its daemon; later processes' relays don't."""
+    import logging
+
+    with config_context(agent_persist="10m"):
+        assert agents._packed() not in agents._agent_command(None, None)
+    with config_context(agent_persist=0):
+        assert agents._packed() in agents._agent_command(None, None)
+    h = hosts[2]
+    _stop(h)
+    run_command(f"rm -rf {CACHE}", [h])  # no daemon's socket left either
+    close_connections([h])
+    caplog.set_level(logging.DEBUG, logger="enoslib.api.agents")
+    with actions(roles=[h]) as a:
+        a.ping()
+    assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
+    assert any("agent sent to 1 host" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    close_connections([h])  # a new process's agent: a session of the running daemon
+    with actions(roles=[h]) as a:
+        a.ping()
+    assert a.results[0].status == "ok"
+    assert not any("agent sent" in r.getMessage() for r in caplog.records)
