@@ -79,7 +79,10 @@ def is_transient(rc: int | None, stdout: str, stderr: str) -> bool:
 def _socket_dir_for(base: str) -> Path:
     d = cache_dir("cm")
     if len(str(d)) + 18 > _MAX_SOCKET_PATH:  # long home dirs: fall back to a short private dir
-        d = private_dir(Path(tempfile.gettempdir()) / f"enoslib-{os.getuid()}")
+        short = private_dir(Path(tempfile.gettempdir()) / f"enoslib-{os.getuid()}")
+        # one per cache dir, as the sockets under each cache dir are: processes with their
+        # own cache dirs never share a master (one's close_connections would cut the other)
+        d = private_dir(short / hashlib.sha256(str(d).encode()).hexdigest()[:10])
     return d
 
 

@@ -158,7 +158,13 @@ def test_fallback_socket_dir_in_tmpdir_is_checked(tmp_path: Path, monkeypatch) -
             with pytest.raises(PermissionError, match="refusing"):
                 connection(Host("10.0.0.1"))
             squatted.chmod(0o700)
-            assert connection(Host("10.0.0.1")).control_path.startswith(str(squatted))
+            path = connection(Host("10.0.0.1")).control_path
+            assert path.startswith(str(squatted))
+        # another long cache dir (another script's): its own masters, not this one's
+        with config_context(cache_dir=str(tmp_path / ("y" * 120))):
+            other = connection(Host("10.0.0.1")).control_path
+        assert other.startswith(str(squatted)) and os.path.dirname(other) != os.path.dirname(path)
+        assert len(os.path.basename(os.path.dirname(other))) == 10  # 11 more characters only
     finally:
         ssh._socket_dir_for.cache_clear()
 
