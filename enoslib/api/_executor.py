@@ -564,8 +564,11 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
     outcome: dict[str, tuple[dict[str, Any], float]] = {}
 
     def one(h: Host, executor: Any) -> None:
+        from enoslib.api._templating_cache import cached
+
         start = time.monotonic()
-        outcome[h.alias] = (executor.run(), time.monotonic() - start)
+        with cached():
+            outcome[h.alias] = (executor.run(), time.monotonic() - start)
 
     _in_threads([(one, (h, ex)) for h, _, ex in jobs])
     results = Results()

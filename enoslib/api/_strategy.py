@@ -226,10 +226,12 @@ class _Threaded:
         from ansible.errors import AnsibleError
         from ansible.executor.task_result import _RawTaskResult
 
+        from enoslib.api._templating_cache import cached
+
         own = task.copy()
         with self._enos_slots:
             try:
-                with _task.TaskContext(own):
+                with _task.TaskContext(own), cached():
                     executor = _agent_executor_class()(
                         host, own, dict(task_vars), play_context, self._loader,
                         _plain_loaders(), self._final_q, self._variable_manager)
