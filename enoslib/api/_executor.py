@@ -29,6 +29,7 @@ view of the result). What changes is only how the remote side is reached:
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -36,7 +37,7 @@ import re
 import struct
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from enoslib.api.results import Results
 from enoslib.objects import Host
@@ -361,6 +362,83 @@ def _connection_class(base: type) -> type:
     return Fast
 
 
+_THREAD = threading.local()
+
+
+@contextlib.contextmanager
+def in_our_thread() -> Iterator[None]:
+    """ansible-core's TaskExecutor runs here in one of our threads: templates compiled once
+    (:mod:`enoslib.api._templating_cache`) and the ssh plugin's argument parser built once
+    (:class:`_SshArgparse`); ansible-core elsewhere (the classic path) is left as it is."""
+    from enoslib.api._templating_cache import cached
+
+    before = getattr(_THREAD, "ours", False)
+    _THREAD.ours = True
+    try:
+        with cached():
+            yield
+    finally:
+        _THREAD.ours = before
+
+
+class _SshArgparse:
+    """``argparse`` as ansible-core's ssh connection plugin sees it: in our threads, the
+    parser each connection builds in its constructor (``-t``/``-o``, read by
+    ``_is_tty_requested``, which our agent-backed connection never calls) is recorded and
+    built when first used, once per set of arguments (argparse looks its help texts up in
+    gettext's catalogs: a dozen ``stat`` calls, ~5% of the controller's CPU of a play)."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def ArgumentParser(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - argparse's name
+        if not getattr(_THREAD, "ours", False):
+            return self._module.ArgumentParser(*args, **kwargs)
+        return _LazyParser(self, args, kwargs)
+
+    def parser(self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> Any:
+        key = repr(calls)
+        with self._lock:
+            built = self._built.get(key)
+            if built is None:
+                (_, args, kwargs), *rest = calls
+                built = self._module.ArgumentParser(*args, **kwargs)
+                for _, a, kw in rest:
+                    built.add_argument(*a, **kw)
+                self._built[key] = built
+            return built
+
+
+class _LazyParser:
+    def __init__(self, module: _SshArgparse, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self._enos_module = module
+        self._enos_calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+            ("init", args, kwargs)]
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        self._enos_calls.append(("add_argument", args, kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        # parse_known_args ... of the parser built once (parsing does not change a parser)
+        return getattr(self._enos_module.parser(self._enos_calls), name)
+
+
+def _install_ssh_argparse() -> None:
+    try:
+        import argparse
+
+        from ansible.plugins.connection import ssh
+    except ImportError:
+        return
+    if getattr(ssh, "argparse", None) is argparse:
+        ssh.argparse = _SshArgparse(argparse)  # type: ignore[attr-defined]
+
+
 @functools.lru_cache(maxsize=None)
 def _executor_class() -> type:
     from ansible.executor.task_executor import TaskExecutor
@@ -384,6 +462,7 @@ def _executor_class() -> type:
         PluginLoader._load_module_source)
     PluginLoader._load_config_defs = one_at_a_time(  # type: ignore[method-assign]
         PluginLoader._load_config_defs)
+    _install_ssh_argparse()
 
     class Executor(TaskExecutor):  # type: ignore[misc,valid-type]
         enos_host: Host
@@ -564,10 +643,8 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
     outcome: dict[str, tuple[dict[str, Any], float]] = {}
 
     def one(h: Host, executor: Any) -> None:
-        from enoslib.api._templating_cache import cached
-
         start = time.monotonic()
-        with cached():
+        with in_our_thread():
             outcome[h.alias] = (executor.run(), time.monotonic() - start)
 
     _in_threads([(one, (h, ex)) for h, _, ex in jobs])
@@ -585,11 +662,22 @@ def _in_threads(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> Non
         fn, args = calls[0]
         fn(*args)
         return
-    threads = [threading.Thread(target=fn, args=args, daemon=True) for fn, args in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # the strategy's pooled threads: a thread start per host and task cost ~5% of the
+    # controller's CPU of a play here
+    from enoslib.api._strategy import _POOL
+
+    done = threading.Semaphore(0)
+
+    def call(fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+        finally:
+            done.release()
+
+    for fn, args in calls:
+        _POOL.submit(call, fn, args)
+    for _ in calls:
+        done.acquire()
 
 
 def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,

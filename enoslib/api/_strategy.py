@@ -226,12 +226,12 @@ class _Threaded:
         from ansible.errors import AnsibleError
         from ansible.executor.task_result import _RawTaskResult
 
-        from enoslib.api._templating_cache import cached
+        from enoslib.api._executor import in_our_thread
 
         own = task.copy()
         with self._enos_slots:
             try:
-                with _task.TaskContext(own), cached():
+                with _task.TaskContext(own), in_our_thread():
                     executor = _agent_executor_class()(
                         host, own, dict(task_vars), play_context, self._loader,
                         _plain_loaders(), self._final_q, self._variable_manager)
