@@ -463,6 +463,9 @@ def _executor_class() -> type:
     PluginLoader._load_config_defs = one_at_a_time(  # type: ignore[method-assign]
         PluginLoader._load_config_defs)
     _install_ssh_argparse()
+    from enoslib.api._plugin_options import install
+
+    install()  # plugin options resolved once per set of inputs in our threads
 
     class Executor(TaskExecutor):  # type: ignore[misc,valid-type]
         enos_host: Host
