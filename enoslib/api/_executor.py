@@ -271,13 +271,27 @@ _DOWN: dict[tuple[Any, ...], tuple[str, str]] = {}
 _REQUEST_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
 
 
+# the agent key of a host and user (its ssh options hashed: ~5% of the controller's CPU of
+# a play when computed for each request), once per play: hosts do not change while it runs
+_KEYS: dict[tuple[int, str | None], tuple[Host, tuple[Any, ...]]] = {}
+
+
+def _key(host: Host, user: str | None) -> tuple[Any, ...]:
+    from enoslib.api.agents import _agent_key
+
+    known = _KEYS.get((id(host), user))
+    if known is not None and known[0] is host:
+        return known[1]
+    key = _agent_key(host, user)
+    _KEYS[(id(host), user)] = (host, key)
+    return key
+
+
 def _agent_request(host: Host, user: str | None, request: dict[str, Any],
                    built: Any = None) -> dict[str, Any]:
     """One request to the agent of ``host`` and ``user`` (started if needed); its reply.
     ``built``: the module payload whose zip the agent gets if it has not got it yet."""
-    from enoslib.api.agents import _agent_key
-
-    with _REQUEST_LOCKS.setdefault(_agent_key(host, user), threading.Lock()):
+    with _REQUEST_LOCKS.setdefault(_key(host, user), threading.Lock()):
         return _agent_request_one(host, user, request, built)
 
 
@@ -285,9 +299,9 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
                        built: Any = None) -> dict[str, Any]:
     from ansible.errors import AnsibleConnectionFailure, AnsibleError
 
-    from enoslib.api.agents import _AGENTS, _Agent, _agent_key, _agents_for, _exchange, run_payload
+    from enoslib.api.agents import _AGENTS, _Agent, _agents_for, _exchange, run_payload
 
-    agent = _DOWN.get(_agent_key(host, user)) or _agents_for([host], user)[host]
+    agent = _DOWN.get(_key(host, user)) or _agents_for([host], user)[host]
     if not isinstance(agent, _Agent):
         status, message = agent
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
@@ -300,7 +314,7 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
     if reply is None or "rc" not in reply:
         status, message = agent.failure() if reply is None else ("failed", str(reply))
         agent.close()
-        _AGENTS.pop(_agent_key(host, user), None)
+        _AGENTS.pop(_key(host, user), None)
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
     return dict(reply)
 
@@ -585,6 +599,7 @@ def run_actions(a: "actions") -> Results:
                                      variables, names, notified)
             finally:
                 _DOWN.clear()
+                _KEYS.clear()
                 loader.cleanup_all_tmp_files()
 
 
