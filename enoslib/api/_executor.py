@@ -301,7 +301,11 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
 
     from enoslib.api.agents import _AGENTS, _Agent, _agents_for, _exchange, run_payload
 
-    agent = _DOWN.get(_key(host, user)) or _agents_for([host], user)[host]
+    key = _key(host, user)
+    agent = _DOWN.get(key) or _AGENTS.get(key)
+    if not isinstance(agent, tuple) and (agent is None or agent.dead
+                                         or agent.proc.poll() is not None):
+        agent = _agents_for([host], user)[host]  # (re)started as _agents_for does it
     if not isinstance(agent, _Agent):
         status, message = agent
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
@@ -314,7 +318,7 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
     if reply is None or "rc" not in reply:
         status, message = agent.failure() if reply is None else ("failed", str(reply))
         agent.close()
-        _AGENTS.pop(_key(host, user), None)
+        _AGENTS.pop(key, None)
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
     return dict(reply)
 
