@@ -31,6 +31,7 @@ view of the result). What changes is only how the remote side is reached:
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -38,7 +39,7 @@ import re
 import struct
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from enoslib.api.results import Results
 from enoslib.objects import Host
@@ -272,13 +273,27 @@ _DOWN: dict[tuple[Any, ...], tuple[str, str]] = {}
 _REQUEST_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
 
 
+# the agent key of a host and user (its ssh options hashed: ~5% of the controller's CPU of
+# a play when computed for each request), once per play: hosts do not change while it runs
+_KEYS: dict[tuple[int, str | None], tuple[Host, tuple[Any, ...]]] = {}
+
+
+def _key(host: Host, user: str | None) -> tuple[Any, ...]:
+    from enoslib.api.agents import _agent_key
+
+    known = _KEYS.get((id(host), user))
+    if known is not None and known[0] is host:
+        return known[1]
+    key = _agent_key(host, user)
+    _KEYS[(id(host), user)] = (host, key)
+    return key
+
+
 def _agent_request(host: Host, user: str | None, request: dict[str, Any],
                    built: Any = None) -> dict[str, Any]:
     """One request to the agent of ``host`` and ``user`` (started if needed); its reply.
     ``built``: the module payload whose zip the agent gets if it has not got it yet."""
-    from enoslib.api.agents import _agent_key
-
-    with _REQUEST_LOCKS.setdefault(_agent_key(host, user), threading.Lock()):
+    with _REQUEST_LOCKS.setdefault(_key(host, user), threading.Lock()):
         return _agent_request_one(host, user, request, built)
 
 
@@ -286,9 +301,13 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
                        built: Any = None) -> dict[str, Any]:
     from ansible.errors import AnsibleConnectionFailure, AnsibleError
 
-    from enoslib.api.agents import _AGENTS, _Agent, _agent_key, _agents_for, _exchange, run_payload
+    from enoslib.api.agents import _AGENTS, _Agent, _agents_for, _exchange, run_payload
 
-    agent = _DOWN.get(_agent_key(host, user)) or _agents_for([host], user)[host]
+    key = _key(host, user)
+    agent = _DOWN.get(key) or _AGENTS.get(key)
+    if not isinstance(agent, tuple) and (agent is None or agent.dead
+                                         or agent.proc.poll() is not None):
+        agent = _agents_for([host], user)[host]  # (re)started as _agents_for does it
     if not isinstance(agent, _Agent):
         status, message = agent
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
@@ -301,7 +320,7 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
     if reply is None or "rc" not in reply:
         status, message = agent.failure() if reply is None else ("failed", str(reply))
         agent.close()
-        _AGENTS.pop(_agent_key(host, user), None)
+        _AGENTS.pop(key, None)
         raise (AnsibleConnectionFailure if status == "unreachable" else AnsibleError)(message)
     return dict(reply)
 
@@ -372,6 +391,83 @@ def _connection_class(base: type) -> type:
     return Fast
 
 
+_THREAD = threading.local()
+
+
+@contextlib.contextmanager
+def in_our_thread() -> Iterator[None]:
+    """ansible-core's TaskExecutor runs here in one of our threads: templates compiled once
+    (:mod:`enoslib.api._templating_cache`) and the ssh plugin's argument parser built once
+    (:class:`_SshArgparse`); ansible-core elsewhere (the classic path) is left as it is."""
+    from enoslib.api._templating_cache import cached
+
+    before = getattr(_THREAD, "ours", False)
+    _THREAD.ours = True
+    try:
+        with cached():
+            yield
+    finally:
+        _THREAD.ours = before
+
+
+class _SshArgparse:
+    """``argparse`` as ansible-core's ssh connection plugin sees it: in our threads, the
+    parser each connection builds in its constructor (``-t``/``-o``, read by
+    ``_is_tty_requested``, which our agent-backed connection never calls) is recorded and
+    built when first used, once per set of arguments (argparse looks its help texts up in
+    gettext's catalogs: a dozen ``stat`` calls, ~5% of the controller's CPU of a play)."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def ArgumentParser(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - argparse's name
+        if not getattr(_THREAD, "ours", False):
+            return self._module.ArgumentParser(*args, **kwargs)
+        return _LazyParser(self, args, kwargs)
+
+    def parser(self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> Any:
+        key = repr(calls)
+        with self._lock:
+            built = self._built.get(key)
+            if built is None:
+                (_, args, kwargs), *rest = calls
+                built = self._module.ArgumentParser(*args, **kwargs)
+                for _, a, kw in rest:
+                    built.add_argument(*a, **kw)
+                self._built[key] = built
+            return built
+
+
+class _LazyParser:
+    def __init__(self, module: _SshArgparse, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self._enos_module = module
+        self._enos_calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+            ("init", args, kwargs)]
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        self._enos_calls.append(("add_argument", args, kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        # parse_known_args ... of the parser built once (parsing does not change a parser)
+        return getattr(self._enos_module.parser(self._enos_calls), name)
+
+
+def _install_ssh_argparse() -> None:
+    try:
+        import argparse
+
+        from ansible.plugins.connection import ssh
+    except ImportError:
+        return
+    if getattr(ssh, "argparse", None) is argparse:
+        ssh.argparse = _SshArgparse(argparse)  # type: ignore[attr-defined]
+
+
 @functools.lru_cache(maxsize=None)
 def _executor_class() -> type:
     from ansible.executor.task_executor import TaskExecutor
@@ -395,6 +491,10 @@ def _executor_class() -> type:
         PluginLoader._load_module_source)
     PluginLoader._load_config_defs = one_at_a_time(  # type: ignore[method-assign]
         PluginLoader._load_config_defs)
+    _install_ssh_argparse()
+    from enoslib.api._plugin_options import install
+
+    install()  # plugin options resolved once per set of inputs in our threads
 
     class Executor(TaskExecutor):  # type: ignore[misc,valid-type]
         enos_host: Host
@@ -514,6 +614,7 @@ def run_actions(a: "actions") -> Results:
                                      variables, names, notified)
             finally:
                 _DOWN.clear()
+                _KEYS.clear()
                 loader.cleanup_all_tmp_files()
 
 
@@ -576,7 +677,8 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
 
     def one(h: Host, executor: Any) -> None:
         start = time.monotonic()
-        outcome[h.alias] = (executor.run(), time.monotonic() - start)
+        with in_our_thread():
+            outcome[h.alias] = (executor.run(), time.monotonic() - start)
 
     _in_threads([(one, (h, ex)) for h, _, ex in jobs])
     results = Results()
@@ -593,11 +695,22 @@ def _in_threads(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> Non
         fn, args = calls[0]
         fn(*args)
         return
-    threads = [threading.Thread(target=fn, args=args, daemon=True) for fn, args in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # the strategy's pooled threads: a thread start per host and task cost ~5% of the
+    # controller's CPU of a play here
+    from enoslib.api._strategy import _POOL
+
+    done = threading.Semaphore(0)
+
+    def call(fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+        finally:
+            done.release()
+
+    for fn, args in calls:
+        _POOL.submit(call, fn, args)
+    for _ in calls:
+        done.acquire()
 
 
 def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,

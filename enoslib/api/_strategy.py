@@ -65,7 +65,7 @@ def threads_enabled(classic: bool | None = None) -> bool:
 def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
     """The queue manager given the hosts yielded (as ``tqm.enos_hosts``) runs its plays with
     our strategy; each play starts the agents of its hosts at once (:func:`_start_agents`)."""
-    from enoslib.api._executor import _DOWN
+    from enoslib.api._executor import _DOWN, _KEYS
 
     _install()
     _Cached.paths = None
@@ -75,6 +75,7 @@ def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
     finally:
         _Cached.active = False
         _DOWN.clear()
+        _KEYS.clear()
 
 
 def _start_agents(hosts: list[Host]) -> None:
@@ -226,10 +227,12 @@ class _Threaded:
         from ansible.errors import AnsibleError
         from ansible.executor.task_result import _RawTaskResult
 
+        from enoslib.api._executor import in_our_thread
+
         own = task.copy()
         with self._enos_slots:
             try:
-                with _task.TaskContext(own):
+                with _task.TaskContext(own), in_our_thread():
                     executor = _agent_executor_class()(
                         host, own, dict(task_vars), play_context, self._loader,
                         _plain_loaders(), self._final_q, self._variable_manager)
