@@ -150,6 +150,19 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def cache_store(path: Path, value: Any) -> None:
+    """Write ``value`` as JSON to the cache file ``path`` at once (processes reading it see
+    the old or the new content); a cache that cannot be written is only logged (DEBUG)."""
+    import json
+
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(value))
+        tmp.replace(path)
+    except OSError as exc:
+        logging.getLogger("enoslib.config").debug("%s not cached: %s", path.name, exc)
+
+
 def init_logging(level: int | str = logging.INFO, *, rich: bool = True) -> logging.Logger:
     """Log enoslib's messages to the terminal (with rich when available).
 

@@ -39,6 +39,7 @@ from typing import Any, Iterable, Mapping
 
 from enoslib.api.commands import wrap
 from enoslib.api.ssh import connection, is_ssh_failure
+from enoslib.config import cache_store
 from enoslib.objects import Host
 
 log = logging.getLogger("enoslib.api.agents")
@@ -337,12 +338,7 @@ def _bytecode(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str]
     except (OSError, ValueError):
         pass
     out = _compile_zip(zip_data, skip)
-    tmp = disk.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(out))
-        tmp.replace(disk)
-    except OSError as exc:
-        log.debug("bytecode not cached on disk: %s", exc)
+    cache_store(disk, out)
     return out
 
 

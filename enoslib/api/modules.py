@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from enoslib.api.agents import LOCK, _AGENTS, _Agent, _agent_key, _agents_for, run_payload
 from enoslib.api.results import Results
+from enoslib.config import cache_store
 from enoslib.objects import Host
 
 if TYPE_CHECKING:
@@ -211,12 +212,7 @@ def _resolve(name: str) -> tuple[str, str, bool]:
     else:
         raise _Unsupported(f"action plugin {handler!r} (runs on the controller)")
     _RESOLVED[name] = resolved
-    try:
-        tmp = disk.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(resolved))
-        tmp.replace(disk)
-    except OSError:
-        pass
+    cache_store(disk, resolved)
     return resolved
 
 
@@ -375,13 +371,7 @@ def _build(module: str, path: str, module_args: dict[str, Any], disk: Path) -> _
     if fields is None:
         raise _Unsupported(f"module {module!r} is not an AnsiballZ Python module")
     result = _Payload(fields)
-    keep = {k: fields[k] for k in _Payload.FIELDS if k in fields}
-    tmp = disk.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(keep))
-        tmp.replace(disk)
-    except OSError as exc:
-        log.debug("module payload not cached on disk: %s", exc)
+    cache_store(disk, {k: fields[k] for k in _Payload.FIELDS if k in fields})
     return result
 
 
