@@ -74,6 +74,9 @@ def _check(kwargs: dict[str, Any]) -> None:
             path="$." + unknown[0],
             rule="additionalProperties",
         )
+    # values whose mistakes would only show later, deep in a run
+    if kwargs.get("agent_persist") is not None:
+        duration_seconds(kwargs["agent_persist"])
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -116,16 +119,9 @@ def duration_seconds(value: Any, setting: str = "agent_persist") -> float:
     return seconds
 
 
-def _check_values(kwargs: dict[str, Any]) -> None:
-    """Settings whose bad values would only fail later, deep in a run."""
-    if kwargs.get("agent_persist") is not None:
-        duration_seconds(kwargs["agent_persist"])
-
-
 def set_config(**kwargs: Any) -> None:
     """Change settings for the rest of the process."""
     _check(kwargs)
-    _check_values(kwargs)
     _config.update(kwargs)
 
 
@@ -133,7 +129,6 @@ def set_config(**kwargs: Any) -> None:
 def config_context(**kwargs: Any) -> Iterator[dict[str, Any]]:
     """Change settings inside a ``with`` block; every previous value is restored on exit."""
     _check(kwargs)
-    _check_values(kwargs)
     saved = dict(_config)
     _config.update(kwargs)
     try:

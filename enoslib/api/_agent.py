@@ -191,8 +191,7 @@ def _fetch():
     """The packed agent, asked of the controller (most sessions go to a running daemon: the
     relay's command carries it only when there is none, ``idle`` 0): the frame ``{"send":
     "agent"}`` on stdout, before the hello; the controller answers with a frame of it."""
-    ask = b'{"send": "agent"}'
-    os.write(1, len(ask).to_bytes(4, "big") + ask)
+    os.write(1, _header(b'{"send": "agent"}'))
     data, size = b"", None
     while size is None or len(data) < 4 + size:
         chunk = os.read(0, 1 << 16)
@@ -377,16 +376,21 @@ def _stamp(path):
 
 def _pyc(source, filename):
     """Bytecode of ``source`` as an unchecked hash-based ``.pyc`` (PEP 552), or None."""
-    import marshal
-
     if sys.version_info < (3, 8):  # zipimport reads hash-based .pyc from 3.8 on
         return None
     try:
         code = compile(source, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
         return None  # imported from source, failing as it would from ansible-core's zip
-    flags = struct.pack("<I", 0b01)
-    return importlib.util.MAGIC_NUMBER + flags + importlib.util.source_hash(source) + \
+    return _pyc_bytes(importlib.util.source_hash(source), code)
+
+
+def _pyc_bytes(source_hash, code):
+    """An unchecked hash-based ``.pyc`` (PEP 552) of ``code``, compiled from a source of
+    ``source_hash``."""
+    import marshal
+
+    return importlib.util.MAGIC_NUMBER + struct.pack("<I", 0b01) + source_hash + \
         marshal.dumps(code)
 
 
@@ -434,7 +438,7 @@ def _shipped_pyc(entry, source, filename):
         code = _renamed(code, filename)
     except (TypeError, ValueError, EOFError):
         return None
-    return importlib.util.MAGIC_NUMBER + struct.pack("<I", 0b01) + digest + marshal.dumps(code)
+    return _pyc_bytes(digest, code)
 
 
 class _Libraries(object):

@@ -278,6 +278,12 @@ _REQUEST_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
 _KEYS: dict[tuple[int, str | None], tuple[Host, tuple[Any, ...]]] = {}
 
 
+def _end_of_play() -> None:
+    """Forget what a play noted about its hosts (agents found down, agent keys)."""
+    _DOWN.clear()
+    _KEYS.clear()
+
+
 def _key(host: Host, user: str | None) -> tuple[Any, ...]:
     from enoslib.api.agents import _agent_key
 
@@ -305,8 +311,7 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
 
     key = _key(host, user)
     agent = _DOWN.get(key) or _AGENTS.get(key)
-    if not isinstance(agent, tuple) and (agent is None or agent.dead
-                                         or agent.proc.poll() is not None):
+    if not isinstance(agent, tuple) and (agent is None or not agent.alive()):
         agent = _agents_for([host], user)[host]  # (re)started as _agents_for does it
     if not isinstance(agent, _Agent):
         status, message = agent
@@ -613,8 +618,7 @@ def run_actions(a: "actions") -> Results:
                 return _run_handlers(results, handlers, hosts, play, play_context, loader,
                                      variables, names, notified)
             finally:
-                _DOWN.clear()
-                _KEYS.clear()
+                _end_of_play()
                 loader.cleanup_all_tmp_files()
 
 

@@ -65,7 +65,7 @@ def threads_enabled(classic: bool | None = None) -> bool:
 def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
     """The queue manager given the hosts yielded (as ``tqm.enos_hosts``) runs its plays with
     our strategy; each play starts the agents of its hosts at once (:func:`_start_agents`)."""
-    from enoslib.api._executor import _DOWN, _KEYS
+    from enoslib.api._executor import _end_of_play
 
     _install()
     _Cached.paths = None
@@ -74,8 +74,7 @@ def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
         yield {h.alias: h for h in hosts}
     finally:
         _Cached.active = False
-        _DOWN.clear()
-        _KEYS.clear()
+        _end_of_play()
 
 
 def _start_agents(hosts: list[Host]) -> None:

@@ -134,6 +134,10 @@ class _Agent:
         self.hello: dict[str, Any] | None = None
         self.dead: str | None = None
 
+    def alive(self) -> bool:
+        """Neither found dead by an exchange nor exited."""
+        return not self.dead and self.proc.poll() is None
+
     def take_frame(self) -> dict[str, Any] | None:
         if len(self.buffer) < 4:
             return None
@@ -261,7 +265,7 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
     for h in hosts:
         key = _agent_key(h, run_as)
         agent = _AGENTS.get(key)
-        if agent is not None and (agent.dead or agent.proc.poll() is not None):
+        if agent is not None and not agent.alive():
             agent.close()
             agent = None
         if agent is None:
