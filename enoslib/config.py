@@ -35,7 +35,7 @@ _DEFAULTS: dict[str, Any] = {
     "ssh_connect_timeout": 10,
     # default command timeout in seconds (None: no timeout)
     "command_timeout": None,
-    # show rich progress bars while waiting for testbeds
+    # show rich progress bars while waiting for testbeds ("rich"; "noop"/"html": none)
     "display": "rich",
     # the python interpreter Ansible uses on hosts (None: auto)
     "ansible_python_interpreter": None,
@@ -74,9 +74,86 @@ def _check(kwargs: dict[str, Any]) -> None:
             path="$." + unknown[0],
             rule="additionalProperties",
         )
-    # values whose mistakes would only show later, deep in a run
-    if kwargs.get("agent_persist") is not None:
-        duration_seconds(kwargs["agent_persist"])
+    # values whose mistakes would only show later, deep in a run (a play, a reservation)
+    for key, value in kwargs.items():
+        why = _CHECKS[key](value)
+        if why:
+            raise EnosConfigError(f"{key}: {why}", path="$." + key, rule="format")
+
+
+def _number(value: Any, minimum: float, optional: bool = False, integer: bool = False) -> str | None:
+    """Why ``value`` is not a number >= ``minimum`` (a whole one with ``integer``; None
+    allowed with ``optional``), or None when it is."""
+    if value is None and optional:
+        return None
+    wanted = ("a whole number" if integer else "a number") + f" >= {minimum:g}"
+    if optional:
+        wanted += " or None"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return f"expected {wanted}, got {value!r}"
+    if value < minimum or (integer and value != int(value)):
+        return f"expected {wanted}, got {value!r}"
+    return None
+
+
+def _choice(*allowed: Any) -> Any:
+    def check(value: Any) -> str | None:
+        if any(value is a if a is None else (type(value) is type(a) and value == a) for a in allowed):
+            return None
+        return f"expected one of {', '.join(map(repr, allowed))}, got {value!r}"
+
+    return check
+
+
+def _path(optional: bool) -> Any:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and value.strip()):
+            return None
+        return f"expected a path{' or None' if optional else ''}, got {value!r}"
+
+    return check
+
+
+def _duration(setting: str, optional: bool) -> Any:
+    def check(value: Any) -> str | None:
+        if not (value is None and optional):
+            duration_seconds(value, setting)  # raises, naming the setting
+        return None
+
+    return check
+
+
+def _interpreter(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip()):
+        return None
+    return f"expected a path to a python on the hosts, or None (auto), got {value!r}"
+
+
+# one check per setting: a wrong value is refused by set_config / config_context, naming it
+_CHECKS: dict[str, Any] = {
+    "cache_dir": _path(optional=False),
+    "ssh_control_persist": _duration("ssh_control_persist", optional=False),
+    "agent_persist": _duration("agent_persist", optional=True),
+    "ansible_forks": lambda v: _number(v, 1, optional=True, integer=True),
+    "ansible_workers": _choice("threads", "processes"),
+    "ansible_stdout": _choice("spinner", "noop", "console"),
+    "ssh_connect_timeout": lambda v: _number(v, 1, integer=True),
+    "command_timeout": lambda v: _number(v, 0, optional=True),
+    # "html" (EnOSlib's display for notebooks) shows no progress bars here, as "noop"
+    "display": _choice("rich", "html", "noop"),
+    "ansible_python_interpreter": _interpreter,
+    "ssh_config_file": _path(optional=True),
+    # ssh's own values (a bool would reach ssh as "True")
+    "ssh_strict_host_key_checking": _choice(None, "yes", "no", "accept-new", "ask", "off"),
+    "g5k_connect_timeout": lambda v: _number(v, 0.001),
+    "g5k_read_timeout": lambda v: _number(v, 0.001),
+    "g5k_api_deadline": lambda v: _number(v, 0),
+    "g5k_release_deadline": lambda v: _number(v, 0),
+    "g5k_backoff": lambda v: _number(v, 0),
+    "g5k_max_backoff": lambda v: _number(v, 0),
+}
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

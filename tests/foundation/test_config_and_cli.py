@@ -26,6 +26,45 @@ def test_config_context_restores_everything():
         en.set_config(nope=1)
 
 
+# one wrong value per setting: each shows only later (a play's start, an ssh option, a
+# reservation's patience) unless set_config refuses it
+_BAD_SETTINGS = {
+    "cache_dir": "", "ssh_control_persist": "ten minutes", "agent_persist": -5,
+    "ansible_forks": 0, "ansible_workers": "forks", "ansible_stdout": "verbose",
+    "ssh_connect_timeout": "10", "command_timeout": -1, "display": "fancy",
+    "ansible_python_interpreter": 3, "ssh_config_file": "",
+    "ssh_strict_host_key_checking": False, "g5k_connect_timeout": 0,
+    "g5k_read_timeout": "30", "g5k_api_deadline": None, "g5k_release_deadline": -1,
+    "g5k_backoff": "1s", "g5k_max_backoff": None,
+}
+
+
+def test_every_setting_has_a_bad_value_here():
+    assert set(_BAD_SETTINGS) == set(en.get_config())
+
+
+@pytest.mark.parametrize("key", sorted(_BAD_SETTINGS))
+def test_a_bad_setting_is_refused_by_set_config(key):
+    before = en.get_config()
+    with pytest.raises(EnosConfigError, match=key) as info:
+        en.set_config(**{key: _BAD_SETTINGS[key]})
+    assert info.value.path == f"$.{key}"
+    with pytest.raises(EnosConfigError, match=key):
+        with en.config_context(**{key: _BAD_SETTINGS[key]}):
+            pass
+    assert en.get_config() == before  # nothing changed
+
+
+def test_default_and_usual_settings_are_accepted():
+    with en.config_context(**en.get_config()):
+        pass
+    with en.config_context(ansible_forks=50, ansible_workers="processes", command_timeout=2.5,
+                           ssh_control_persist="1h30m", agent_persist=0, display="noop",
+                           ssh_strict_host_key_checking="accept-new", g5k_backoff=1,
+                           ansible_python_interpreter="/usr/bin/python3", cache_dir=Path("/tmp")):
+        pass
+
+
 def test_every_error_has_a_message():
     for name in errors.__all__:
         cls = getattr(errors, name)
