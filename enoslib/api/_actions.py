@@ -338,7 +338,12 @@ def ansible_vars_refusal(hosts: Iterable[Host], play_vars: Mapping[str, Any],
     (they honour none but the ssh options and the interpreter), or off ansible-core's
     TaskExecutor on our agents too (``executor``: it honours all but the connection and
     become plugins' own settings), e.g. ``"host localhost's variable ansible_connection"``;
-    None when they do not."""
+    None when they do not. ansible-core's ``keep_remote_files`` setting keeps tasks off
+    every path but its own."""
+    from enoslib.api.ansible import keeps_remote_files
+
+    if keeps_remote_files():
+        return "ansible-core's keep_remote_files setting (modules left on the hosts)"
     for where, key in [*((f"host {h.alias}'s", k) for h in hosts for k in _changed_vars(h)),
                        *(("play", k) for k in play_vars),
                        *(("extra", k) for k in extra_vars)]:

@@ -52,6 +52,10 @@ def threads_enabled(classic: bool | None = None) -> bool:
     choice; else the ``ansible_workers`` setting, ``"threads"`` or ``"processes"``)."""
     if classic is not None:
         return not classic
+    from enoslib.api.ansible import keeps_remote_files
+
+    if keeps_remote_files():  # modules copied and left on the hosts: ansible-core's own
+        return False
     value = get_config().get("ansible_workers")
     if value not in ("threads", "processes"):
         from enoslib.errors import EnosConfigError

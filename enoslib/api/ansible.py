@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -37,9 +38,13 @@ FORKS_CAP = 100
 # interpreter found by Ansible on each host, reused by later runs in this process: discovery
 # costs two remote round trips per host and per run otherwise
 _INTERPRETERS: dict[tuple[Any, ...], str] = {}
+# ansible-core's names of its local connection plugin (the controller itself)
+LOCAL_CONNECTIONS = frozenset({"local", "ansible.builtin.local", "ansible.legacy.local"})
 # Ansible keeps global state (context.CLIARGS, signal handlers): one run at a time
 _LOCK = threading.RLock()
 _ENV_DONE = False
+# the ANSIBLE_* variables set by _prepare_environment (not the user's)
+ENV_SET: set[str] = set()
 
 
 def _prepare_environment() -> None:
@@ -66,7 +71,9 @@ def _prepare_environment() -> None:
     if not os.access(home if home.exists() else home.parent, os.W_OK):
         defaults["ANSIBLE_HOME"] = str(cache_dir("ansible"))
     for key, value in defaults.items():
-        os.environ.setdefault(key, value)
+        if key not in os.environ:
+            os.environ[key] = value
+            ENV_SET.add(key)
     try:  # what ansible's CLI does first: without it collections (ansible.builtin) are unknown
         from ansible.plugins.loader import init_plugin_loader
     except ImportError:  # ansible-core < 2.15
@@ -74,6 +81,36 @@ def _prepare_environment() -> None:
     else:
         init_plugin_loader()
     _ENV_DONE = True
+
+
+def config_files() -> list[str]:
+    """The ansible.cfg files ansible-core may read its settings from, those that exist (it
+    reads the first of ``$ANSIBLE_CONFIG`` (a file or a directory), ``./ansible.cfg``,
+    ``~/.ansible.cfg``, ``/etc/ansible/ansible.cfg``)."""
+    env = os.environ.get("ANSIBLE_CONFIG")
+    if env and os.path.isdir(env):
+        env = os.path.join(env, "ansible.cfg")
+    candidates = [env, os.path.abspath("ansible.cfg"), os.path.expanduser("~/.ansible.cfg"),
+                  "/etc/ansible/ansible.cfg"]
+    return [p for p in candidates if p and os.path.isfile(p)]
+
+
+def keeps_remote_files() -> bool:
+    """ansible-core's ``keep_remote_files`` (``ANSIBLE_KEEP_REMOTE_FILES``, ansible.cfg): each
+    module is then copied to the host and left there, which only ansible-core's own ssh
+    plugin does (it stops pipelining); enoslib's agents and fast paths would leave nothing.
+    ansible-core is imported only when the variable or a config file may set it."""
+    if "ANSIBLE_KEEP_REMOTE_FILES" not in os.environ:
+        try:
+            if not any("keep_remote_files" in Path(p).read_text(errors="replace")
+                       for p in config_files()):
+                return False
+        except OSError:
+            pass
+    _prepare_environment()
+    from ansible import constants as C
+
+    return bool(C.DEFAULT_KEEP_REMOTE_FILES)
 
 
 def forks_for(n_hosts: int) -> int:
@@ -124,13 +161,22 @@ def _host_vars(host: Any) -> dict[str, Any]:
     interpreter = get_config().get("ansible_python_interpreter") or _INTERPRETERS.get(
         _host_key(host)
     )
+    if not interpreter and str(variables["ansible_connection"]) in LOCAL_CONNECTIONS:
+        # the controller's own Python, as ansible-core's implicit localhost has it
+        # ("{{ ansible_playbook_python }}"): it runs, and modules respawn under another
+        # Python where they need one (apt). Discovery would search the controller's PATH
+        # (python3.13 first), where a pyenv shim of a version not selected refuses to run
+        # ("pyenv: python3.13: command not found", rc 127): a LocalHost failed every task.
+        interpreter = sys.executable
     if interpreter:
         variables.setdefault("ansible_python_interpreter", interpreter)
     return variables
 
 
 def _host_key(host: Any) -> tuple[Any, ...]:
-    return (host.address, host.port, host.user, host.keyfile)
+    # a LocalHost is not the host ssh reaches at "localhost": each has its own interpreter
+    return (host.address, host.port, host.user, host.keyfile,
+            str(host.extra.get("ansible_connection", "ssh")))
 
 
 def _remember_interpreters(results: Results, roles: RolesLike) -> None:
