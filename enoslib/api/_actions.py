@@ -338,12 +338,13 @@ def ansible_vars_refusal(hosts: Iterable[Host], play_vars: Mapping[str, Any],
     (they honour none but the ssh options and the interpreter), or off ansible-core's
     TaskExecutor on our agents too (``executor``: it honours all but the connection and
     become plugins' own settings), e.g. ``"host localhost's variable ansible_connection"``;
-    None when they do not. ansible-core's ``keep_remote_files`` setting keeps tasks off
-    every path but its own."""
-    from enoslib.api.ansible import keeps_remote_files
+    None when they do not. So do ansible-core's own settings of who runs tasks (the
+    TaskExecutor follows ``become_user``) and ``keep_remote_files``."""
+    from enoslib.api.ansible import core_settings_changed
 
-    if keeps_remote_files():
-        return "ansible-core's keep_remote_files setting (modules left on the hosts)"
+    for key in core_settings_changed():
+        if not executor or key != "become_user":
+            return f"ansible-core's setting {key}"
     for where, key in [*((f"host {h.alias}'s", k) for h in hosts for k in _changed_vars(h)),
                        *(("play", k) for k in play_vars),
                        *(("extra", k) for k in extra_vars)]:

@@ -52,9 +52,9 @@ def threads_enabled(classic: bool | None = None) -> bool:
     choice; else the ``ansible_workers`` setting, ``"threads"`` or ``"processes"``)."""
     if classic is not None:
         return not classic
-    from enoslib.api.ansible import keeps_remote_files
+    from enoslib.api.ansible import core_settings_changed
 
-    if keeps_remote_files():  # modules copied and left on the hosts: ansible-core's own
+    if "keep_remote_files" in core_settings_changed():  # modules left on the hosts: its own
         return False
     value = get_config().get("ansible_workers")
     if value not in ("threads", "processes"):

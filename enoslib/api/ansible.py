@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -95,22 +96,39 @@ def config_files() -> list[str]:
     return [p for p in candidates if p and os.path.isfile(p)]
 
 
-def keeps_remote_files() -> bool:
-    """ansible-core's ``keep_remote_files`` (``ANSIBLE_KEEP_REMOTE_FILES``, ansible.cfg): each
-    module is then copied to the host and left there, which only ansible-core's own ssh
-    plugin does (it stops pipelining); enoslib's agents and fast paths would leave nothing.
-    ansible-core is imported only when the variable or a config file may set it."""
-    if "ANSIBLE_KEEP_REMOTE_FILES" not in os.environ:
+# ansible-core settings that change who runs a task or what it leaves on the host, which the
+# fast paths do not follow: constant -> (variable, ansible.cfg key, default). (``become``
+# itself is not one: a play's ``become`` is enoslib's CLI args', None, as on every path.)
+_CORE_SETTINGS = {
+    "DEFAULT_KEEP_REMOTE_FILES": ("ANSIBLE_KEEP_REMOTE_FILES", "keep_remote_files", False),
+    "DEFAULT_BECOME_USER": ("ANSIBLE_BECOME_USER", "become_user", "root"),
+    "DEFAULT_BECOME_METHOD": ("ANSIBLE_BECOME_METHOD", "become_method", "sudo"),
+    "DEFAULT_BECOME_EXE": ("ANSIBLE_BECOME_EXE", "become_exe", None),
+    "DEFAULT_BECOME_FLAGS": ("ANSIBLE_BECOME_FLAGS", "become_flags", ""),
+}
+
+
+def core_settings_changed() -> dict[str, Any]:
+    """ansible-core's settings of who runs tasks that become (``become_user``,
+    ``become_method``, ``become_exe``, ``become_flags``) and of ``keep_remote_files`` (each
+    module copied to the host and left there, which only its ssh plugin does) that differ
+    from their defaults, by ansible.cfg key: ``{"become_user": "nobody"}``. ansible-core is
+    imported only when a variable or a config file may set one."""
+    if not any(env in os.environ for env, _, _ in _CORE_SETTINGS.values()):
+        keys = "|".join(key for _, key, _ in _CORE_SETTINGS.values())
+        pattern = re.compile(rf"^\s*({keys})\s*[=:]", re.MULTILINE)
         try:
-            if not any("keep_remote_files" in Path(p).read_text(errors="replace")
+            if not any(pattern.search(Path(p).read_text(errors="replace"))
                        for p in config_files()):
-                return False
+                return {}
         except OSError:
             pass
     _prepare_environment()
     from ansible import constants as C
 
-    return bool(C.DEFAULT_KEEP_REMOTE_FILES)
+    values = {key: (getattr(C, name), default)
+              for name, (_, key, default) in _CORE_SETTINGS.items()}
+    return {key: value for key, (value, default) in values.items() if value != default}
 
 
 def forks_for(n_hosts: int) -> int:

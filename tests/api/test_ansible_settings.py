@@ -4,6 +4,7 @@
   temporary files on the module fast path too, as with ``engine="ansible"``.
 * ``keep_remote_files`` (modules copied to the hosts and left there) sends plays to
   ansible-core's own ssh plugin: the fast paths would leave nothing.
+* ``become_user`` set by ``ANSIBLE_BECOME_USER`` or ansible.cfg is who tasks become.
 * a bare ``LocalHost()`` runs its modules with the controller's Python (ansible-core's
   implicit localhost does so); SSH hosts next to it keep the interpreter Ansible discovers.
 
@@ -43,19 +44,21 @@ hosts = [en.Host(h["address"], alias=h["alias"], user=h["user"], port=h["port"],
                  keyfile=h["keyfile"], extra={"ansible_host_key_checking": False})
          for h in spec["hosts"]]
 with en.actions(roles=hosts, engine=spec["engine"]) as a:
-    a.stat(path="/etc/hostname")
-    a.lineinfile(path=spec["file"], line="x", create=True)
+    for module, kwargs in spec["tasks"]:
+        getattr(a, module)(**kwargs)
 en.close_connections(hosts)
 print(json.dumps({"engine": a.engine_used,
                   "results": [[r.host, r.task, r.status, r.changed,
-                               r.payload.get("warnings") or []] for r in a.results]}))
+                               r.payload.get("warnings") or [], r.stdout] for r in a.results]}))
 """
 
 
 def _script(hosts: list[Any], tmp_path: Path, engine: str, env: dict[str, str],
-            cwd: Path) -> dict[str, Any]:
-    spec = {"cache": str(tmp_path / "cache"), "engine": engine,
-            "file": f"/tmp/enos-settings-{uuid.uuid4().hex[:8]}",
+            cwd: Path, tasks: list[Any] | None = None) -> dict[str, Any]:
+    file = f"/tmp/enos-settings-{uuid.uuid4().hex[:8]}"
+    tasks = tasks or [["stat", {"path": "/etc/hostname"}],
+                      ["lineinfile", {"path": file, "line": "x", "create": True}]]
+    spec = {"cache": str(tmp_path / "cache"), "engine": engine, "tasks": tasks,
             "hosts": [{"address": h.address, "alias": h.alias, "user": h.user, "port": h.port,
                        "keyfile": h.keyfile} for h in hosts]}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
@@ -65,7 +68,7 @@ def _script(hosts: list[Any], tmp_path: Path, engine: str, env: dict[str, str],
     lines = done.stdout.strip().splitlines()
     assert lines, done.stderr[-3000:]
     out: dict[str, Any] = json.loads(lines[-1])
-    run_command(f"rm -f {spec['file']}", hosts)
+    run_command(f"rm -f {file}", hosts)
     return out
 
 
@@ -129,6 +132,28 @@ def test_keep_remote_files_leaves_the_modules_on_the_hosts(hosts, tmp_path) -> N
         assert [r[2] for r in out["results"]] == ["OK", "OK"]
         kept[engine] = sorted(f.rsplit("/", 1)[-1] for f in files if f.endswith(".py"))
     assert kept["auto"] == kept["ansible"] == ["AnsiballZ_lineinfile.py", "AnsiballZ_stat.py"]
+
+
+@pytest.mark.parametrize("source", ["env", "ansible.cfg"])
+def test_become_user_setting_decides_who_runs_tasks(hosts, tmp_path, source) -> None:
+    """ansible-core's ``become_user`` setting (``ANSIBLE_BECOME_USER`` or
+    ``[privilege_escalation]`` in ansible.cfg): a task with ``become=True`` runs as that user
+    on the default engine as with ``engine="ansible"`` (the fast paths ran it as root)."""
+    tasks = [["command", {"argv": ["id", "-un"], "become": True, "task_name": "become"}],
+             ["command", {"argv": ["id", "-un"], "task_name": "ssh user"}]]
+    seen = {}
+    for engine in ("auto", "ansible"):
+        cwd = tmp_path / engine
+        cwd.mkdir()
+        env = {}
+        if source == "env":
+            env["ANSIBLE_BECOME_USER"] = "nobody"
+        else:
+            (cwd / "ansible.cfg").write_text("[privilege_escalation]\nbecome_user = nobody\n")
+        out = _script(hosts[:1], tmp_path, engine, env, cwd, tasks)
+        seen[engine] = [(r[1], r[2], r[5]) for r in out["results"]]
+    assert seen["auto"] == seen["ansible"] == [("become", "OK", "nobody"),
+                                               ("ssh user", "OK", hosts[0].user)]
 
 
 def test_bare_localhost_runs_out_of_the_box(hosts) -> None:
