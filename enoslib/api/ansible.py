@@ -31,7 +31,7 @@ from typing import Any, Iterator, Mapping
 from enoslib.api.hosts import RolesLike, as_roles
 from enoslib.api.results import Result, Results
 from enoslib.api.ssh import ansible_ssh_args, host_key_checking
-from enoslib.config import cache_dir, get_config
+from enoslib.config import ansible_console, cache_dir, get_config
 
 log = logging.getLogger("enoslib.api.ansible")
 
@@ -338,7 +338,7 @@ def _process_state() -> Iterator[None]:
     from ansible.utils.display import Display
 
     display = Display.display
-    if get_config().get("ansible_stdout") != "console":
+    if not ansible_console():
         Display.display = _to_log  # type: ignore[method-assign]
     patched = None
     if not main:  # signal.signal() is refused outside the main thread: skip Ansible's
