@@ -275,9 +275,11 @@ def set_config(**kwargs: Any) -> None:
       forked workers and ssh plugin) for plays ansible-core runs.
     * ``ansible_stdout`` (``"noop"``; EnOSlib: ``"spinner"``): Ansible's stdout callback.
       ``"noop"`` and ``"spinner"`` send Ansible's console output to enoslib's logger (DEBUG;
-      warnings and errors at INFO); any other string (``"console"``, or the name EnOSlib
-      passed on to let ``ansible.cfg`` govern) lets Ansible print it itself. Not a string:
-      refused.
+      warnings and errors at INFO); any other string (``"console"``, or any value EnOSlib
+      passed over to let ``ansible.cfg`` govern) lets Ansible print: its warnings, and on
+      plays ansible-core runs its stdout callback (the one ``ansible.cfg`` names, else
+      ``default``: ``TASK [...]``, ``ok: [host]`` ...; the fast paths print nothing). Not a
+      string: refused.
     * ``display`` (``"rich"``; EnOSlib: ``"html"``, its notebook rendering): ``"rich"`` shows
       progress bars while waiting for testbeds; any other string (``"html"``, ``"noop"``,
       ``"text"`` ...) shows none. Not a string: refused.

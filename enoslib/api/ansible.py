@@ -455,7 +455,7 @@ def run_plays(
             passwords={},
             forks=forks,
         )
-        tqm._callback_plugins = [collector]  # load_callbacks() then keeps ours only
+        tqm._callback_plugins = _callbacks(collector)  # load_callbacks() then keeps ours only
         tqm.enos_hosts = enos_hosts
         try:
             for source in plays:
@@ -492,11 +492,28 @@ def run_playbooks(
             loader=loader,
             passwords={},
         )
-        executor._tqm._callback_plugins = [collector]
+        executor._tqm._callback_plugins = _callbacks(collector)
         executor._tqm.enos_hosts = enos_hosts
         executor.run()  # cleans its queue manager and loader up itself
     _remember_interpreters(collector.results, roles)
     return collector.ordered([h.alias for h in as_roles(roles).all()])
+
+
+def _callbacks(collector: Any) -> list[Any]:
+    """The callbacks of a run: ours, and Ansible's own stdout callback (the one ansible.cfg
+    names, ``default`` otherwise) when the setting ``ansible_stdout`` asks for its output."""
+    if not ansible_console():
+        return [collector]
+    from ansible import constants as C
+    from ansible.plugins.loader import callback_loader
+
+    printer = callback_loader.get(C.DEFAULT_STDOUT_CALLBACK)
+    if printer is None:
+        log.warning("ansible_stdout: no stdout callback %r in Ansible", C.DEFAULT_STDOUT_CALLBACK)
+        return [collector]
+    printer._init_callback_methods()
+    printer.set_options()
+    return [collector, printer]
 
 
 def check(results: Results, on_error_continue: bool) -> Results:
