@@ -208,9 +208,11 @@ def median_of(runs: int, fn: Any, before: Any = None) -> float:
 STEPS = [("modules", "cold"), ("modules", "warm"), ("shell", "warm"), ("command", "warm"),
          ("mixed", "cold"), ("mixed", "warm"), ("shell4", "warm"), ("playbook", "cold"),
          ("playbook", "warm")]
+# the plays the ours/ansible-core column runs: the module play (engine="ansible") and the
+# playbook (ansible_workers="processes"); it has no cell for the other plays
 CORE_PLAYS = {"modules", "playbook"}
 OURS_ONLY = {"shell4"}  # the fast-path reference of the mixed play (4 commands)
-HOST_CACHE = "~/.cache/enoslib-agent"  # the hosts' module libraries and agent daemons' sockets  # ours/ansible-core: the module play only (the others are the same)
+HOST_CACHE = "~/.cache/enoslib-agent"  # the hosts' module libraries and agent daemons' sockets
 
 
 def measure(n: int, runs: int, tools: list[tuple[str, str, str, str | None]],

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from enoslib.api.ansible import Literal, check, run_playbooks, run_plays
 from enoslib.api.commands import exec_commands, wrap
 from enoslib.api.hosts import RolesLike, as_roles, get_hosts
-from enoslib.api.results import Results
+from enoslib.api.results import Results, api_call, dump_results, dumps_results
 from enoslib.api.templating import for_ansible
 
 if TYPE_CHECKING:
@@ -297,6 +297,7 @@ class actions:  # noqa: N801 - EnOSlib's name, used as a context manager
                 return f"task {str(t.keywords.get('name'))!r} ({t.module}): {reason}"
         return None
 
+    @dumps_results
     def _execute(self) -> Results:
         if not self.tasks:
             self.results = Results()
@@ -338,7 +339,13 @@ def ansible_vars_refusal(hosts: Iterable[Host], play_vars: Mapping[str, Any],
     (they honour none but the ssh options and the interpreter), or off ansible-core's
     TaskExecutor on our agents too (``executor``: it honours all but the connection and
     become plugins' own settings), e.g. ``"host localhost's variable ansible_connection"``;
-    None when they do not."""
+    None when they do not. So do ansible-core's own settings of who runs tasks (the
+    TaskExecutor follows ``become_user``) and ``keep_remote_files``."""
+    from enoslib.api.ansible import core_settings_changed
+
+    for key in core_settings_changed():
+        if not executor or key != "become_user":
+            return f"ansible-core's setting {key}"
     for where, key in [*((f"host {h.alias}'s", k) for h in hosts for k in _changed_vars(h)),
                        *(("play", k) for k in play_vars),
                        *(("extra", k) for k in extra_vars)]:
@@ -426,6 +433,7 @@ def _run_linear(a: actions, run_task: Callable[[Any, list[Host]], Results]) -> R
     return results
 
 
+@dumps_results
 def run_play(
     play_source: Mapping[str, Any],
     roles: RolesLike | None = None,
@@ -516,6 +524,7 @@ def _task_from_dict(raw: Any, task_keywords: frozenset[str]) -> Task | None:
     return Task(module, free_form, args, keywords)
 
 
+@dumps_results
 def run_ansible(
     playbooks: str | Path | Iterable[str | Path],
     roles: RolesLike | None = None,
@@ -557,7 +566,10 @@ def gather_facts(
         args["gather_subset"] = list(gather_subset)
     a = actions(roles, pattern_hosts=pattern_hosts, on_error_continue=True)
     a.ansible.builtin.setup(task_name="gather facts", **args)
-    results = check(a._execute(), on_error_continue)
+    with api_call() as outermost:
+        results = check(a._execute(), on_error_continue)
+    if outermost:
+        dump_results(results)
     return {r.host: r.payload.get("ansible_facts", {}) for r in results.ok}
 
 

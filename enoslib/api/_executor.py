@@ -268,6 +268,21 @@ def _on_agent(action: Any, request: dict[str, Any]) -> dict[str, Any]:
 _DOWN: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
+def _start_agents(hosts: list[Host], user: str | None, ssh_wording: bool = False) -> None:
+    """Start the agents of ``hosts`` for ``user``, all at once; a host whose agent cannot
+    start is noted in ``_DOWN`` (not tried again by each of its tasks). ``ssh_wording``: an
+    unreachable host is said as ansible-core's ssh plugin says it (its strategy's view)."""
+    from enoslib.api.agents import LOCK, _agent_key, _agents_for
+
+    with LOCK:
+        for h, agent in _agents_for(hosts, user).items():
+            if isinstance(agent, tuple):
+                status, message = agent
+                if ssh_wording and status == "unreachable":
+                    message = f"Failed to connect to the host via ssh: {message}"
+                _DOWN[_agent_key(h, user)] = (status, message)
+
+
 # one request at a time per agent: the tasks of several hosts delegated to one host share
 # its agent (enoslib.api._strategy)
 _REQUEST_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
@@ -574,7 +589,7 @@ def run_actions(a: "actions") -> Results:
     """The recorded tasks of ``a`` as ansible-core's linear strategy runs them, each task by
     ansible-core's TaskExecutor on all hosts at once (see module docstring)."""
     from enoslib.api._actions import _run_linear, become_user_of
-    from enoslib.api.agents import LOCK, _agent_key, _agents_for
+    from enoslib.api.agents import LOCK
     from enoslib.api.ansible import _LOCK, _process_state, _setup, forks_for, trusted
     from enoslib.api.hosts import get_hosts
 
@@ -588,9 +603,7 @@ def run_actions(a: "actions") -> Results:
         users = {become_user_of(t.keywords, a.run_as) for t in a.tasks}
         for user in sorted(users, key=str):
             if user is None or "{" not in user:
-                for h, agent in _agents_for(hosts, user).items():
-                    if isinstance(agent, tuple):  # not tried again by each task
-                        _DOWN[_agent_key(h, user)] = agent
+                _start_agents(hosts, user)
         warm.join()
         with _LOCK, _process_state():
             loader, inventory, variables = _setup(a.roles, a.extra_vars, forks_for(len(hosts)))

@@ -52,6 +52,10 @@ def threads_enabled(classic: bool | None = None) -> bool:
     choice; else the ``ansible_workers`` setting, ``"threads"`` or ``"processes"``)."""
     if classic is not None:
         return not classic
+    from enoslib.api.ansible import core_settings_changed
+
+    if "keep_remote_files" in core_settings_changed():  # modules left on the hosts: its own
+        return False
     value = get_config().get("ansible_workers")
     if value not in ("threads", "processes"):
         from enoslib.errors import EnosConfigError
@@ -80,18 +84,12 @@ def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
 def _start_agents(hosts: list[Host]) -> None:
     """Start the agents of ``hosts`` reached over ssh, all at once; a host whose agent cannot
     start is not tried again by each of its tasks (unreachable, as ansible-core says it)."""
-    from enoslib.api._executor import _DOWN
-    from enoslib.api.agents import LOCK, _agent_key, _agents_for
+    from enoslib.api._executor import _DOWN, _start_agents as start
+    from enoslib.api.agents import _agent_key
 
     over_ssh = [h for h in hosts if str(h.extra.get("ansible_connection", "ssh")) == "ssh"
                 and _agent_key(h, None) not in _DOWN]
-    with LOCK:
-        for h, agent in _agents_for(over_ssh, None).items():
-            if isinstance(agent, tuple):
-                status, message = agent
-                if status == "unreachable":  # what ansible-core's ssh plugin says
-                    message = f"Failed to connect to the host via ssh: {message}"
-                _DOWN[_agent_key(h, None)] = (status, message)
+    start(over_ssh, None, ssh_wording=True)
 
 
 @functools.lru_cache(maxsize=None)

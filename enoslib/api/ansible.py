@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any, Iterator, Mapping
 from enoslib.api.hosts import RolesLike, as_roles
 from enoslib.api.results import Result, Results
 from enoslib.api.ssh import ansible_ssh_args, host_key_checking
-from enoslib.config import cache_dir, get_config
+from enoslib.config import ansible_console, cache_dir, get_config
 
 log = logging.getLogger("enoslib.api.ansible")
 
@@ -37,9 +39,13 @@ FORKS_CAP = 100
 # interpreter found by Ansible on each host, reused by later runs in this process: discovery
 # costs two remote round trips per host and per run otherwise
 _INTERPRETERS: dict[tuple[Any, ...], str] = {}
+# ansible-core's names of its local connection plugin (the controller itself)
+LOCAL_CONNECTIONS = frozenset({"local", "ansible.builtin.local", "ansible.legacy.local"})
 # Ansible keeps global state (context.CLIARGS, signal handlers): one run at a time
 _LOCK = threading.RLock()
 _ENV_DONE = False
+# the ANSIBLE_* variables set by _prepare_environment (not the user's)
+ENV_SET: set[str] = set()
 
 
 def _prepare_environment() -> None:
@@ -66,7 +72,9 @@ def _prepare_environment() -> None:
     if not os.access(home if home.exists() else home.parent, os.W_OK):
         defaults["ANSIBLE_HOME"] = str(cache_dir("ansible"))
     for key, value in defaults.items():
-        os.environ.setdefault(key, value)
+        if key not in os.environ:
+            os.environ[key] = value
+            ENV_SET.add(key)
     try:  # what ansible's CLI does first: without it collections (ansible.builtin) are unknown
         from ansible.plugins.loader import init_plugin_loader
     except ImportError:  # ansible-core < 2.15
@@ -74,6 +82,53 @@ def _prepare_environment() -> None:
     else:
         init_plugin_loader()
     _ENV_DONE = True
+
+
+def config_files() -> list[str]:
+    """The ansible.cfg files ansible-core may read its settings from, those that exist (it
+    reads the first of ``$ANSIBLE_CONFIG`` (a file or a directory), ``./ansible.cfg``,
+    ``~/.ansible.cfg``, ``/etc/ansible/ansible.cfg``)."""
+    env = os.environ.get("ANSIBLE_CONFIG")
+    if env and os.path.isdir(env):
+        env = os.path.join(env, "ansible.cfg")
+    candidates = [env, os.path.abspath("ansible.cfg"), os.path.expanduser("~/.ansible.cfg"),
+                  "/etc/ansible/ansible.cfg"]
+    return [p for p in candidates if p and os.path.isfile(p)]
+
+
+# ansible-core settings that change who runs a task or what it leaves on the host, which the
+# fast paths do not follow: constant -> (variable, ansible.cfg key, default). (``become``
+# itself is not one: a play's ``become`` is enoslib's CLI args', None, as on every path.)
+_CORE_SETTINGS = {
+    "DEFAULT_KEEP_REMOTE_FILES": ("ANSIBLE_KEEP_REMOTE_FILES", "keep_remote_files", False),
+    "DEFAULT_BECOME_USER": ("ANSIBLE_BECOME_USER", "become_user", "root"),
+    "DEFAULT_BECOME_METHOD": ("ANSIBLE_BECOME_METHOD", "become_method", "sudo"),
+    "DEFAULT_BECOME_EXE": ("ANSIBLE_BECOME_EXE", "become_exe", None),
+    "DEFAULT_BECOME_FLAGS": ("ANSIBLE_BECOME_FLAGS", "become_flags", ""),
+}
+
+
+def core_settings_changed() -> dict[str, Any]:
+    """ansible-core's settings of who runs tasks that become (``become_user``,
+    ``become_method``, ``become_exe``, ``become_flags``) and of ``keep_remote_files`` (each
+    module copied to the host and left there, which only its ssh plugin does) that differ
+    from their defaults, by ansible.cfg key: ``{"become_user": "nobody"}``. ansible-core is
+    imported only when a variable or a config file may set one."""
+    if not any(env in os.environ for env, _, _ in _CORE_SETTINGS.values()):
+        keys = "|".join(key for _, key, _ in _CORE_SETTINGS.values())
+        pattern = re.compile(rf"^\s*({keys})\s*[=:]", re.MULTILINE)
+        try:
+            if not any(pattern.search(Path(p).read_text(errors="replace"))
+                       for p in config_files()):
+                return {}
+        except OSError:
+            pass
+    _prepare_environment()
+    from ansible import constants as C
+
+    values = {key: (getattr(C, name), default)
+              for name, (_, key, default) in _CORE_SETTINGS.items()}
+    return {key: value for key, (value, default) in values.items() if value != default}
 
 
 def forks_for(n_hosts: int) -> int:
@@ -124,13 +179,22 @@ def _host_vars(host: Any) -> dict[str, Any]:
     interpreter = get_config().get("ansible_python_interpreter") or _INTERPRETERS.get(
         _host_key(host)
     )
+    if not interpreter and str(variables["ansible_connection"]) in LOCAL_CONNECTIONS:
+        # the controller's own Python, as ansible-core's implicit localhost has it
+        # ("{{ ansible_playbook_python }}"): it runs, and modules respawn under another
+        # Python where they need one (apt). Discovery would search the controller's PATH
+        # (python3.13 first), where a pyenv shim of a version not selected refuses to run
+        # ("pyenv: python3.13: command not found", rc 127): a LocalHost failed every task.
+        interpreter = sys.executable
     if interpreter:
         variables.setdefault("ansible_python_interpreter", interpreter)
     return variables
 
 
 def _host_key(host: Any) -> tuple[Any, ...]:
-    return (host.address, host.port, host.user, host.keyfile)
+    # a LocalHost is not the host ssh reaches at "localhost": each has its own interpreter
+    return (host.address, host.port, host.user, host.keyfile,
+            str(host.extra.get("ansible_connection", "ssh")))
 
 
 def _remember_interpreters(results: Results, roles: RolesLike) -> None:
@@ -274,7 +338,7 @@ def _process_state() -> Iterator[None]:
     from ansible.utils.display import Display
 
     display = Display.display
-    if get_config().get("ansible_stdout") != "console":
+    if not ansible_console():
         Display.display = _to_log  # type: ignore[method-assign]
     patched = None
     if not main:  # signal.signal() is refused outside the main thread: skip Ansible's
@@ -391,7 +455,7 @@ def run_plays(
             passwords={},
             forks=forks,
         )
-        tqm._callback_plugins = [collector]  # load_callbacks() then keeps ours only
+        tqm._callback_plugins = _callbacks(collector)  # load_callbacks() then keeps ours only
         tqm.enos_hosts = enos_hosts
         try:
             for source in plays:
@@ -428,11 +492,28 @@ def run_playbooks(
             loader=loader,
             passwords={},
         )
-        executor._tqm._callback_plugins = [collector]
+        executor._tqm._callback_plugins = _callbacks(collector)
         executor._tqm.enos_hosts = enos_hosts
         executor.run()  # cleans its queue manager and loader up itself
     _remember_interpreters(collector.results, roles)
     return collector.ordered([h.alias for h in as_roles(roles).all()])
+
+
+def _callbacks(collector: Any) -> list[Any]:
+    """The callbacks of a run: ours, and Ansible's own stdout callback (the one ansible.cfg
+    names, ``default`` otherwise) when the setting ``ansible_stdout`` asks for its output."""
+    if not ansible_console():
+        return [collector]
+    from ansible import constants as C
+    from ansible.plugins.loader import callback_loader
+
+    printer = callback_loader.get(C.DEFAULT_STDOUT_CALLBACK)
+    if printer is None:
+        log.warning("ansible_stdout: no stdout callback %r in Ansible", C.DEFAULT_STDOUT_CALLBACK)
+        return [collector]
+    printer._init_callback_methods()
+    printer.set_options()
+    return [collector, printer]
 
 
 def check(results: Results, on_error_continue: bool) -> Results:

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from enoslib.api.hosts import RolesLike, get_hosts
 from enoslib.api.proc import Job, run_jobs
-from enoslib.api.results import Result, Results
+from enoslib.api.results import Result, Results, dumps_results
 from enoslib.api.ssh import connection, is_ssh_failure, is_transient
 from enoslib.api.templating import substitute
 from enoslib.config import get_config
@@ -177,6 +177,7 @@ def exec_commands(
                    for h, job in jobs.items())
 
 
+@dumps_results
 def run_command(
     command: str,
     roles: RolesLike | None = None,
@@ -298,6 +299,7 @@ def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
         )
 
 
+@dumps_results
 def run_scripts(
     scripts: Mapping[Host, str],
     *,
@@ -378,6 +380,7 @@ fi
 """
 
 
+@dumps_results
 def ensure_python(
     roles: RolesLike, *, pattern_hosts: str = "all", on_error_continue: bool = False
 ) -> Results:

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator
 from enoslib.api.commands import exec_commands
 from enoslib.api.hosts import RolesLike, get_hosts, safe_dirname
 from enoslib.api.proc import Job, run_jobs
-from enoslib.api.results import Result, Results, Status
+from enoslib.api.results import Result, Results, Status, dumps_results
 from enoslib.api.ssh import SSH_ERROR, connection
 from enoslib.objects import Host, Network
 
@@ -67,6 +67,7 @@ def _paths(src: str | Path | Iterable[str | Path]) -> list[str]:
     return [str(src)] if isinstance(src, (str, Path)) else [str(s) for s in src]
 
 
+@dumps_results
 def put(
     roles: RolesLike,
     src: str | Path | Iterable[str | Path],
@@ -98,6 +99,7 @@ def put(
     return results if on_error_continue else results.raise_for_status()
 
 
+@dumps_results
 def get(
     roles: RolesLike,
     src: str | Iterable[str],
@@ -251,6 +253,7 @@ def _hop_address(host: Host, network: Network | None) -> str:
     return host.address
 
 
+@dumps_results
 def broadcast(
     roles: RolesLike,
     src: str | Path,

@@ -283,12 +283,43 @@ def _module_args(module: str, args: Mapping[str, Any], check_mode: bool) -> dict
         _ansible_shell_executable=C.DEFAULT_EXECUTABLE,
         _ansible_keep_remote_files=C.DEFAULT_KEEP_REMOTE_FILES,
         _ansible_tmpdir=None,
-        _ansible_remote_tmp="~/.ansible/tmp",
+        # where modules make their own temporary files: the sh shell plugin's remote_tmp
+        # (ANSIBLE_REMOTE_TMP, ansible.cfg; the variable ansible_remote_tmp takes another path)
+        _ansible_remote_tmp=_remote_tmp(),
         _ansible_ignore_unknown_opts=False,
         _ansible_target_log_info=C.config.get_config_value("TARGET_LOG_INFO"),
         _ansible_tracebacks_for=_traceback.traceback_for(),
     )
     return out
+
+
+def _remote_tmp() -> str:
+    """``remote_tmp`` as ansible-core's POSIX shell plugin has it without task variables."""
+    from enoslib.api.ansible import _prepare_environment
+
+    _prepare_environment()
+    from ansible.plugins.loader import shell_loader
+
+    shell = shell_loader.get("sh")
+    shell.set_options()
+    return str(shell.get_option("remote_tmp"))
+
+
+def _config_inputs() -> list[Any]:
+    """What ansible-core reads its settings from: the ANSIBLE_* variables (but those enoslib
+    sets itself) and the ansible.cfg files it may find (changed: different payloads)."""
+    from enoslib.api.ansible import ENV_SET, config_files
+
+    env = sorted((k, v) for k, v in os.environ.items()
+                 if k.startswith("ANSIBLE_") and k not in ENV_SET)
+    files = []
+    for path in config_files():
+        try:
+            st = os.stat(path)
+            files.append((path, st.st_mtime_ns, st.st_size))
+        except OSError:
+            pass
+    return [env, files]
 
 
 def payload(task: "Task") -> _Payload:
@@ -301,7 +332,8 @@ def payload(task: "Task") -> _Payload:
     if uses_shell:
         args["_uses_shell"] = True
     check_mode = bool(task.keywords.get("check_mode", False))
-    key = json.dumps([module, args, check_mode], sort_keys=True, default=repr)
+    # the internal arguments follow ansible-core's settings (remote_tmp, keep_remote_files ...)
+    key = json.dumps([module, args, check_mode, _config_inputs()], sort_keys=True, default=repr)
     cached = _PAYLOADS.get(key)
     if cached is not None:
         return cached
@@ -333,7 +365,7 @@ def module_payload(module: str, path: str, module_args: Mapping[str, Any]) -> _P
         with _BASE_LOCKS.setdefault((module, path), threading.Lock()):
             base = _BASES.get((module, path))
             if base is None:
-                disk = _disk_cache_path(json.dumps([module, "base"]), path)
+                disk = _disk_cache_path(json.dumps([module, "base", _config_inputs()]), path)
                 try:
                     base = _Payload(json.loads(disk.read_text()))
                 except (OSError, ValueError, KeyError):

@@ -11,9 +11,15 @@ Statuses are EnOSlib's constants (``STATUS_OK == "OK"``, ``STATUS_FAILED``, ``ST
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import json
+import logging
+import os
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal, TypeVar
 
 STATUS_OK = "OK"
 STATUS_FAILED = "FAILED"
@@ -103,6 +109,14 @@ class Result:
         if not include_payload:
             del d["payload"]
         return d
+
+    def _dumped(self) -> dict[str, Any]:
+        """:meth:`to_dict` as ``dump_results`` writes it: a ``no_log`` task's output hidden,
+        as ansible-core hides it from its callbacks."""
+        if not self.payload.get("_ansible_no_log"):
+            return self.to_dict()
+        hidden = {"censored": _NO_LOG, "_ansible_no_log": True}
+        return {**self.to_dict(include_payload=False), "stdout": "", "stderr": "", "payload": hidden}
 
     def _row(self, width: int = 60) -> dict[str, Any]:
         def short(text: str) -> str:
@@ -231,6 +245,60 @@ class Results(list[Result]):
 
     def __repr__(self) -> str:
         return f"Results({self.report().summary()})"
+
+
+_NO_LOG = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+
+# -- dump_results (EnOSlib's setting): each api call's results appended to a file ---------------
+_calls: contextvars.ContextVar[int] = contextvars.ContextVar("enoslib_api_calls", default=0)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def api_call() -> Iterator[bool]:
+    """Mark a public api call that runs something on hosts; yields whether it is the outermost
+    one (a call made by another api call, in the same thread, is not): only the outermost
+    call's results are dumped."""
+    outermost = _calls.get() == 0
+    token = _calls.set(_calls.get() + 1)
+    try:
+        yield outermost
+    finally:
+        _calls.reset(token)
+
+
+def dumps_results(func: _F) -> _F:
+    """``func`` (returning Results) appends them to the ``dump_results`` file when it is the
+    outermost api call and returns (a call that raises dumps nothing, as in EnOSlib)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with api_call() as outermost:
+            results = func(*args, **kwargs)
+        if outermost:
+            dump_results(results)
+        return results
+
+    return wrapper  # type: ignore[return-value]
+
+
+def dump_results(results: Iterable[Result]) -> None:
+    """Append ``results`` to the file of the setting ``dump_results`` (nothing when None) as
+    one JSON list per line (:meth:`Results.to_dict`, ``no_log`` output hidden); the file is
+    created mode 0600. A file that cannot be written is logged (ERROR), as in EnOSlib: the
+    call's results are still returned."""
+    from enoslib.config import get_config
+
+    path = get_config().get("dump_results")
+    if path is None:
+        return
+    try:
+        line = json.dumps([r._dumped() for r in results], default=str) + "\n"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(line)
+    except (OSError, TypeError, ValueError, RecursionError) as exc:
+        logging.getLogger(__name__).error("results not dumped to %s: %s", path, exc)
 
 
 class _StatusView(Results):

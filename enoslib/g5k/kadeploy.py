@@ -163,7 +163,9 @@ def deploy(deployment: Deployment, check_deployed_command: bool | str | None = T
     vlan, targets = _targets(deployment, c)
 
     def ssh_check(nodes: Iterable[str]) -> set[str]:
-        jump = {} if remote.inside_g5k() else {"gateway": "access.grid5000.fr", "gateway_user": c.login}
+        jump = {}  # through the access host from outside Grid'5000, or as g5k_auto_jump says
+        if remote.use_access_host():
+            jump = {"gateway": "access.grid5000.fr", "gateway_user": c.login}
         jump["ansible_host_key_checking"] = False  # just deployed: new host keys
         jump.update(params.get("extra", {}))
         hosts = {Host(get_kavlan_host_name(n, vlan) if vlan else n, user=params["user"],

@@ -180,5 +180,7 @@ def test_run_play_through_core_same_as_forked_workers(hosts, caplog) -> None:
     assert seen["threads"] == seen["processes"]
     assert caplog.text.count("ansible-core's ssh connection plugin, in a thread") == 2
     assert [r[5] for r in seen["threads"] if r[1] == "become"] == ["root", "root"]
-    with config_context(ansible_workers="forks"), pytest.raises(EnosConfigError, match="ansible_workers"):
-        run_play(play, hosts[:1])
+    # refused when set, before any play (EnosConfigError at $.ansible_workers)
+    with pytest.raises(EnosConfigError, match="ansible_workers"):
+        with config_context(ansible_workers="forks"):
+            run_play(play, hosts[:1])

@@ -686,13 +686,13 @@ class G5kHost:
 
     def to_enoslib(self, address: str = "", user: str = "root", extra: dict[str, Any] | None = None) -> Host:
         """The generic :class:`~enoslib.objects.Host`, SSH going through Grid'5000's access host
-        when this machine is outside Grid'5000.
+        when this machine is outside Grid'5000 (or as the setting ``g5k_auto_jump`` says).
 
         ``address``: the SSH name (default: :attr:`ssh_address`); ``extra``: Ansible variables.
         """
-        from enoslib.infra.enos_g5k.remote import inside_g5k
+        from enoslib.infra.enos_g5k.remote import use_access_host
 
-        if inside_g5k():
+        if not use_access_host():
             return self.to_host(user=user, extra=extra, address=address)
         from enoslib.infra.enos_g5k.client import as_client
 

@@ -459,7 +459,7 @@ class G5k(Provider):
 
     def _jump(self) -> dict[str, Any]:
         conf = self.provider_conf
-        if conf.ssh_jump == "always" or (conf.ssh_jump == "auto" and not remote.inside_g5k()):
+        if remote.use_access_host(conf.ssh_jump):  # with the global g5k_auto_jump
             return {"gateway": conf.access_host, "gateway_user": self.client.login}
         return {}
 

@@ -9,6 +9,10 @@ gives the site list); everything else is read from disk when the version did not
 
 An index of ``cluster -> site`` (and of exotic clusters) is kept next to it, readable without
 any network access: configurations use it to check sites offline "when known".
+
+The setting ``g5k_cache`` (EnOSlib's) switches the disk off: with False or None nothing is read
+from or written to it (a cache on NFS shared by concurrent runs); a Reference still keeps in
+memory what it read.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enoslib.config import cache_dir
+from enoslib.config import cache_dir, get_config
 from enoslib.errors import EnosProviderError
 
 if TYPE_CHECKING:
@@ -46,6 +50,11 @@ def split_node_name(name: str) -> tuple[str, str | None, str]:
     if not m:
         raise ValueError(f"{name!r} is not a Grid'5000 node name (cluster-N[.site[.grid5000.fr]])")
     return f"{m['cluster']}-{m['index']}", m["site"], m["cluster"]
+
+
+def disk_cache() -> bool:
+    """Whether the reference is cached on disk (the setting ``g5k_cache``, on by default)."""
+    return bool(get_config().get("g5k_cache"))
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -119,10 +128,11 @@ class Reference:
             if name in self._mem:
                 return self._mem[name]
             path = self.dir / f"{name}.json"
-            data = _read_json(path)
+            data = _read_json(path) if disk_cache() else None
             if data is None:
                 data = fetch()
-                _write_json(path, data)
+                if disk_cache():
+                    _write_json(path, data)
             self._mem[name] = data
             return data
 
@@ -180,6 +190,8 @@ class Reference:
 
     # -- offline index --------------------------------------------------------------------
     def _index(self, site: str, clusters: dict[str, dict[str, Any]]) -> None:
+        if not disk_cache():
+            return
         path = self.root / "index.json"
         index = _read_json(path) or {}
         changed = False
@@ -192,12 +204,16 @@ class Reference:
             _write_json(path, index)
 
     def known_sites(self) -> dict[str, str]:
+        if not disk_cache():
+            return {}
         return {c: e["site"] for c, e in (_read_json(self.root / "index.json") or {}).items()}
 
 
 def known_cluster_sites(root: Path | None = None) -> dict[str, str]:
     """``cluster -> site`` from every cached API, without network access (clusters cached under
     different APIs with different sites are left out: unknown)."""
+    if not disk_cache():
+        return {}
     base = root or cache_dir("g5k", "reference")
     found: dict[str, set[str]] = {}
     for index in base.glob("*/index.json"):

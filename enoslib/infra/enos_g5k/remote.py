@@ -26,6 +26,21 @@ def inside_g5k() -> bool:
     return socket.getfqdn().endswith(".grid5000.fr")
 
 
+def use_access_host(ssh_jump: str = "auto") -> bool:
+    """Whether SSH to the nodes goes through Grid'5000's access host.
+
+    A configuration's ``ssh_jump`` ``"always"`` or ``"never"`` decides; ``"auto"`` (every
+    configuration's default) follows the global setting ``g5k_auto_jump`` (EnOSlib's): True
+    always, False never (a VPN), None (its default) when this machine is outside Grid'5000.
+    """
+    if ssh_jump != "auto":
+        return ssh_jump == "always"
+    from enoslib.config import get_config
+
+    setting = get_config().get("g5k_auto_jump")
+    return (not inside_g5k()) if setting is None else bool(setting)
+
+
 def public_keys(path: str | None) -> str:
     """The public key(s) kadeploy installs for root: the file ``path``, else every
     ``~/.ssh/*.pub``."""

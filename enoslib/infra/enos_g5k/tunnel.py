@@ -33,9 +33,9 @@ class G5kTunnel:
     def __init__(self, address: str, port: int, local_port: int = 0, *, gateway: str | None = _AUTO,
                  user: str | None = None, gateway_port: int | None = None, **ssh_options: Any) -> None:
         if gateway is _AUTO:
-            from enoslib.infra.enos_g5k.remote import inside_g5k
+            from enoslib.infra.enos_g5k.remote import use_access_host
 
-            gateway = None if inside_g5k() else DEFAULT_ACCESS_HOST
+            gateway = DEFAULT_ACCESS_HOST if use_access_host() else None
             if gateway and user is None:
                 from enoslib.infra.enos_g5k.client import as_client
 
