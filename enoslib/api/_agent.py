@@ -133,7 +133,7 @@ def _connect(name):
     return s
 
 
-def _start(name, idle, packed):
+def _start(name, idle, packed, code=""):
     """Start the daemon (one at a time: its lock file ``<name>.lock`` is locked meanwhile;
     hosts sharing the home start theirs at once), connected to once it listens; None if it
     could not start."""
@@ -170,7 +170,15 @@ def _start(name, idle, packed):
 
                     site.main()
                     sys.argv = ["-c", packed, "daemon", name, idle, str(w)]
-                    exec(_BOOT, {"__name__": "__main__", "__builtins__": __builtins__})
+                    if code:  # compiled by the controller for this Python: not compiled here
+                        import base64
+                        import marshal
+                        import zlib
+
+                        exec(marshal.loads(zlib.decompress(base64.b64decode(code))),
+                             {"__name__": "__main__", "__builtins__": __builtins__})
+                    else:
+                        exec(_BOOT, {"__name__": "__main__", "__builtins__": __builtins__})
             finally:
                 os._exit(0)
         os.close(w)
@@ -190,8 +198,13 @@ def _header(kind, fields=()):
 def _fetch():
     """The packed agent, asked of the controller (most sessions go to a running daemon: the
     relay's command carries it only when there is none, ``idle`` 0): the frame ``{"send":
-    "agent"}`` on stdout, before the hello; the controller answers with a frame of it."""
-    os.write(1, _header(b'{"send": "agent"}'))
+    "agent", "tag", "magic"}`` on stdout, before the hello; the controller answers with a
+    frame of it, followed (after a space) by its code compiled, packed alike, when its
+    Python has this one's bytecode cache tag and magic number."""
+    magic = getattr(sys.modules.get("_frozen_importlib_external"), "MAGIC_NUMBER", b"")
+    tag = getattr(sys.implementation, "cache_tag", None) or ""
+    os.write(1, _header(b'{"send": "agent", "tag": "%s", "magic": "%s"}' % (
+        tag.encode(), bytes(magic).hex().encode())))
     data, size = b"", None
     while size is None or len(data) < 4 + size:
         chunk = os.read(0, 1 << 16)
@@ -224,8 +237,10 @@ def relay():
         name = _socket_name(version)
         sock = _connect(name)
         if sock is None:
-            packed = packed or _fetch()
-            sock = _start(name, idle, packed)
+            code = ""
+            if not packed:
+                packed, _, code = _fetch().partition(" ")
+            sock = _start(name, idle, packed, code)
     if sock is not None:
         umask = os.umask(0)
         os.umask(umask)
@@ -248,7 +263,7 @@ def relay():
             os.chdir(cwd)
         except OSError:
             os.chdir(os.path.dirname(os.path.dirname(root)))  # the home
-    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed or _fetch()])
+    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed or _fetch().partition(" ")[0]])
 
 
 def stop():
@@ -417,7 +432,15 @@ def _shipped_code(bytecode):
 
 
 def _renamed(code, filename):
-    """``code`` and the functions and classes in it, said to come from ``filename``."""
+    """``code`` and the functions and classes in it, said to come from ``filename``
+    (CPython renames them in place, as its importers do for bytecode found elsewhere)."""
+    try:
+        import _imp
+
+        _imp._fix_co_filename(code, filename)
+        return code
+    except (ImportError, AttributeError):
+        pass
     consts = tuple(_renamed(c, filename) if isinstance(c, type(code)) else c
                    for c in code.co_consts)
     return code.replace(co_filename=filename, co_consts=consts)
@@ -441,6 +464,39 @@ def _shipped_pyc(entry, source, filename):
     return _pyc_bytes(digest, code)
 
 
+def _stored_zip(entries):
+    """The bytes of a zip archive of ``entries`` ((name, date_time, data), in this order),
+    stored uncompressed: what ``zipfile`` writes, without its per-file cost (a library has
+    hundreds of files); ``zipfile`` itself beyond the plain zip format's limits."""
+    local, central, offset = [], [], 0
+    for name, date_time, data in entries:
+        raw = name.encode("utf-8")
+        flags = 0 if len(raw) == len(name) else 0x800  # UTF-8 names flagged, as zipfile does
+        year, month, day, hour, minute, second = date_time[:6]
+        when = (hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day)
+        crc, size = zlib.crc32(data), len(data)
+        if offset + size + len(raw) + 30 > 0x7FFFFFFF or len(entries) > 0xFFFF:
+            return _zipfile_zip(entries)
+        local += [struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, 0, when[0], when[1],
+                              crc, size, size, len(raw), 0), raw, data]
+        central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 0x314, 20, flags, 0, when[0],
+                                   when[1], crc, size, size, len(raw), 0, 0, 0, 0, 0, offset))
+        central.append(raw)
+        offset += 30 + len(raw) + size
+    directory = b"".join(central)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries),
+                      len(directory), offset, 0)
+    return b"".join(local) + directory + end
+
+
+def _zipfile_zip(entries):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name, date_time, data in entries:
+            z.writestr(zipfile.ZipInfo(name, date_time), data)
+    return out.getvalue()
+
+
 class _Libraries(object):
     """The module libraries this agent uses: from the host's cache (checked once per
     process) or built from the zip the controller sent.
@@ -457,6 +513,8 @@ class _Libraries(object):
         self.opened = {}  # library file -> its ZipFile (bytecode reused by the next one)
         self.bad = {}  # library file -> its stamp, when found damaged
         self.built = None  # {"shipped": n, "compiled": n}: bytecode of the last library built
+        self.pycs = {}  # (name in the zip, source) -> bytecode, of the libraries built here
+        self.made = set()  # the library files built here (their bytecode is in pycs)
 
     def present(self):
         if self.root is None:
@@ -512,7 +570,12 @@ class _Libraries(object):
 
     def _same_bytecode(self, name, source):
         """The bytecode of ``name`` in a library already in use, if its source is ``source``."""
+        pyc = self.pycs.get((name, source))
+        if pyc is not None:
+            return pyc
         for path in list(self.paths.values()):
+            if path in self.made:
+                continue
             z = self.opened.get(path)
             if z is None:
                 try:
@@ -531,13 +594,12 @@ class _Libraries(object):
             self.root = _cache_root()  # deleted meanwhile: made again (private) or not used
         parent = self.root or self.work
         stable = os.path.join(parent, key + "-" + sys.implementation.cache_tag + ".zip")
-        out = io.BytesIO()
         self.built = {"shipped": 0, "compiled": 0}
-        with zipfile.ZipFile(io.BytesIO(data)) as src, \
-                zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as lib:
+        entries = []
+        with zipfile.ZipFile(io.BytesIO(data)) as src:
             for info in src.infolist():
                 source = src.read(info)
-                lib.writestr(zipfile.ZipInfo(info.filename, info.date_time), source)
+                entries.append((info.filename, info.date_time, source))
                 if info.filename.endswith(".py"):
                     # tracebacks name the file as importing from the zip would
                     filename = os.path.join(stable, info.filename)
@@ -549,8 +611,9 @@ class _Libraries(object):
                         pyc = _pyc(source, filename)
                         self.built["compiled"] += pyc is not None
                     if pyc:
-                        lib.writestr(zipfile.ZipInfo(info.filename + "c", info.date_time), pyc)
-        body = out.getvalue()
+                        self.pycs[(info.filename, source)] = pyc
+                        entries.append((info.filename + "c", info.date_time, pyc))
+        body = _stored_zip(entries)
         path = stable[:-4] + "-" + _sha256(body)[:32] + ".zip"
         fd, tmp = tempfile.mkstemp(prefix=".new-", dir=parent)
         try:
@@ -560,6 +623,7 @@ class _Libraries(object):
         except BaseException:
             os.unlink(tmp)
             raise
+        self.made.add(path)
         return path
 
     def _prune(self):

@@ -64,6 +64,30 @@ def _packed() -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def _packed_code() -> str:
+    """The agent compiled by this Python (for a host's with the same cache tag and magic
+    number: its daemon then compiles nothing), packed as :func:`_packed`."""
+    import marshal
+
+    code = compile(_agent_source()[0], "<string>", "exec", dont_inherit=True, optimize=0)
+    return base64.b64encode(zlib.compress(marshal.dumps(code), 6)).decode()
+
+
+@functools.lru_cache(maxsize=8)
+def _agent_frame(tag: Any, magic: Any) -> bytes:
+    """The answer to a relay's ``{"send": "agent", "tag", "magic"}``: the packed agent, and
+    its code compiled here when the relay's Python runs this one's bytecode."""
+    import importlib.util
+    import sys
+
+    body = _packed()
+    if sys.implementation.cache_tag and tag == sys.implementation.cache_tag \
+            and magic == importlib.util.MAGIC_NUMBER.hex():
+        body += " " + _packed_code()
+    return struct.pack(">I", len(body)) + body.encode()
+
+
+@functools.lru_cache(maxsize=None)
 def _relay_source() -> str:
     """The relay part of the agent's source (what ``python3 -S -c`` runs first)."""
     text = _agent_source()[0].decode()
@@ -279,11 +303,12 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
         warm.start()
         _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
         # relays that found no daemon running ask for the agent (to start one), then hello
-        asked = [a for a in fresh.values() if (getattr(a, "reply", None) or {}).get("send") == "agent"]
+        replies = {a: getattr(a, "reply", None) or {} for a in fresh.values()}
+        asked = {a: _agent_frame(r.get("tag"), r.get("magic"))
+                 for a, r in replies.items() if r.get("send") == "agent"}
         if asked:
             log.debug("agent sent to %d host(s) (no daemon running there)", len(asked))
-            agent_frame = struct.pack(">I", len(_packed())) + _packed().encode()
-            _exchange(dict.fromkeys(asked, agent_frame), timeout=_HELLO_TIMEOUT)
+            _exchange(asked, timeout=_HELLO_TIMEOUT)
         warm.join()
         for h, agent in fresh.items():
             reply = getattr(agent, "reply", None)
