@@ -10,8 +10,10 @@ relay (the first part of this file, ``python3 -S -c``, a few ms): it connects to
 daemon's Unix socket ``~/.cache/enoslib-agent/d-<version>-<host id>.sock`` (starting the
 daemon, detached, if none listens: one client at a time, under the lock file
 ``d-<version>-<host id>.lock``: hosts sharing a home start theirs at once; the daemon is
-a fork of that relay, which asks the controller for the agent's source first: the relay's
-command carries none, most sessions go to a running daemon),
+a fork of that relay, which asks the controller for the agent first: the relay's command
+carries none, most sessions go to a running daemon; the controller sends its source and,
+when the relay's Python has the controller's bytecode cache tag and magic number, its code
+compiled, which the daemon runs instead of compiling the source),
 hands it the session's stdin/stdout/stderr (``SCM_RIGHTS``) with its environment, working
 directory and umask, and waits for the session's end. The daemon imported ansible's
 ``basic`` once (from the most recently used library), and forks a child per session that
@@ -25,8 +27,9 @@ hashes the interpreter, the host's boot id, name and namespaces: hosts or contai
 sharing a home never share a daemon.
 
 Protocol (stdin/stdout of the process, the SSH channel): frames of a 4-byte big-endian
-length followed by that many bytes of JSON. (A relay that needs the agent's source sends
-``{"send": "agent"}`` and reads a frame of it first.) The agent first sends ``{"hello": {...,
+length followed by that many bytes of JSON. (A relay that needs the agent sends ``{"send":
+"agent", "tag", "magic"}`` and reads a frame of its packed source first, followed by a space
+and its packed code when compiled for this tag and magic.) The agent first sends ``{"hello": {...,
 "libs": [key, ...], "tag", "magic", "daemon": {"pid", "started", "warm"} | null}}`` (the
 module libraries this host already holds, its Python's bytecode cache tag and magic number,
 the daemon serving the session); then for each request ``{"lib": key, "zip_data": b64?,
@@ -57,7 +60,9 @@ Module libraries last between processes: the module's zip (ansible-core builds i
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
 (importing ``basic`` then costs half as much as from ansible-core's zip, where every file is
 compiled again by every process; compiled once by the controller and sent with the zip when
-its Python has this one's cache tag and magic number, else compiled here), as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
+its Python has this one's cache tag and magic number, else compiled here; a file another
+library built by the same session holds with the same source takes that library's bytecode),
+as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
 ``key`` is a hash of the zip's files and of this agent's source (computed by the
 controller), ``sha256`` the hash of the file's own bytes, checked before a process first
 uses it: a damaged or half-written library is deleted and built again from the zip (asked
@@ -464,24 +469,43 @@ def _shipped_pyc(entry, source, filename):
     return _pyc_bytes(digest, code)
 
 
+_INFOS = {}  # library file built by this process -> {name in it: (CRC, size)}
+
+
+def _zip_infos(path):
+    """{name: (CRC, size)} of the files in the zip ``path`` (KeyError, OSError or
+    BadZipfile when it cannot be read)."""
+    infos = _INFOS.get(path)
+    if infos is None:
+        with zipfile.ZipFile(path) as z:
+            infos = dict((i.filename, (i.CRC, i.file_size)) for i in z.infolist())
+    return infos
+
+
 def _stored_zip(entries):
-    """The bytes of a zip archive of ``entries`` ((name, date_time, data), in this order),
-    stored uncompressed: what ``zipfile`` writes, without its per-file cost (a library has
-    hundreds of files); ``zipfile`` itself beyond the plain zip format's limits."""
-    local, central, offset = [], [], 0
-    for name, date_time, data in entries:
+    """The bytes of a zip archive of ``entries`` ((name, date_time, data, CRC-32 of data), in
+    this order), stored uncompressed: what ``zipfile`` writes, without its per-file cost (a
+    library has hundreds of files); ``zipfile`` itself beyond the plain zip format's limits."""
+    if len(entries) > 0xFFFF:
+        return _zipfile_zip(entries)
+    local_header, central_header = struct.Struct("<4s5H3L2H"), struct.Struct("<4s6H3L5H2L")
+    local, central, offset, dos = [], [], 0, {}
+    for name, date_time, data, crc in entries:
         raw = name.encode("utf-8")
         flags = 0 if len(raw) == len(name) else 0x800  # UTF-8 names flagged, as zipfile does
-        year, month, day, hour, minute, second = date_time[:6]
-        when = (hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day)
-        crc, size = zlib.crc32(data), len(data)
-        if offset + size + len(raw) + 30 > 0x7FFFFFFF or len(entries) > 0xFFFF:
+        when = dos.get(date_time)
+        if when is None:
+            year, month, day, hour, minute, second = date_time[:6]
+            when = dos[date_time] = (hour << 11 | minute << 5 | second // 2,
+                                     (year - 1980) << 9 | month << 5 | day)
+        size = len(data)
+        if offset + size + len(raw) + 30 > 0x7FFFFFFF:
             return _zipfile_zip(entries)
-        local += [struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, 0, when[0], when[1],
-                              crc, size, size, len(raw), 0), raw, data]
-        central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 0x314, 20, flags, 0, when[0],
-                                   when[1], crc, size, size, len(raw), 0, 0, 0, 0, 0, offset))
-        central.append(raw)
+        local += [local_header.pack(b"PK\x03\x04", 20, flags, 0, when[0], when[1], crc, size,
+                                    size, len(raw), 0), raw, data]
+        central += [central_header.pack(b"PK\x01\x02", 0x314, 20, flags, 0, when[0], when[1],
+                                        crc, size, size, len(raw), 0, 0, 0, 0, 0o600 << 16,
+                                        offset), raw]
         offset += 30 + len(raw) + size
     directory = b"".join(central)
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries),
@@ -492,7 +516,7 @@ def _stored_zip(entries):
 def _zipfile_zip(entries):
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-        for name, date_time, data in entries:
+        for name, date_time, data, _ in entries:
             z.writestr(zipfile.ZipInfo(name, date_time), data)
     return out.getvalue()
 
@@ -572,7 +596,7 @@ class _Libraries(object):
         """The bytecode of ``name`` in a library already in use, if its source is ``source``."""
         pyc = self.pycs.get((name, source))
         if pyc is not None:
-            return pyc
+            return pyc[0]
         for path in list(self.paths.values()):
             if path in self.made:
                 continue
@@ -598,9 +622,13 @@ class _Libraries(object):
         entries = []
         with zipfile.ZipFile(io.BytesIO(data)) as src:
             for info in src.infolist():
-                source = src.read(info)
-                entries.append((info.filename, info.date_time, source))
+                source = src.read(info)  # its CRC checked
+                entries.append((info.filename, info.date_time, source, info.CRC))
                 if info.filename.endswith(".py"):
+                    known = self.pycs.get((info.filename, source))
+                    if known is not None:
+                        entries.append((info.filename + "c", info.date_time) + known)
+                        continue
                     # tracebacks name the file as importing from the zip would
                     filename = os.path.join(stable, info.filename)
                     pyc = self._same_bytecode(info.filename, source)
@@ -611,8 +639,8 @@ class _Libraries(object):
                         pyc = _pyc(source, filename)
                         self.built["compiled"] += pyc is not None
                     if pyc:
-                        self.pycs[(info.filename, source)] = pyc
-                        entries.append((info.filename + "c", info.date_time, pyc))
+                        known = self.pycs[(info.filename, source)] = (pyc, zlib.crc32(pyc))
+                        entries.append((info.filename + "c", info.date_time) + known)
         body = _stored_zip(entries)
         path = stable[:-4] + "-" + _sha256(body)[:32] + ".zip"
         fd, tmp = tempfile.mkstemp(prefix=".new-", dir=parent)
@@ -624,6 +652,7 @@ class _Libraries(object):
             os.unlink(tmp)
             raise
         self.made.add(path)
+        _INFOS[path] = dict((e[0], (e[3], len(e[2]))) for e in entries)
         return path
 
     def _prune(self):
@@ -778,9 +807,7 @@ def _modules_from(lib_path):
             name = name[len(prefix):]
             used.add(name[:-1] if name.endswith(".pyc") else name)
     try:
-        with zipfile.ZipFile(lib_path) as z:
-            return dict((i.filename, (i.CRC, i.file_size)) for i in z.infolist()
-                        if i.filename in used)
+        return dict(item for item in _zip_infos(lib_path).items() if item[0] in used)
     except (OSError, zipfile.BadZipfile):
         return None
 
@@ -831,12 +858,11 @@ def _warm_for(lib_path):
     if same is None:
         same = _WARM["files"] is not None
         try:
-            with zipfile.ZipFile(lib_path) as z:
-                for name, crc_size in _WARM["files"].items():
-                    info = z.NameToInfo.get(name)
-                    if info is not None and (info.CRC, info.file_size) != crc_size:
-                        same = False
-                        break
+            infos = _zip_infos(lib_path)
+            for name, crc_size in _WARM["files"].items():
+                if infos.get(name, crc_size) != crc_size:
+                    same = False
+                    break
         except (OSError, zipfile.BadZipfile, AttributeError):
             same = False
         _WARM["same"][lib_path] = same

@@ -307,7 +307,8 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
         asked = {a: _agent_frame(r.get("tag"), r.get("magic"))
                  for a, r in replies.items() if r.get("send") == "agent"}
         if asked:
-            log.debug("agent sent to %d host(s) (no daemon running there)", len(asked))
+            log.debug("agent sent to %d host(s) (no daemon running there), compiled for %d",
+                      len(asked), sum(b" " in frame for frame in asked.values()))
             _exchange(asked, timeout=_HELLO_TIMEOUT)
         warm.join()
         for h, agent in fresh.items():

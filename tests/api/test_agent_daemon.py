@@ -257,10 +257,36 @@ def test_the_agent_is_sent_only_where_no_daemon_runs(
     with actions(roles=[h]) as a:
         a.ping()
     assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
-    assert any("agent sent to 1 host" in r.getMessage() for r in caplog.records)
+    # compiled by the controller: the host's Python has its cache tag and magic number
+    assert any("agent sent to 1 host(s) (no daemon running there), compiled for 1"
+               in r.getMessage() for r in caplog.records)
     caplog.clear()
     close_connections([h])  # a new process's agent: a session of the running daemon
     with actions(roles=[h]) as a:
         a.ping()
     assert a.results[0].status == "ok"
     assert not any("agent sent" in r.getMessage() for r in caplog.records)
+
+
+def test_a_python_of_another_bytecode_gets_the_agents_source(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay whose Python runs other bytecode (another magic number) is sent the agent's
+    source only: its daemon compiles it and serves as any."""
+    import logging
+
+    real = agents._agent_frame
+    monkeypatch.setattr(agents, "_agent_frame", lambda tag, magic: real(tag, "00000000"))
+    h = hosts[3]
+    _stop(h)
+    run_command(f"rm -rf {CACHE}", [h])
+    close_connections([h])
+    caplog.set_level(logging.DEBUG, logger="enoslib.api.agents")
+    with actions(roles=[h]) as a:
+        a.ping()
+    assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
+    assert any("agent sent to 1 host(s) (no daemon running there), compiled for 0"
+               in r.getMessage() for r in caplog.records)
+    (agent,) = [ag for ag in agents._AGENTS.values() if ag.host == h]
+    assert (agent.hello or {}).get("daemon"), "a daemon serves the session"
+    close_connections([h])
