@@ -63,27 +63,44 @@ def _packed() -> str:
     return base64.b64encode(zlib.compress(_agent_source()[0], 9)).decode()
 
 
-@functools.lru_cache(maxsize=None)
-def _packed_code() -> str:
-    """The agent compiled by this Python (for a host's with the same cache tag and magic
-    number: its daemon then compiles nothing), packed as :func:`_packed`."""
+def _packed_code(digest: str) -> str:
+    """The agent (of hash ``digest``) compiled by this Python, for a host's with the same
+    cache tag and magic number (its daemon then compiles nothing), packed as
+    :func:`_packed`; kept in the cache dir (a new process compiles nothing either)."""
+    import importlib.util
     import marshal
+    import sys
 
+    from enoslib.config import cache_dir
+
+    name = f"{digest[:32]}-{sys.implementation.cache_tag}-{importlib.util.MAGIC_NUMBER.hex()}"
+    disk = Path(cache_dir("ansible", "agent")) / f"{name}.json"
+    try:
+        cached: str = json.loads(disk.read_text())["code"]
+        return cached
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     code = compile(_agent_source()[0], "<string>", "exec", dont_inherit=True, optimize=0)
-    return base64.b64encode(zlib.compress(marshal.dumps(code), 6)).decode()
+    packed = base64.b64encode(zlib.compress(marshal.dumps(code), 6)).decode()
+    cache_store(disk, {"code": packed})
+    return packed
 
 
-@functools.lru_cache(maxsize=8)
 def _agent_frame(tag: Any, magic: Any) -> bytes:
     """The answer to a relay's ``{"send": "agent", "tag", "magic"}``: the packed agent, and
     its code compiled here when the relay's Python runs this one's bytecode."""
+    return _agent_frame_of(_agent_source()[1], tag, magic)
+
+
+@functools.lru_cache(maxsize=8)
+def _agent_frame_of(digest: str, tag: Any, magic: Any) -> bytes:
     import importlib.util
     import sys
 
     body = _packed()
     if sys.implementation.cache_tag and tag == sys.implementation.cache_tag \
             and magic == importlib.util.MAGIC_NUMBER.hex():
-        body += " " + _packed_code()
+        body += " " + _packed_code(digest)
     return struct.pack(">I", len(body)) + body.encode()
 
 
@@ -327,20 +344,41 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
 
 @functools.lru_cache(maxsize=256)
 def _lib_key(zip_data: str) -> str:
-    files = hashlib.sha256(_agent_source()[1].encode())
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
-        for info in sorted(z.infolist(), key=lambda i: i.filename):
-            files.update(info.filename.encode() + b"\0")
-            files.update(hashlib.sha256(z.read(info)).digest())
-    return files.hexdigest()[:40]
+    return _zip_hashes(zip_data, _agent_source()[1])[0]
 
 
 @functools.lru_cache(maxsize=256)
 def _py_files(zip_data: str) -> frozenset[tuple[str, str]]:
     """(name, sha256) of the ``.py`` files of a module's zip."""
+    return _zip_hashes(zip_data, _agent_source()[1])[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _zip_hashes(zip_data: str, agent: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    """The library key of a module's zip (its files hashed with the agent's hash ``agent``)
+    and the (name, sha256) of its ``.py`` files: computed once per zip (its bytes hashed)
+    and agent, kept in the cache dir (a new process hashes no file again)."""
+    from enoslib.config import cache_dir
+
+    name = hashlib.sha256(f"{agent}\0{zip_data}".encode()).hexdigest()[:32]
+    disk = Path(cache_dir("ansible", "libkeys")) / f"{name}.json"
+    try:
+        cached = json.loads(disk.read_text())
+        return str(cached["key"]), frozenset((str(n), str(h)) for n, h in cached["py"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    files = hashlib.sha256(agent.encode())
+    py = set()
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
-        return frozenset((i.filename, hashlib.sha256(z.read(i)).hexdigest())
-                         for i in z.infolist() if i.filename.endswith(".py"))
+        for info in sorted(z.infolist(), key=lambda i: i.filename):
+            digest = hashlib.sha256(z.read(info))
+            files.update(info.filename.encode() + b"\0")
+            files.update(digest.digest())
+            if info.filename.endswith(".py"):
+                py.add((info.filename, digest.hexdigest()))
+    key = files.hexdigest()[:40]
+    cache_store(disk, {"key": key, "py": sorted(py)})
+    return key, frozenset(py)
 
 
 _FILES: dict[str, frozenset[tuple[str, str]]] = {}  # library key -> its _py_files

@@ -8,11 +8,15 @@ local SSH hosts; the daemon each agent talked to is in its hello.
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import json
+import marshal
 import os
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +168,17 @@ def test_a_changed_agent_gets_its_own_daemon(
     before = live[h].hello["daemon"]["pid"]
     close_connections([h])
     code, digest = agents._agent_source()
-    changed = code + b"\n# another agent\n"
+    changed = code + b"\n# another agent\nANOTHER_AGENT = True\n"
     for cached in (agents._agent_source, agents._packed, agents._relay_source):
         cached.cache_clear()
     monkeypatch.setattr(agents, "_agent_source", lambda: (changed, "f" * 64))
     try:
+        # what a new host's relay is sent: this agent, compiled (not a cached older one)
+        frame = agents._agent_frame(sys.implementation.cache_tag,
+                                    importlib.util.MAGIC_NUMBER.hex())[4:]
+        source, compiled = frame.split(b" ")
+        assert zlib.decompress(base64.b64decode(source)) == changed
+        assert "ANOTHER_AGENT" in marshal.loads(zlib.decompress(base64.b64decode(compiled))).co_names
         live = agents._agents_for([h], None)
         after = live[h].hello["daemon"]["pid"]
         assert after != before and _alive(h, before)  # the older one stays for older agents
