@@ -11,7 +11,9 @@ with all of them in parallel from one thread (a selector), notice the ones that 
 :func:`~enoslib.api.ssh.close_connections`). :mod:`enoslib.api.modules` decides what they run.
 
 A module's library (its AnsiballZ zip) is named by :func:`lib_key`, a hash of its files'
-content and of the agent's source; a host keeps the libraries it was sent between processes
+content and of the agent's source (kept in the cache dir with the zip's files' hashes, as
+the agent's code compiled for hosts whose Python runs this one's bytecode: a new process
+hashes and compiles none of it again); a host keeps the libraries it was sent between processes
 (see :mod:`enoslib.api._agent`), says which it holds when its agent starts, and is sent a zip
 only when it holds no valid copy: a new process neither resends nor re-unpacks them.
 """
