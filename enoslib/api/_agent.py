@@ -473,8 +473,8 @@ _INFOS = {}  # library file built by this process -> {name in it: (CRC, size)}
 
 
 def _zip_infos(path):
-    """{name: (CRC, size)} of the files in the zip ``path`` (KeyError, OSError or
-    BadZipfile when it cannot be read)."""
+    """{name: (CRC, size)} of the files in the zip ``path`` (kept from the build for the
+    libraries this process built; OSError or BadZipfile when it cannot be read)."""
     infos = _INFOS.get(path)
     if infos is None:
         with zipfile.ZipFile(path) as z:

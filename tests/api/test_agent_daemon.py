@@ -178,7 +178,8 @@ def test_a_changed_agent_gets_its_own_daemon(
                                     importlib.util.MAGIC_NUMBER.hex())[4:]
         source, compiled = frame.split(b" ")
         assert zlib.decompress(base64.b64decode(source)) == changed
-        assert "ANOTHER_AGENT" in marshal.loads(zlib.decompress(base64.b64decode(compiled))).co_names
+        code_object = marshal.loads(zlib.decompress(base64.b64decode(compiled)))
+        assert "ANOTHER_AGENT" in code_object.co_names
         live = agents._agents_for([h], None)
         after = live[h].hello["daemon"]["pid"]
         assert after != before and _alive(h, before)  # the older one stays for older agents
