@@ -10,8 +10,10 @@ relay (the first part of this file, ``python3 -S -c``, a few ms): it connects to
 daemon's Unix socket ``~/.cache/enoslib-agent/d-<version>-<host id>.sock`` (starting the
 daemon, detached, if none listens: one client at a time, under the lock file
 ``d-<version>-<host id>.lock``: hosts sharing a home start theirs at once; the daemon is
-a fork of that relay, which asks the controller for the agent's source first: the relay's
-command carries none, most sessions go to a running daemon),
+a fork of that relay, which asks the controller for the agent first: the relay's command
+carries none, most sessions go to a running daemon; the controller sends its source and,
+when the relay's Python has the controller's bytecode cache tag and magic number, its code
+compiled, which the daemon runs instead of compiling the source),
 hands it the session's stdin/stdout/stderr (``SCM_RIGHTS``) with its environment, working
 directory and umask, and waits for the session's end. The daemon imported ansible's
 ``basic`` once (from the most recently used library), and forks a child per session that
@@ -25,8 +27,9 @@ hashes the interpreter, the host's boot id, name and namespaces: hosts or contai
 sharing a home never share a daemon.
 
 Protocol (stdin/stdout of the process, the SSH channel): frames of a 4-byte big-endian
-length followed by that many bytes of JSON. (A relay that needs the agent's source sends
-``{"send": "agent"}`` and reads a frame of it first.) The agent first sends ``{"hello": {...,
+length followed by that many bytes of JSON. (A relay that needs the agent sends ``{"send":
+"agent", "tag", "magic"}`` and reads a frame of its packed source first, followed by a space
+and its packed code when compiled for this tag and magic.) The agent first sends ``{"hello": {...,
 "libs": [key, ...], "tag", "magic", "daemon": {"pid", "started", "warm"} | null}}`` (the
 module libraries this host already holds, its Python's bytecode cache tag and magic number,
 the daemon serving the session); then for each request ``{"lib": key, "zip_data": b64?,
@@ -57,7 +60,9 @@ Module libraries last between processes: the module's zip (ansible-core builds i
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
 (importing ``basic`` then costs half as much as from ansible-core's zip, where every file is
 compiled again by every process; compiled once by the controller and sent with the zip when
-its Python has this one's cache tag and magic number, else compiled here), as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
+its Python has this one's cache tag and magic number, else compiled here; a file another
+library built by the same session holds with the same source takes that library's bytecode),
+as ``~/.cache/enoslib-agent/<key>-<python tag>-<sha256>.zip``;
 ``key`` is a hash of the zip's files and of this agent's source (computed by the
 controller), ``sha256`` the hash of the file's own bytes, checked before a process first
 uses it: a damaged or half-written library is deleted and built again from the zip (asked
@@ -133,7 +138,7 @@ def _connect(name):
     return s
 
 
-def _start(name, idle, packed):
+def _start(name, idle, packed, code=""):
     """Start the daemon (one at a time: its lock file ``<name>.lock`` is locked meanwhile;
     hosts sharing the home start theirs at once), connected to once it listens; None if it
     could not start."""
@@ -170,7 +175,15 @@ def _start(name, idle, packed):
 
                     site.main()
                     sys.argv = ["-c", packed, "daemon", name, idle, str(w)]
-                    exec(_BOOT, {"__name__": "__main__", "__builtins__": __builtins__})
+                    if code:  # compiled by the controller for this Python: not compiled here
+                        import base64
+                        import marshal
+                        import zlib
+
+                        exec(marshal.loads(zlib.decompress(base64.b64decode(code))),
+                             {"__name__": "__main__", "__builtins__": __builtins__})
+                    else:
+                        exec(_BOOT, {"__name__": "__main__", "__builtins__": __builtins__})
             finally:
                 os._exit(0)
         os.close(w)
@@ -190,8 +203,13 @@ def _header(kind, fields=()):
 def _fetch():
     """The packed agent, asked of the controller (most sessions go to a running daemon: the
     relay's command carries it only when there is none, ``idle`` 0): the frame ``{"send":
-    "agent"}`` on stdout, before the hello; the controller answers with a frame of it."""
-    os.write(1, _header(b'{"send": "agent"}'))
+    "agent", "tag", "magic"}`` on stdout, before the hello; the controller answers with a
+    frame of it, followed (after a space) by its code compiled, packed alike, when its
+    Python has this one's bytecode cache tag and magic number."""
+    magic = getattr(sys.modules.get("_frozen_importlib_external"), "MAGIC_NUMBER", b"")
+    tag = getattr(sys.implementation, "cache_tag", None) or ""
+    os.write(1, _header(b'{"send": "agent", "tag": "%s", "magic": "%s"}' % (
+        tag.encode(), bytes(magic).hex().encode())))
     data, size = b"", None
     while size is None or len(data) < 4 + size:
         chunk = os.read(0, 1 << 16)
@@ -224,8 +242,10 @@ def relay():
         name = _socket_name(version)
         sock = _connect(name)
         if sock is None:
-            packed = packed or _fetch()
-            sock = _start(name, idle, packed)
+            code = ""
+            if not packed:
+                packed, _, code = _fetch().partition(" ")
+            sock = _start(name, idle, packed, code)
     if sock is not None:
         umask = os.umask(0)
         os.umask(umask)
@@ -248,7 +268,7 @@ def relay():
             os.chdir(cwd)
         except OSError:
             os.chdir(os.path.dirname(os.path.dirname(root)))  # the home
-    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed or _fetch()])
+    os.execv(sys.executable, [sys.executable, "-c", _BOOT, packed or _fetch().partition(" ")[0]])
 
 
 def stop():
@@ -417,7 +437,15 @@ def _shipped_code(bytecode):
 
 
 def _renamed(code, filename):
-    """``code`` and the functions and classes in it, said to come from ``filename``."""
+    """``code`` and the functions and classes in it, said to come from ``filename``
+    (CPython renames them in place, as its importers do for bytecode found elsewhere)."""
+    try:
+        import _imp
+
+        _imp._fix_co_filename(code, filename)
+        return code
+    except (ImportError, AttributeError):
+        pass
     consts = tuple(_renamed(c, filename) if isinstance(c, type(code)) else c
                    for c in code.co_consts)
     return code.replace(co_filename=filename, co_consts=consts)
@@ -441,6 +469,58 @@ def _shipped_pyc(entry, source, filename):
     return _pyc_bytes(digest, code)
 
 
+_INFOS = {}  # library file built by this process -> {name in it: (CRC, size)}
+
+
+def _zip_infos(path):
+    """{name: (CRC, size)} of the files in the zip ``path`` (kept from the build for the
+    libraries this process built; OSError or BadZipfile when it cannot be read)."""
+    infos = _INFOS.get(path)
+    if infos is None:
+        with zipfile.ZipFile(path) as z:
+            infos = dict((i.filename, (i.CRC, i.file_size)) for i in z.infolist())
+    return infos
+
+
+def _stored_zip(entries):
+    """The bytes of a zip archive of ``entries`` ((name, date_time, data, CRC-32 of data), in
+    this order), stored uncompressed: what ``zipfile`` writes, without its per-file cost (a
+    library has hundreds of files); ``zipfile`` itself beyond the plain zip format's limits."""
+    if len(entries) > 0xFFFF:
+        return _zipfile_zip(entries)
+    local_header, central_header = struct.Struct("<4s5H3L2H"), struct.Struct("<4s6H3L5H2L")
+    local, central, offset, dos = [], [], 0, {}
+    for name, date_time, data, crc in entries:
+        raw = name.encode("utf-8")
+        flags = 0 if len(raw) == len(name) else 0x800  # UTF-8 names flagged, as zipfile does
+        when = dos.get(date_time)
+        if when is None:
+            year, month, day, hour, minute, second = date_time[:6]
+            when = dos[date_time] = (hour << 11 | minute << 5 | second // 2,
+                                     (year - 1980) << 9 | month << 5 | day)
+        size = len(data)
+        if offset + size + len(raw) + 30 > 0x7FFFFFFF:
+            return _zipfile_zip(entries)
+        local += [local_header.pack(b"PK\x03\x04", 20, flags, 0, when[0], when[1], crc, size,
+                                    size, len(raw), 0), raw, data]
+        central += [central_header.pack(b"PK\x01\x02", 0x314, 20, flags, 0, when[0], when[1],
+                                        crc, size, size, len(raw), 0, 0, 0, 0, 0o600 << 16,
+                                        offset), raw]
+        offset += 30 + len(raw) + size
+    directory = b"".join(central)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries),
+                      len(directory), offset, 0)
+    return b"".join(local) + directory + end
+
+
+def _zipfile_zip(entries):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name, date_time, data, _ in entries:
+            z.writestr(zipfile.ZipInfo(name, date_time), data)
+    return out.getvalue()
+
+
 class _Libraries(object):
     """The module libraries this agent uses: from the host's cache (checked once per
     process) or built from the zip the controller sent.
@@ -457,6 +537,8 @@ class _Libraries(object):
         self.opened = {}  # library file -> its ZipFile (bytecode reused by the next one)
         self.bad = {}  # library file -> its stamp, when found damaged
         self.built = None  # {"shipped": n, "compiled": n}: bytecode of the last library built
+        self.pycs = {}  # (name in the zip, source) -> bytecode, of the libraries built here
+        self.made = set()  # the library files built here (their bytecode is in pycs)
 
     def present(self):
         if self.root is None:
@@ -512,7 +594,12 @@ class _Libraries(object):
 
     def _same_bytecode(self, name, source):
         """The bytecode of ``name`` in a library already in use, if its source is ``source``."""
+        pyc = self.pycs.get((name, source))
+        if pyc is not None:
+            return pyc[0]
         for path in list(self.paths.values()):
+            if path in self.made:
+                continue
             z = self.opened.get(path)
             if z is None:
                 try:
@@ -531,14 +618,17 @@ class _Libraries(object):
             self.root = _cache_root()  # deleted meanwhile: made again (private) or not used
         parent = self.root or self.work
         stable = os.path.join(parent, key + "-" + sys.implementation.cache_tag + ".zip")
-        out = io.BytesIO()
         self.built = {"shipped": 0, "compiled": 0}
-        with zipfile.ZipFile(io.BytesIO(data)) as src, \
-                zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as lib:
+        entries = []
+        with zipfile.ZipFile(io.BytesIO(data)) as src:
             for info in src.infolist():
-                source = src.read(info)
-                lib.writestr(zipfile.ZipInfo(info.filename, info.date_time), source)
+                source = src.read(info)  # its CRC checked
+                entries.append((info.filename, info.date_time, source, info.CRC))
                 if info.filename.endswith(".py"):
+                    known = self.pycs.get((info.filename, source))
+                    if known is not None:
+                        entries.append((info.filename + "c", info.date_time) + known)
+                        continue
                     # tracebacks name the file as importing from the zip would
                     filename = os.path.join(stable, info.filename)
                     pyc = self._same_bytecode(info.filename, source)
@@ -549,8 +639,9 @@ class _Libraries(object):
                         pyc = _pyc(source, filename)
                         self.built["compiled"] += pyc is not None
                     if pyc:
-                        lib.writestr(zipfile.ZipInfo(info.filename + "c", info.date_time), pyc)
-        body = out.getvalue()
+                        known = self.pycs[(info.filename, source)] = (pyc, zlib.crc32(pyc))
+                        entries.append((info.filename + "c", info.date_time) + known)
+        body = _stored_zip(entries)
         path = stable[:-4] + "-" + _sha256(body)[:32] + ".zip"
         fd, tmp = tempfile.mkstemp(prefix=".new-", dir=parent)
         try:
@@ -560,6 +651,8 @@ class _Libraries(object):
         except BaseException:
             os.unlink(tmp)
             raise
+        self.made.add(path)
+        _INFOS[path] = dict((e[0], (e[3], len(e[2]))) for e in entries)
         return path
 
     def _prune(self):
@@ -714,9 +807,7 @@ def _modules_from(lib_path):
             name = name[len(prefix):]
             used.add(name[:-1] if name.endswith(".pyc") else name)
     try:
-        with zipfile.ZipFile(lib_path) as z:
-            return dict((i.filename, (i.CRC, i.file_size)) for i in z.infolist()
-                        if i.filename in used)
+        return dict(item for item in _zip_infos(lib_path).items() if item[0] in used)
     except (OSError, zipfile.BadZipfile):
         return None
 
@@ -767,12 +858,11 @@ def _warm_for(lib_path):
     if same is None:
         same = _WARM["files"] is not None
         try:
-            with zipfile.ZipFile(lib_path) as z:
-                for name, crc_size in _WARM["files"].items():
-                    info = z.NameToInfo.get(name)
-                    if info is not None and (info.CRC, info.file_size) != crc_size:
-                        same = False
-                        break
+            infos = _zip_infos(lib_path)
+            for name, crc_size in _WARM["files"].items():
+                if infos.get(name, crc_size) != crc_size:
+                    same = False
+                    break
         except (OSError, zipfile.BadZipfile, AttributeError):
             same = False
         _WARM["same"][lib_path] = same

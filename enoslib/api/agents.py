@@ -11,7 +11,9 @@ with all of them in parallel from one thread (a selector), notice the ones that 
 :func:`~enoslib.api.ssh.close_connections`). :mod:`enoslib.api.modules` decides what they run.
 
 A module's library (its AnsiballZ zip) is named by :func:`lib_key`, a hash of its files'
-content and of the agent's source; a host keeps the libraries it was sent between processes
+content and of the agent's source (kept in the cache dir with the zip's files' hashes, as
+the agent's code compiled for hosts whose Python runs this one's bytecode: a new process
+hashes and compiles none of it again); a host keeps the libraries it was sent between processes
 (see :mod:`enoslib.api._agent`), says which it holds when its agent starts, and is sent a zip
 only when it holds no valid copy: a new process neither resends nor re-unpacks them.
 """
@@ -61,6 +63,47 @@ def _agent_source() -> tuple[bytes, str]:
 @functools.lru_cache(maxsize=None)
 def _packed() -> str:
     return base64.b64encode(zlib.compress(_agent_source()[0], 9)).decode()
+
+
+def _packed_code(digest: str) -> str:
+    """The agent (of hash ``digest``) compiled by this Python, for a host's with the same
+    cache tag and magic number (its daemon then compiles nothing), packed as
+    :func:`_packed`; kept in the cache dir (a new process compiles nothing either)."""
+    import importlib.util
+    import marshal
+    import sys
+
+    from enoslib.config import cache_dir
+
+    name = f"{digest[:32]}-{sys.implementation.cache_tag}-{importlib.util.MAGIC_NUMBER.hex()}"
+    disk = Path(cache_dir("ansible", "agent")) / f"{name}.json"
+    try:
+        cached: str = json.loads(disk.read_text())["code"]
+        return cached
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    code = compile(_agent_source()[0], "<string>", "exec", dont_inherit=True, optimize=0)
+    packed = base64.b64encode(zlib.compress(marshal.dumps(code), 6)).decode()
+    cache_store(disk, {"code": packed})
+    return packed
+
+
+def _agent_frame(tag: Any, magic: Any) -> bytes:
+    """The answer to a relay's ``{"send": "agent", "tag", "magic"}``: the packed agent, and
+    its code compiled here when the relay's Python runs this one's bytecode."""
+    return _agent_frame_of(_agent_source()[1], tag, magic)
+
+
+@functools.lru_cache(maxsize=8)
+def _agent_frame_of(digest: str, tag: Any, magic: Any) -> bytes:
+    import importlib.util
+    import sys
+
+    body = _packed()
+    if sys.implementation.cache_tag and tag == sys.implementation.cache_tag \
+            and magic == importlib.util.MAGIC_NUMBER.hex():
+        body += " " + _packed_code(digest)
+    return struct.pack(">I", len(body)) + body.encode()
 
 
 @functools.lru_cache(maxsize=None)
@@ -279,11 +322,13 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
         warm.start()
         _exchange(dict.fromkeys(fresh.values(), None), timeout=_HELLO_TIMEOUT)
         # relays that found no daemon running ask for the agent (to start one), then hello
-        asked = [a for a in fresh.values() if (getattr(a, "reply", None) or {}).get("send") == "agent"]
+        replies = {a: getattr(a, "reply", None) or {} for a in fresh.values()}
+        asked = {a: _agent_frame(r.get("tag"), r.get("magic"))
+                 for a, r in replies.items() if r.get("send") == "agent"}
         if asked:
-            log.debug("agent sent to %d host(s) (no daemon running there)", len(asked))
-            agent_frame = struct.pack(">I", len(_packed())) + _packed().encode()
-            _exchange(dict.fromkeys(asked, agent_frame), timeout=_HELLO_TIMEOUT)
+            log.debug("agent sent to %d host(s) (no daemon running there), compiled for %d",
+                      len(asked), sum(b" " in frame for frame in asked.values()))
+            _exchange(asked, timeout=_HELLO_TIMEOUT)
         warm.join()
         for h, agent in fresh.items():
             reply = getattr(agent, "reply", None)
@@ -301,20 +346,41 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
 
 @functools.lru_cache(maxsize=256)
 def _lib_key(zip_data: str) -> str:
-    files = hashlib.sha256(_agent_source()[1].encode())
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
-        for info in sorted(z.infolist(), key=lambda i: i.filename):
-            files.update(info.filename.encode() + b"\0")
-            files.update(hashlib.sha256(z.read(info)).digest())
-    return files.hexdigest()[:40]
+    return _zip_hashes(zip_data, _agent_source()[1])[0]
 
 
 @functools.lru_cache(maxsize=256)
 def _py_files(zip_data: str) -> frozenset[tuple[str, str]]:
     """(name, sha256) of the ``.py`` files of a module's zip."""
+    return _zip_hashes(zip_data, _agent_source()[1])[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _zip_hashes(zip_data: str, agent: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    """The library key of a module's zip (its files hashed with the agent's hash ``agent``)
+    and the (name, sha256) of its ``.py`` files: computed once per zip (its bytes hashed)
+    and agent, kept in the cache dir (a new process hashes no file again)."""
+    from enoslib.config import cache_dir
+
+    name = hashlib.sha256(f"{agent}\0{zip_data}".encode()).hexdigest()[:32]
+    disk = Path(cache_dir("ansible", "libkeys")) / f"{name}.json"
+    try:
+        cached = json.loads(disk.read_text())
+        return str(cached["key"]), frozenset((str(n), str(h)) for n, h in cached["py"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    files = hashlib.sha256(agent.encode())
+    py = set()
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
-        return frozenset((i.filename, hashlib.sha256(z.read(i)).hexdigest())
-                         for i in z.infolist() if i.filename.endswith(".py"))
+        for info in sorted(z.infolist(), key=lambda i: i.filename):
+            digest = hashlib.sha256(z.read(info))
+            files.update(info.filename.encode() + b"\0")
+            files.update(digest.digest())
+            if info.filename.endswith(".py"):
+                py.add((info.filename, digest.hexdigest()))
+    key = files.hexdigest()[:40]
+    cache_store(disk, {"key": key, "py": sorted(py)})
+    return key, frozenset(py)
 
 
 _FILES: dict[str, frozenset[tuple[str, str]]] = {}  # library key -> its _py_files

@@ -266,6 +266,41 @@ def test_bytecode_compiled_by_the_controller_is_used(
     assert all(outer == inner and outer in names for _, outer, inner in lines)
 
 
+def test_a_library_built_from_another_is_checked_and_rebuilt_like_any(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """stat's library takes the bytecode of the files it shares with ping's from the session
+    that built ping's: a valid zip all the same, named after its bytes, and built again from
+    its zip when damaged."""
+    h = hosts[2]
+    _ping_stat(h, caplog)
+    check = ("import glob, os, zipfile\n"
+             "for lib in sorted(glob.glob(os.path.expanduser('~/.cache/enoslib-agent/*.zip'))):\n"
+             "    z = zipfile.ZipFile(lib)\n"
+             "    print(z.testzip(), len(z.namelist()))\n")
+    r = run_command(f"python3 -c {shlex.quote(check)}", [h])
+    assert [line.split()[0] for line in r[0].stdout.splitlines()] == ["None", "None"]
+    files = _files(h)
+    stat_lib = [n for n in files if n.startswith(agents.lib_key(_payload("stat")))]
+    assert len(stat_lib) == 1
+    run_command(f"truncate -s 1000 {CACHE}/{stat_lib[0]}", [h])
+    close_connections([h])
+    caplog.clear()
+    with actions(roles=[h]) as a:
+        a.stat(path="/etc/hostname")
+    assert a.results[0].status == "ok" and a.results[0].payload["stat"]["exists"] is True
+    assert any("zip sent to 1 host" in r.getMessage() for r in caplog.records)
+    assert len(_files(h)) == 2 and _valid(h)
+
+
+def _payload(module: str) -> Any:
+    from enoslib.api._executor import _module_path
+    from enoslib.api.modules import _module_args, module_payload
+
+    args = {"path": "/etc/hostname"} if module == "stat" else {}
+    return module_payload(module, _module_path(module, None), _module_args(module, args, False))
+
+
 @pytest.mark.parametrize("where", ["controller", "host"])
 def test_bytecode_of_another_python_is_compiled_on_the_host(
     hosts: list[Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,

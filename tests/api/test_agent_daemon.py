@@ -8,11 +8,15 @@ local SSH hosts; the daemon each agent talked to is in its hello.
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import json
+import marshal
 import os
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +168,18 @@ def test_a_changed_agent_gets_its_own_daemon(
     before = live[h].hello["daemon"]["pid"]
     close_connections([h])
     code, digest = agents._agent_source()
-    changed = code + b"\n# another agent\n"
+    changed = code + b"\n# another agent\nANOTHER_AGENT = True\n"
     for cached in (agents._agent_source, agents._packed, agents._relay_source):
         cached.cache_clear()
     monkeypatch.setattr(agents, "_agent_source", lambda: (changed, "f" * 64))
     try:
+        # what a new host's relay is sent: this agent, compiled (not a cached older one)
+        frame = agents._agent_frame(sys.implementation.cache_tag,
+                                    importlib.util.MAGIC_NUMBER.hex())[4:]
+        source, compiled = frame.split(b" ")
+        assert zlib.decompress(base64.b64decode(source)) == changed
+        code_object = marshal.loads(zlib.decompress(base64.b64decode(compiled)))
+        assert "ANOTHER_AGENT" in code_object.co_names
         live = agents._agents_for([h], None)
         after = live[h].hello["daemon"]["pid"]
         assert after != before and _alive(h, before)  # the older one stays for older agents
@@ -257,10 +268,36 @@ def test_the_agent_is_sent_only_where_no_daemon_runs(
     with actions(roles=[h]) as a:
         a.ping()
     assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
-    assert any("agent sent to 1 host" in r.getMessage() for r in caplog.records)
+    # compiled by the controller: the host's Python has its cache tag and magic number
+    assert any("agent sent to 1 host(s) (no daemon running there), compiled for 1"
+               in r.getMessage() for r in caplog.records)
     caplog.clear()
     close_connections([h])  # a new process's agent: a session of the running daemon
     with actions(roles=[h]) as a:
         a.ping()
     assert a.results[0].status == "ok"
     assert not any("agent sent" in r.getMessage() for r in caplog.records)
+
+
+def test_a_python_of_another_bytecode_gets_the_agents_source(
+    hosts: list[Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay whose Python runs other bytecode (another magic number) is sent the agent's
+    source only: its daemon compiles it and serves as any."""
+    import logging
+
+    real = agents._agent_frame
+    monkeypatch.setattr(agents, "_agent_frame", lambda tag, magic: real(tag, "00000000"))
+    h = hosts[3]
+    _stop(h)
+    run_command(f"rm -rf {CACHE}", [h])
+    close_connections([h])
+    caplog.set_level(logging.DEBUG, logger="enoslib.api.agents")
+    with actions(roles=[h]) as a:
+        a.ping()
+    assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
+    assert any("agent sent to 1 host(s) (no daemon running there), compiled for 0"
+               in r.getMessage() for r in caplog.records)
+    (agent,) = [ag for ag in agents._AGENTS.values() if ag.host == h]
+    assert (agent.hello or {}).get("daemon"), "a daemon serves the session"
+    close_connections([h])
