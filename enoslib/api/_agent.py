@@ -272,7 +272,8 @@ def stop():
 
 # -- end of relay -------------------------------------------------------------------------------
 
-import base64  # noqa: E402 - after the relay, which imports nothing else
+import atexit  # noqa: E402 - after the relay, which imports nothing else
+import base64  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
 import importlib.util  # noqa: E402
@@ -282,7 +283,9 @@ import shutil  # noqa: E402
 import stat  # noqa: E402
 import struct  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
+import warnings  # noqa: E402
 import zipfile  # noqa: E402
 import zipimport  # noqa: E402
 import zlib  # noqa: E402
@@ -588,18 +591,22 @@ class _Libraries(object):
                     pass
 
 
-def _child(req, zip_path, outputs, learn_path=None):
-    """Run the module of ``req``, its stdout and stderr going to ``outputs`` (see
-    ``_outputs``), then exit."""
+def _exit_code(exc):
+    """The exit status of a process ending with ``SystemExit`` ``exc`` (its message printed)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    sys.stderr.write(str(exc.code) + "\n")
+    return 1
+
+
+def _run(req, zip_path, exitfuncs):
+    """Run the module of ``req`` as the AnsiballZ wrapper's ``python`` process would (stdout
+    and stderr already where they go); its exit status, once ``exitfuncs`` ran (the
+    interpreter's exit: what the module registered with ``atexit``)."""
     code = 1
-    before = frozenset(sys.modules)
     try:
-        out, err = (o if isinstance(o, int) else
-                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        os.close(out)
-        os.close(err)
         os.environ.update(req.get("env") or {})
         rlimit = req.get("rlimit")
         if rlimit:
@@ -626,21 +633,13 @@ def _child(req, zip_path, outputs, learn_path=None):
         )
         code = 0
     except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code
-        else:
-            sys.stderr.write(str(exc.code) + "\n")
-            code = 1
+        code = _exit_code(exc)
     except BaseException:  # what the interpreter would print for an uncaught exception
         traceback.print_exc()
         code = 1
     finally:
         try:
-            import atexit
-
-            atexit._run_exitfuncs()  # modules clean their temporary files up at exit
+            exitfuncs()  # modules clean their temporary files up at exit
         except BaseException:
             pass
         for stream in (sys.stdout, sys.stderr):
@@ -648,12 +647,207 @@ def _child(req, zip_path, outputs, learn_path=None):
                 stream.flush()
             except BaseException:
                 pass
+    return code & 0xFF
+
+
+def _child(req, zip_path, outputs, learn_path=None):
+    """Run the module of ``req`` in this (forked) process, its stdout and stderr going to
+    ``outputs`` (see ``_outputs``), then exit."""
+    code = 1
+    before = frozenset(sys.modules)
+    try:
+        out, err = (o if isinstance(o, int) else
+                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.close(out)
+        os.close(err)
+        code = _run(req, zip_path, atexit._run_exitfuncs)
+    finally:
         if learn_path:
             try:
                 _tell_imports(before, learn_path)
             except BaseException:
                 pass
-        os._exit(code & 0xFF)
+        os._exit(code)
+
+
+# modules run in the session's process, without a fork (read for what they change in their
+# process: files, cwd (command's chdir), locale and its variables, umask (read), atexit
+# (module.tmpdir), subprocesses run and waited for; never signals, threads, os._exit, forks
+# of their own, or imports that probe for what a task may install)
+IN_PROCESS = frozenset("ansible.modules." + name for name in (
+    "ping", "stat", "file", "copy", "command", "lineinfile", "slurp", "replace", "blockinfile"))
+
+
+class _Saved(object):
+    """What a module run in this process may change in it, saved before and put back after:
+    the module's next run (and the agent) finds the process as a fork would have left it."""
+
+    def __init__(self):
+        import locale
+        import signal
+
+        self.locale, self.signal = locale, signal
+        self.umask = os.umask(0o077)
+        os.umask(self.umask)
+        self.environ = dict(os.environ)
+        self.lc = locale.setlocale(locale.LC_ALL)
+        self.handlers = dict((n, signal.getsignal(n)) for n in _SIGNALS)
+        self.sys = dict((name, getattr(sys, name)) for name in _SYS)
+        self.lists = dict((name, list(getattr(sys, name))) for name in ("path", "meta_path"))
+        self.modules = frozenset(sys.modules)
+        self.globals = dict((name, dict(m.__dict__)) for name, m in list(sys.modules.items())
+                            if name.split(".")[0] in ("ansible", "ansible_collections"))
+        from ansible.module_utils.common import warnings as ansible_warnings
+
+        self.collectors = [(c, dict(c)) for c in (ansible_warnings._global_warnings,
+                                                  ansible_warnings._global_deprecations)]
+        self.warning_filters = list(warnings.filters)
+        self.tempdir = tempfile.tempdir
+        self.nofile = None
+        try:
+            import resource
+
+            self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (ImportError, OSError, ValueError):
+            pass
+        self.cwd = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
+        self.exitfuncs = []
+        self.atexit = (atexit.register, atexit.unregister)
+        atexit.register, atexit.unregister = self._register, self._unregister
+
+    def _register(self, func, *args, **kwargs):
+        self.exitfuncs.append((func, args, kwargs))
+        return func
+
+    def _unregister(self, func):
+        self.exitfuncs[:] = [f for f in self.exitfuncs if f[0] != func]
+
+    def run_exitfuncs(self):
+        """What the interpreter does at exit with the functions registered meanwhile."""
+        while self.exitfuncs:
+            func, args, kwargs = self.exitfuncs.pop()
+            try:
+                func(*args, **kwargs)
+            except SystemExit:
+                pass
+            except BaseException as exc:
+                sys.unraisablehook(sys.UnraisableHookArgs((
+                    type(exc), exc, exc.__traceback__, "Exception ignored in atexit callback",
+                    func)))
+
+    def restore(self):
+        atexit.register, atexit.unregister = self.atexit
+        self.exitfuncs = []
+        os.fchdir(self.cwd)
+        os.close(self.cwd)
+        os.umask(self.umask)
+        if os.environ != self.environ:
+            tz = os.environ.get("TZ")
+            os.environ.clear()
+            os.environ.update(self.environ)
+            if tz != os.environ.get("TZ"):
+                time.tzset()
+        locale = self.locale
+        if locale.setlocale(locale.LC_ALL) != self.lc:
+            locale.setlocale(locale.LC_ALL, self.lc)
+        for n, handler in self.handlers.items():
+            if self.signal.getsignal(n) is not handler and handler is not None:
+                self.signal.signal(n, handler)
+        for name, value in self.sys.items():
+            setattr(sys, name, value)
+        for name, value in self.lists.items():
+            getattr(sys, name)[:] = value
+        if self.nofile is not None:
+            import resource
+
+            if resource.getrlimit(resource.RLIMIT_NOFILE) != self.nofile:
+                try:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
+                except (OSError, ValueError):
+                    pass
+        for collector, items in self.collectors:
+            collector.clear()
+            collector.update(items)
+        warnings.filters[:] = self.warning_filters
+        getattr(warnings, "_filters_mutated", lambda: None)()  # "once" warnings: shown again
+        tempfile.tempdir = self.tempdir
+        if "syslog" in sys.modules:
+            sys.modules["syslog"].closelog()  # openlog'ed by the module (ident, fd)
+        # what a fork would not have kept: modules imported by this one but the standard
+        # library's and ansible's (module_utils stay imported: IN_PROCESS modules import
+        # none that probe at import time); every module's globals as they were
+        kept = set(self.modules)
+        for name in list(sys.modules):
+            if name not in kept:
+                if _preloadable(name) or name.split(".")[0] == "ansible":
+                    kept.add(name)
+                else:
+                    del sys.modules[name]
+        for name, saved in self.globals.items():
+            module = sys.modules.get(name)
+            if module is None or module.__dict__ == saved:
+                continue
+            now = module.__dict__
+            for key in [k for k in now if k not in saved]:
+                value = now[key]
+                if not (isinstance(value, type(sys)) and sys.modules.get(value.__name__) is value):
+                    del now[key]  # a kept submodule stays its package's attribute
+            for key, value in saved.items():
+                if now.get(key, now) is not value:
+                    now[key] = value
+
+
+# the signals whose handlers are saved around a module run in this process
+_SIGNALS = ()
+_SYS = ("argv", "stdin", "stdout", "stderr", "excepthook", "displayhook", "unraisablehook")
+
+
+def _in_process(req, zip_path, outputs):
+    """Run the module of ``req`` in this process (``IN_PROCESS``), its stdout and stderr
+    going to ``outputs``; its exit status, the process left as it was (``_Saved``); None
+    when it cannot run here (the caller forks)."""
+    global _SIGNALS
+    if sys.version_info < (3, 8) or req["fqn"] not in IN_PROCESS or req.get("extensions") \
+            or req.get("fork"):
+        return None
+    if not _SIGNALS:
+        import signal
+
+        _SIGNALS = tuple(n for n in signal.valid_signals()
+                         if n not in (signal.SIGKILL, signal.SIGSTOP) and n < signal.NSIG)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    try:
+        saved = _Saved()
+    except Exception:  # noqa: BLE001 - e.g. a working directory this process cannot open
+        return None
+    fds = [os.dup(1), os.dup(2)]
+    code = 1
+    try:
+        out, err = (o if isinstance(o, int) else
+                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        if not isinstance(outputs[0], int):
+            os.close(out)
+            os.close(err)
+        code = _run(req, zip_path, saved.run_exitfuncs)
+    finally:
+        saved.restore()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in fds:
+            os.close(fd)
+    if saved.modules != frozenset(sys.modules) and _WARM["path"] is not None:
+        _WARM["files"] = dict(_WARM["files"] or {}, **(_modules_from(zip_path) or {}))
+    return code
 
 
 # imported by a module but never by the agent before it forks modules: import-time actions
@@ -1014,7 +1208,20 @@ def _answer(req, libs):
     _warm_for(lib_path)  # before the fork: every child starts warm
     _warm_locale()
     outputs = _outputs(libs.work)
-    learn_path = os.path.join(libs.work, "learn")
+    rc = _in_process(req, lib_path, outputs)
+    if rc is None:
+        rc = _forked(req, lib_path, outputs, os.path.join(libs.work, "learn"))
+    stdout, stderr = (_taken(o) for o in outputs)
+    answer = {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
+              "stderr": stderr.decode("utf-8", "surrogateescape")}
+    if built is not None:
+        answer["built"] = built
+    return answer
+
+
+def _forked(req, lib_path, outputs, learn_path):
+    """Run the module of ``req`` in a child (``_child``); its exit status (negative: the
+    signal that ended it). What it imported is imported here next (``_preload``)."""
     frozen = hasattr(gc, "freeze")
     if frozen:
         gc.freeze()  # the child's collections never visit (and copy) the parent's objects
@@ -1028,13 +1235,8 @@ def _answer(req, libs):
     _, status = os.waitpid(pid, 0)
     rc = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
         -(status & 0x7F) if status & 0x7F else status >> 8)
-    stdout, stderr = (_taken(o) for o in outputs)
     _preload(learn_path)
-    answer = {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
-              "stderr": stderr.decode("utf-8", "surrogateescape")}
-    if built is not None:
-        answer["built"] = built
-    return answer
+    return rc
 
 
 def _check_cached(libs, warm=True):
