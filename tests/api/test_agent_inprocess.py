@@ -132,6 +132,7 @@ def test_an_in_process_module_leaves_no_trace(agent: _Agent, tmp_path: Path) -> 
 
     before = seen()
     assert "\nunset\n1\n" in before["stdout"], before
+    fds = sorted(os.listdir(f"/proc/{agent.pid}/fd"))
     # a warning, a working directory, an environment and a locale of its own, files the
     # module removes at exit, a failure, an exception: none of it reaches the next module
     warned = agent.module("command", {"_raw_params": "true", "executable": "/bin/sh"})
@@ -152,6 +153,7 @@ def test_an_in_process_module_leaves_no_trace(agent: _Agent, tmp_path: Path) -> 
     assert list(Path(os.path.expanduser("~/.ansible/tmp")).glob("ansible-moduletmp-*")) \
         == tmpdirs
     assert seen() == before
+    assert sorted(os.listdir(f"/proc/{agent.pid}/fd")) == fds  # none left open (syslog...)
     # the same module, forked, sees what the in-process one sees
     assert _shell(agent, "pwd; umask", fork=True)["out"]["stdout"] \
         == _shell(agent, "pwd; umask")["out"]["stdout"]
