@@ -312,6 +312,15 @@ def _send(fd, obj):
         data = data[n:]
 
 
+def _zip_first(zip_path, found={}):
+    """The ``_ZipFirst`` of ``zip_path`` (one per library and process: its importers read
+    the zip's directory once)."""
+    finder = found.get(zip_path)
+    if finder is None:
+        finder = found[zip_path] = _ZipFirst(zip_path)
+    return finder
+
+
 class _ZipFirst(object):
     """Finds ``ansible.*`` / ``ansible_collections.*`` modules in this task's library first.
 
@@ -621,7 +630,7 @@ def _run(req, zip_path, exitfuncs):
                     pass
         sys.argv = [""]
         sys.path.insert(0, zip_path)
-        sys.meta_path.insert(0, _ZipFirst(zip_path))
+        sys.meta_path.insert(0, _zip_first(zip_path))
         from ansible.module_utils._internal._ansiballz import _loader
 
         _loader.run_module(
@@ -685,20 +694,19 @@ class _Saved(object):
     the module's next run (and the agent) finds the process as a fork would have left it."""
 
     def __init__(self):
+        import _signal
         import locale
-        import signal
 
-        self.locale, self.signal = locale, signal
+        self.locale, self.signal = locale, _signal
         self.umask = os.umask(0o077)
         os.umask(self.umask)
-        self.environ = dict(os.environ)
+        self.environ = _environ_copy()
         self.lc = locale.setlocale(locale.LC_ALL)
-        self.handlers = dict((n, signal.getsignal(n)) for n in _SIGNALS)
-        self.sys = dict((name, getattr(sys, name)) for name in _SYS)
-        self.lists = dict((name, list(getattr(sys, name))) for name in ("path", "meta_path"))
+        self.handlers = [(n, _signal.getsignal(n)) for n in _SIGNALS]
+        self.sys = [(name, getattr(sys, name)) for name in _SYS]
+        self.lists = [(sys.path, list(sys.path)), (sys.meta_path, list(sys.meta_path))]
         self.modules = frozenset(sys.modules)
-        self.globals = dict((name, dict(m.__dict__)) for name, m in list(sys.modules.items())
-                            if name.split(".")[0] in ("ansible", "ansible_collections"))
+        self.globals = [(m, dict(m.__dict__)) for m in _ansible_modules()]
         from ansible.module_utils.common import warnings as ansible_warnings
 
         self.collectors = [(c, dict(c)) for c in (ansible_warnings._global_warnings,
@@ -743,22 +751,25 @@ class _Saved(object):
         os.fchdir(self.cwd)
         os.close(self.cwd)
         os.umask(self.umask)
-        if os.environ != self.environ:
+        if _environ_copy() != self.environ:
             tz = os.environ.get("TZ")
-            os.environ.clear()
-            os.environ.update(self.environ)
+            environ = os.environ
+            if self.environ and isinstance(next(iter(self.environ)), bytes):
+                environ = os.environb  # the same variables, as os.environ holds them
+            environ.clear()
+            environ.update(self.environ)
             if tz != os.environ.get("TZ"):
                 time.tzset()
         locale = self.locale
         if locale.setlocale(locale.LC_ALL) != self.lc:
             locale.setlocale(locale.LC_ALL, self.lc)
-        for n, handler in self.handlers.items():
+        for n, handler in self.handlers:
             if self.signal.getsignal(n) is not handler and handler is not None:
                 self.signal.signal(n, handler)
-        for name, value in self.sys.items():
+        for name, value in self.sys:
             setattr(sys, name, value)
-        for name, value in self.lists.items():
-            getattr(sys, name)[:] = value
+        for items, value in self.lists:
+            items[:] = value
         if self.nofile is not None:
             import resource
 
@@ -785,11 +796,10 @@ class _Saved(object):
                     kept.add(name)
                 else:
                     del sys.modules[name]
-        for name, saved in self.globals.items():
-            module = sys.modules.get(name)
-            if module is None or module.__dict__ == saved:
-                continue
+        for module, saved in self.globals:
             now = module.__dict__
+            if now == saved:
+                continue
             for key in [k for k in now if k not in saved]:
                 value = now[key]
                 if not (isinstance(value, type(sys)) and sys.modules.get(value.__name__) is value):
@@ -799,9 +809,32 @@ class _Saved(object):
                     now[key] = value
 
 
+def _environ_copy():
+    """This process's environment variables, as they are now (a copy)."""
+    data = getattr(os.environ, "_data", None)  # what os.environ holds (bytes on POSIX)
+    return dict(data) if isinstance(data, dict) else dict(os.environ)
+
+
+_ANSIBLE = {"count": -1, "modules": []}
+
+
+def _ansible_modules():
+    """The ``ansible*`` modules imported in this process (looked for again when the number
+    of modules imported changed)."""
+    if _ANSIBLE["count"] != len(sys.modules):
+        _ANSIBLE["modules"] = [m for name, m in list(sys.modules.items())
+                               if name.split(".")[0] in ("ansible", "ansible_collections")
+                               and isinstance(m, type(sys))]
+        _ANSIBLE["count"] = len(sys.modules)
+    return _ANSIBLE["modules"]
+
+
 # the signals whose handlers are saved around a module run in this process
 _SIGNALS = ()
 _SYS = ("argv", "stdin", "stdout", "stderr", "excepthook", "displayhook", "unraisablehook")
+
+
+_CODE = {}  # (library, module name) -> runpy's (name, spec, code) of a module run here
 
 
 def _in_process(req, zip_path, outputs):
@@ -823,6 +856,19 @@ def _in_process(req, zip_path, outputs):
         saved = _Saved()
     except Exception:  # noqa: BLE001 - e.g. a working directory this process cannot open
         return None
+    import runpy
+
+    details = getattr(runpy, "_get_module_details", None)  # what runpy.run_module runs
+    if details is not None:
+        def cached(mod_name, error=ImportError):
+            """The module's spec and code object, read once per library and process."""
+            key = (zip_path, mod_name)
+            found = _CODE.get(key)
+            if found is None:
+                found = _CODE[key] = details(mod_name, error)
+            return found
+
+        runpy._get_module_details = cached
     fds = [os.dup(1), os.dup(2)]
     code = 1
     try:
@@ -835,6 +881,8 @@ def _in_process(req, zip_path, outputs):
             os.close(err)
         code = _run(req, zip_path, saved.run_exitfuncs)
     finally:
+        if details is not None:
+            runpy._get_module_details = details
         saved.restore()
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -936,7 +984,8 @@ def _warm_locale(loaded=set()):
     """Have glibc load, once per process and locale, the locale every AnsibleModule sets
     from its environment (``setlocale(LC_ALL, "")``): children find its files read. This
     process's own locale is left as it was."""
-    key = tuple(sorted((k, v) for k, v in os.environ.items() if k == "LANG" or k.startswith("LC_")))
+    key = tuple(sorted((k, v) for k, v in _environ_copy().items()
+                       if k in ("LANG", b"LANG") or k[:3] in ("LC_", b"LC_")))
     if key in loaded:
         return
     loaded.add(key)
@@ -1207,6 +1256,7 @@ def _answer(req, libs):
     built = libs.built
     _warm_for(lib_path)  # before the fork: every child starts warm
     _warm_locale()
+    _zip_first(lib_path)
     outputs = _outputs(libs.work)
     rc = _in_process(req, lib_path, outputs)
     if rc is None:
