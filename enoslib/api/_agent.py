@@ -30,7 +30,8 @@ length followed by that many bytes of JSON. (A relay that needs the agent's sour
 "libs": [key, ...], "tag", "magic", "daemon": {"pid", "started", "warm"} | null}}`` (the
 module libraries this host already holds, its Python's bytecode cache tag and magic number,
 the daemon serving the session); then for each request ``{"lib": key, "zip_data": b64?,
-"bytecode": {...}?, "fqn", "params", "profile", "extensions", "env", "rlimit"}`` it answers
+"bytecode": {...}?, "fqn", "params", "profile", "extensions", "env", "rlimit", "fork"?}``
+(``fork``: never in the agent's process, see below) it answers
 ``{"rc", "stdout", "stderr", "built"?}``: what the AnsiballZ wrapper would have printed and
 returned when run by ansible-core (``built``: how many files' bytecode came with the request
 and how many were compiled here, when the library was built for it); or ``{"need": key}``
@@ -42,16 +43,32 @@ output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
 ansible-core's POSIX shell plugin has ``/bin/sh`` do for its temporary directories and ``~``
 (same directories, modes and output), without a shell.
 
-Each module runs in a forked child, through ansible-core's own AnsiballZ loader
+Each module runs through ansible-core's own AnsiballZ loader
 (``ansible.module_utils._internal._ansiballz._loader.run_module``), with the module's
-library first on ``sys.path``. The parent imports ansible's module_utils once, so children
-start warm: a module costs a fork, not a new interpreter that imports ``basic`` again. A
-library whose files differ from those imported (another ansible-core) gets its own imports.
+library first on ``sys.path``, as ansible-core's ``python`` process would run it (same
+stdout, stderr and exit status). The agent imports ansible's module_utils once. Modules of
+``IN_PROCESS`` (``ping``, ``stat``, ``file``, ``copy``, ``command``, ``lineinfile``,
+``slurp``, ``replace``, ``blockinfile``: read for what they change in their process) run in
+the agent's own process, without a fork, as Mitogen runs new-style modules: their stdout
+and stderr (fds 1 and 2) go to the in-memory files below, ``SystemExit`` gives the exit
+status, and what a module may change in the process is saved before and put back after
+(``_Saved``: working directory, umask, environment, locale, signal handlers, ``sys.argv``,
+``sys.path``, ``sys.meta_path``, the std streams and hooks, the open-files limit, the
+globals of every ``ansible.*`` module (``basic._ANSIBLE_ARGS`` and the profile...), the
+warnings and deprecations ansible-core's module_utils collect, Python's warning filters,
+``tempfile.tempdir``, syslog; functions given to ``atexit`` run when the module ends;
+modules it imported stay imported only from the standard library and ansible, so its own
+``__main__`` code runs fresh each time, its spec and code object read once per library).
+A module that hangs blocks the session as a forked one does (the agent waits for it).
+Every other module, one with extensions (coverage, debugger) and a request with
+``"fork": true`` run in a forked child: a module costs a fork, not a new interpreter that
+imports ``basic`` again. A library whose files differ from those imported (another
+ansible-core) gets its own imports.
 The parent also imports what its children imported from the standard library and
 ansible-core's JSON profiles (each child names them), has glibc load the locale modules set,
 and freezes its objects for the child's garbage collector; a module's stdout and stderr go
 to two in-memory files of the parent (memfd; files in its work directory where there are
-none), read once the child has exited.
+none), read once the module has ended.
 
 Module libraries last between processes: the module's zip (ansible-core builds it on the
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
@@ -709,8 +726,9 @@ class _Saved(object):
         self.globals = [(m, dict(m.__dict__)) for m in _ansible_modules()]
         from ansible.module_utils.common import warnings as ansible_warnings
 
-        self.collectors = [(c, dict(c)) for c in (ansible_warnings._global_warnings,
-                                                  ansible_warnings._global_deprecations)]
+        self.collectors = [(c, list(c.items()) if isinstance(c, dict) else list(c))
+                           for c in (ansible_warnings._global_warnings,
+                                     ansible_warnings._global_deprecations)]
         self.warning_filters = list(warnings.filters)
         self.tempdir = tempfile.tempdir
         self.nofile = None
@@ -768,8 +786,6 @@ class _Saved(object):
                 self.signal.signal(n, handler)
         for name, value in self.sys:
             setattr(sys, name, value)
-        for items, value in self.lists:
-            items[:] = value
         if self.nofile is not None:
             import resource
 
@@ -778,9 +794,9 @@ class _Saved(object):
                     resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
                 except (OSError, ValueError):
                     pass
-        for collector, items in self.collectors:
+        for collector, items in self.collectors:  # a dict (ansible-core 2.19), else a list
             collector.clear()
-            collector.update(items)
+            (collector.update if isinstance(collector, dict) else collector.extend)(items)
         warnings.filters[:] = self.warning_filters
         getattr(warnings, "_filters_mutated", lambda: None)()  # "once" warnings: shown again
         tempfile.tempdir = self.tempdir
@@ -789,13 +805,17 @@ class _Saved(object):
         # what a fork would not have kept: modules imported by this one but the standard
         # library's and ansible's (module_utils stay imported: IN_PROCESS modules import
         # none that probe at import time); every module's globals as they were
-        kept = set(self.modules)
+        new = set()
         for name in list(sys.modules):
-            if name not in kept:
+            if name not in self.modules:
                 if _preloadable(name) or name.split(".")[0] == "ansible":
-                    kept.add(name)
+                    new.add(name)
                 else:
                     del sys.modules[name]
+        for items, value in self.lists:
+            # a finder added by a module imported meanwhile (and kept) stays: its imports use it
+            items[:] = value + [f for f in items if f not in value and not isinstance(f, str)
+                                and getattr(type(f), "__module__", None) in new]
         for module, saved in self.globals:
             now = module.__dict__
             if now == saved:
@@ -815,17 +835,18 @@ def _environ_copy():
     return dict(data) if isinstance(data, dict) else dict(os.environ)
 
 
-_ANSIBLE = {"count": -1, "modules": []}
+_ANSIBLE = {"count": None, "modules": []}
 
 
 def _ansible_modules():
     """The ``ansible*`` modules imported in this process (looked for again when the number
-    of modules imported changed)."""
-    if _ANSIBLE["count"] != len(sys.modules):
+    of modules imported or the ``basic`` imported changed)."""
+    count = (len(sys.modules), id(sys.modules.get("ansible.module_utils.basic")))
+    if _ANSIBLE["count"] != count:
         _ANSIBLE["modules"] = [m for name, m in list(sys.modules.items())
                                if name.split(".")[0] in ("ansible", "ansible_collections")
                                and isinstance(m, type(sys))]
-        _ANSIBLE["count"] = len(sys.modules)
+        _ANSIBLE["count"] = count
     return _ANSIBLE["modules"]
 
 
