@@ -145,13 +145,15 @@ def test_an_in_process_module_leaves_no_trace(agent: _Agent, tmp_path: Path) -> 
     assert agent.module("file", {"path": str(tmp_path / "d"), "state": "directory",
                                  "mode": "0700"})["rc"] == 0
     assert seen() == before
-    # the module's temporary directory (module.tmpdir, removed by its atexit function)
-    tmpdirs = list(Path(os.path.expanduser("~/.ansible/tmp")).glob("ansible-moduletmp-*"))
-    copied = agent.module("copy", {"src": str(tmp_path / "d"), "dest": str(tmp_path / "e"),
-                                   "remote_src": True})
-    assert copied["rc"] == 0, copied
-    assert list(Path(os.path.expanduser("~/.ansible/tmp")).glob("ansible-moduletmp-*")) \
-        == tmpdirs
+    # the module's temporary directory (module.tmpdir: lineinfile writes its new file there),
+    # removed by the function it gives atexit
+    remote_tmp = Path(os.path.expanduser("~/.ansible/tmp"))
+    tmpdirs = set(remote_tmp.glob("ansible-moduletmp-*"))
+    edited = agent.module("lineinfile", {"path": str(tmp_path / "e"), "line": "new",
+                                         "create": True})
+    assert edited["rc"] == 0 and edited["out"]["changed"], edited
+    assert (tmp_path / "e").read_text() == "new\n"
+    assert set(remote_tmp.glob("ansible-moduletmp-*")) == tmpdirs
     assert seen() == before
     assert sorted(os.listdir(f"/proc/{agent.pid}/fd")) == fds  # none left open (syslog...)
     # the same module, forked, sees what the in-process one sees
