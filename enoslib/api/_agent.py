@@ -915,7 +915,10 @@ def _in_process(req, zip_path, outputs):
         for fd in fds:
             os.close(fd)
     if saved.modules != frozenset(sys.modules) and _WARM["path"] is not None:
-        _WARM["files"] = dict(_WARM["files"] or {}, **(_modules_from(zip_path) or {}))
+        # what it imported from its library is checked too before another library's modules
+        # run with it (as _preload does)
+        _WARM.update(files=dict(_WARM["files"] or {}, **(_modules_from(zip_path) or {})),
+                     same={zip_path: True})
     return code
 
 
