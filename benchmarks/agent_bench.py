@@ -2,16 +2,19 @@
 
 The agent runs here, on this machine, as it runs on a host (the same packed source, the same
 protocol on its stdin/stdout, no SSH in between: what the host pays, not the network), with the
-payloads enoslib builds for ``stat``, ``file``, ``command`` and ``ping``; then ``sh true``
-(a shell command, the unit of the SSH fast path) and the temporary-directory requests. Per
-request: median wall time, CPU of the agent process itself (read the request, fork, wait,
-answer) and of the module's forked child (``cutime + cstime``), and the child's minor page
-faults (copy-on-write of the warm agent's memory, most of a module's kernel time).
+payloads enoslib builds for ``stat``, ``file``, ``copy``, ``lineinfile``, ``command`` and
+``ping``; then ``sh true`` (a shell command, the unit of the SSH fast path) and the
+temporary-directory requests. Per request: median wall time, CPU of the agent process itself
+(read the request, run the module or fork and wait, answer) and of its children
+(``cutime + cstime``: a module's forked child, the commands a module runs), and the children's
+minor page faults (copy-on-write of the warm agent's memory, most of a forked module's kernel
+time). The allow-listed modules (``_agent.IN_PROCESS``) run in the agent's process: their
+CPU is the agent's; ``--fork`` has every module forked (the request field ``fork``).
 
 Run (no root; hold the test lock as every benchmark does, it loads the machine)::
 
     flock /tmp/enoslib-tests.lock .venv/bin/python benchmarks/agent_bench.py [--runs 100]
-        [--python /usr/bin/python3] [--agent OTHER/_agent.py]
+        [--python /usr/bin/python3] [--agent OTHER/_agent.py] [--fork]
 
 ``--agent`` runs another version of the agent's source (e.g. ``git show REV:enoslib/api/_agent.py``)
 with this checkout's controller side: an A/B of the host side alone.
@@ -41,6 +44,8 @@ RUN_ALL_ARGS = ["--runs", "60"]
 MODULES: dict[str, dict[str, Any]] = {
     "stat": {"path": "/etc/hostname", "get_mime": False, "get_attributes": False},
     "file": {"path": "{tmp}/f", "state": "touch", "mode": "0644"},
+    "copy": {"src": "{tmp}/src", "dest": "{tmp}/dst", "remote_src": True},
+    "lineinfile": {"path": "{tmp}/dst", "line": "a"},
     "command": {"_raw_params": "echo a"},
     "ping": {},
 }
@@ -114,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=(host_python or [sys.executable])[0],
                         help="the host's interpreter (the agent runs under it)")
     parser.add_argument("--agent", help="another _agent.py to run (default: this checkout's)")
+    parser.add_argument("--fork", action="store_true",
+                        help="every module in a forked child (none in the agent's process)")
     args = parser.parse_args(argv)
     if args.agent:
         import hashlib
@@ -123,13 +130,17 @@ def main(argv: list[str] | None = None) -> int:
         code = Path(args.agent).read_bytes()
         agents._agent_source = lambda: (code, hashlib.sha256(code).hexdigest())
     tmp = tempfile.mkdtemp(prefix="agent-bench-")
+    Path(tmp, "src").write_text("a\n")
     agent = Agent(args.python)
     try:
         rows = []
         for name, module_args in MODULES.items():
             filled = {k: v.format(tmp=tmp) if isinstance(v, str) else v
                       for k, v in module_args.items()}
-            rows.append((f"module {name}", measure(agent, module_request(name, filled), args.runs)))
+            request = module_request(name, filled)
+            if args.fork:
+                request["fork"] = True
+            rows.append((f"module {name}", measure(agent, request, args.runs)))
         rows.append(("sh: true", measure(agent, {"sh": "true", "stdin": ""}, args.runs)))
         rows.append(("expanduser ~", measure(agent, {"expanduser": "~"}, args.runs)))
         data = base64.b64encode(b"x" * 4096).decode()
@@ -137,14 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         agent.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"agent {args.agent or 'of this checkout'} under {args.python}, {args.runs} requests each (CPU from /proc: 10 ms ticks, "
-          "averaged)")
-    print(f"{'request':<16} {'wall ms':>8} {'agent CPU ms':>13} {'module CPU ms':>14} "
-          f"{'module faults':>14}")
+    print(f"agent {args.agent or 'of this checkout'} under {args.python}"
+          f"{', every module forked' if args.fork else ''}, {args.runs} requests each "
+          "(CPU from /proc: 10 ms ticks, averaged)")
+    print(f"{'request':<18} {'wall ms':>8} {'agent CPU ms':>13} {'children CPU ms':>16} "
+          f"{'children faults':>16}")
     for label, (wall, own, children, faults) in rows:
-        print(f"{label:<16} {wall:>8.2f} {own:>13.2f} {children:>14.2f} {faults:>14.0f}")
+        print(f"{label:<18} {wall:>8.2f} {own:>13.2f} {children:>16.2f} {faults:>16.0f}")
     print(f"rerun: flock /tmp/enoslib-tests.lock {sys.executable} benchmarks/agent_bench.py "
-          f"--runs {args.runs} --python {args.python}" + (f" --agent {args.agent}" if args.agent else ""))
+          f"--runs {args.runs} --python {args.python}" + (f" --agent {args.agent}" if args.agent else "")
+          + (" --fork" if args.fork else ""))
     return 0
 
 

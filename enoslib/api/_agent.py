@@ -33,7 +33,8 @@ and its packed code when compiled for this tag and magic.) The agent first sends
 "libs": [key, ...], "tag", "magic", "daemon": {"pid", "started", "warm"} | null}}`` (the
 module libraries this host already holds, its Python's bytecode cache tag and magic number,
 the daemon serving the session); then for each request ``{"lib": key, "zip_data": b64?,
-"bytecode": {...}?, "fqn", "params", "profile", "extensions", "env", "rlimit"}`` it answers
+"bytecode": {...}?, "fqn", "params", "profile", "extensions", "env", "rlimit", "fork"?}``
+(``fork``: never in the agent's process, see below) it answers
 ``{"rc", "stdout", "stderr", "built"?}``: what the AnsiballZ wrapper would have printed and
 returned when run by ansible-core (``built``: how many files' bytecode came with the request
 and how many were compiled here, when the library was built for it); or ``{"need": key}``
@@ -45,16 +46,32 @@ output), as the host's SSH connection would; ``{"mkdtemp": name, "tmpdir",
 ansible-core's POSIX shell plugin has ``/bin/sh`` do for its temporary directories and ``~``
 (same directories, modes and output), without a shell.
 
-Each module runs in a forked child, through ansible-core's own AnsiballZ loader
+Each module runs through ansible-core's own AnsiballZ loader
 (``ansible.module_utils._internal._ansiballz._loader.run_module``), with the module's
-library first on ``sys.path``. The parent imports ansible's module_utils once, so children
-start warm: a module costs a fork, not a new interpreter that imports ``basic`` again. A
-library whose files differ from those imported (another ansible-core) gets its own imports.
+library first on ``sys.path``, as ansible-core's ``python`` process would run it (same
+stdout, stderr and exit status). The agent imports ansible's module_utils once. Modules of
+``IN_PROCESS`` (``ping``, ``stat``, ``file``, ``copy``, ``command``, ``lineinfile``,
+``slurp``, ``replace``, ``blockinfile``: read for what they change in their process) run in
+the agent's own process, without a fork, as Mitogen runs new-style modules: their stdout
+and stderr (fds 1 and 2) go to the in-memory files below, ``SystemExit`` gives the exit
+status, and what a module may change in the process is saved before and put back after
+(``_Saved``: working directory, umask, environment, locale, signal handlers, ``sys.argv``,
+``sys.path``, ``sys.meta_path``, the std streams and hooks, the open-files limit, the
+globals of every ``ansible.*`` module (``basic._ANSIBLE_ARGS`` and the profile...), the
+warnings and deprecations ansible-core's module_utils collect, Python's warning filters,
+``tempfile.tempdir``, syslog; functions given to ``atexit`` run when the module ends;
+modules it imported stay imported only from the standard library and ansible, so its own
+``__main__`` code runs fresh each time, its spec and code object read once per library).
+A module that hangs blocks the session as a forked one does (the agent waits for it).
+Every other module, one with extensions (coverage, debugger) and a request with
+``"fork": true`` run in a forked child: a module costs a fork, not a new interpreter that
+imports ``basic`` again. A library whose files differ from those imported (another
+ansible-core) gets its own imports.
 The parent also imports what its children imported from the standard library and
 ansible-core's JSON profiles (each child names them), has glibc load the locale modules set,
 and freezes its objects for the child's garbage collector; a module's stdout and stderr go
 to two in-memory files of the parent (memfd; files in its work directory where there are
-none), read once the child has exited.
+none), read once the module has ended.
 
 Module libraries last between processes: the module's zip (ansible-core builds it on the
 controller) is stored once per host and user, with bytecode for each of its ``.py`` files
@@ -292,7 +309,8 @@ def stop():
 
 # -- end of relay -------------------------------------------------------------------------------
 
-import base64  # noqa: E402 - after the relay, which imports nothing else
+import atexit  # noqa: E402 - after the relay, which imports nothing else
+import base64  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
 import importlib.util  # noqa: E402
@@ -302,7 +320,9 @@ import shutil  # noqa: E402
 import stat  # noqa: E402
 import struct  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
+import warnings  # noqa: E402
 import zipfile  # noqa: E402
 import zipimport  # noqa: E402
 import zlib  # noqa: E402
@@ -327,6 +347,15 @@ def _send(fd, obj):
     while data:
         n = os.write(fd, data)
         data = data[n:]
+
+
+def _zip_first(zip_path, found={}):
+    """The ``_ZipFirst`` of ``zip_path`` (one per library and process: its importers read
+    the zip's directory once)."""
+    finder = found.get(zip_path)
+    if finder is None:
+        finder = found[zip_path] = _ZipFirst(zip_path)
+    return finder
 
 
 class _ZipFirst(object):
@@ -681,18 +710,22 @@ class _Libraries(object):
                     pass
 
 
-def _child(req, zip_path, outputs, learn_path=None):
-    """Run the module of ``req``, its stdout and stderr going to ``outputs`` (see
-    ``_outputs``), then exit."""
+def _exit_code(exc):
+    """The exit status of a process ending with ``SystemExit`` ``exc`` (its message printed)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    sys.stderr.write(str(exc.code) + "\n")
+    return 1
+
+
+def _run(req, zip_path, exitfuncs):
+    """Run the module of ``req`` as the AnsiballZ wrapper's ``python`` process would (stdout
+    and stderr already where they go); its exit status, once ``exitfuncs`` ran (the
+    interpreter's exit: what the module registered with ``atexit``)."""
     code = 1
-    before = frozenset(sys.modules)
     try:
-        out, err = (o if isinstance(o, int) else
-                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        os.close(out)
-        os.close(err)
         os.environ.update(req.get("env") or {})
         rlimit = req.get("rlimit")
         if rlimit:
@@ -707,7 +740,7 @@ def _child(req, zip_path, outputs, learn_path=None):
                     pass
         sys.argv = [""]
         sys.path.insert(0, zip_path)
-        sys.meta_path.insert(0, _ZipFirst(zip_path))
+        sys.meta_path.insert(0, _zip_first(zip_path))
         from ansible.module_utils._internal._ansiballz import _loader
 
         _loader.run_module(
@@ -719,21 +752,13 @@ def _child(req, zip_path, outputs, learn_path=None):
         )
         code = 0
     except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code
-        else:
-            sys.stderr.write(str(exc.code) + "\n")
-            code = 1
+        code = _exit_code(exc)
     except BaseException:  # what the interpreter would print for an uncaught exception
         traceback.print_exc()
         code = 1
     finally:
         try:
-            import atexit
-
-            atexit._run_exitfuncs()  # modules clean their temporary files up at exit
+            exitfuncs()  # modules clean their temporary files up at exit
         except BaseException:
             pass
         for stream in (sys.stdout, sys.stderr):
@@ -741,12 +766,253 @@ def _child(req, zip_path, outputs, learn_path=None):
                 stream.flush()
             except BaseException:
                 pass
+    return code & 0xFF
+
+
+def _child(req, zip_path, outputs, learn_path=None):
+    """Run the module of ``req`` in this (forked) process, its stdout and stderr going to
+    ``outputs`` (see ``_outputs``), then exit."""
+    code = 1
+    before = frozenset(sys.modules)
+    try:
+        out, err = (o if isinstance(o, int) else
+                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.close(out)
+        os.close(err)
+        code = _run(req, zip_path, atexit._run_exitfuncs)
+    finally:
         if learn_path:
             try:
                 _tell_imports(before, learn_path)
             except BaseException:
                 pass
-        os._exit(code & 0xFF)
+        os._exit(code)
+
+
+# modules run in the session's process, without a fork (read for what they change in their
+# process: files, cwd (command's chdir), locale and its variables, umask (read), atexit
+# (module.tmpdir), subprocesses run and waited for; never signals, threads, os._exit, forks
+# of their own, or imports that probe for what a task may install)
+IN_PROCESS = frozenset("ansible.modules." + name for name in (
+    "ping", "stat", "file", "copy", "command", "lineinfile", "slurp", "replace", "blockinfile"))
+
+
+class _Saved(object):
+    """What a module run in this process may change in it, saved before and put back after:
+    the module's next run (and the agent) finds the process as a fork would have left it."""
+
+    def __init__(self):
+        import _signal
+        import locale
+
+        self.locale, self.signal = locale, _signal
+        self.umask = os.umask(0o077)
+        os.umask(self.umask)
+        self.environ = _environ_copy()
+        self.lc = locale.setlocale(locale.LC_ALL)
+        self.handlers = [(n, _signal.getsignal(n)) for n in _SIGNALS]
+        self.sys = [(name, getattr(sys, name)) for name in _SYS]
+        self.lists = [(sys.path, list(sys.path)), (sys.meta_path, list(sys.meta_path))]
+        self.modules = frozenset(sys.modules)
+        self.globals = [(m, dict(m.__dict__)) for m in _ansible_modules()]
+        from ansible.module_utils.common import warnings as ansible_warnings
+
+        self.collectors = [(c, list(c.items()) if isinstance(c, dict) else list(c))
+                           for c in (ansible_warnings._global_warnings,
+                                     ansible_warnings._global_deprecations)]
+        self.warning_filters = list(warnings.filters)
+        self.tempdir = tempfile.tempdir
+        self.nofile = None
+        try:
+            import resource
+
+            self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (ImportError, OSError, ValueError):
+            pass
+        self.cwd = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
+        self.exitfuncs = []
+        self.atexit = (atexit.register, atexit.unregister)
+        atexit.register, atexit.unregister = self._register, self._unregister
+
+    def _register(self, func, *args, **kwargs):
+        self.exitfuncs.append((func, args, kwargs))
+        return func
+
+    def _unregister(self, func):
+        self.exitfuncs[:] = [f for f in self.exitfuncs if f[0] != func]
+
+    def run_exitfuncs(self):
+        """What the interpreter does at exit with the functions registered meanwhile."""
+        while self.exitfuncs:
+            func, args, kwargs = self.exitfuncs.pop()
+            try:
+                func(*args, **kwargs)
+            except SystemExit:
+                pass
+            except BaseException as exc:
+                sys.unraisablehook(sys.UnraisableHookArgs((
+                    type(exc), exc, exc.__traceback__, "Exception ignored in atexit callback",
+                    func)))
+
+    def restore(self):
+        atexit.register, atexit.unregister = self.atexit
+        self.exitfuncs = []
+        os.fchdir(self.cwd)
+        os.close(self.cwd)
+        os.umask(self.umask)
+        if _environ_copy() != self.environ:
+            tz = os.environ.get("TZ")
+            environ = os.environ
+            if self.environ and isinstance(next(iter(self.environ)), bytes):
+                environ = os.environb  # the same variables, as os.environ holds them
+            environ.clear()
+            environ.update(self.environ)
+            if tz != os.environ.get("TZ"):
+                time.tzset()
+        locale = self.locale
+        if locale.setlocale(locale.LC_ALL) != self.lc:
+            locale.setlocale(locale.LC_ALL, self.lc)
+        for n, handler in self.handlers:
+            if self.signal.getsignal(n) is not handler and handler is not None:
+                self.signal.signal(n, handler)
+        for name, value in self.sys:
+            setattr(sys, name, value)
+        if self.nofile is not None:
+            import resource
+
+            if resource.getrlimit(resource.RLIMIT_NOFILE) != self.nofile:
+                try:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
+                except (OSError, ValueError):
+                    pass
+        for collector, items in self.collectors:  # a dict (ansible-core 2.19), else a list
+            collector.clear()
+            (collector.update if isinstance(collector, dict) else collector.extend)(items)
+        warnings.filters[:] = self.warning_filters
+        getattr(warnings, "_filters_mutated", lambda: None)()  # "once" warnings: shown again
+        tempfile.tempdir = self.tempdir
+        if "syslog" in sys.modules:
+            sys.modules["syslog"].closelog()  # openlog'ed by the module (ident, fd)
+        # what a fork would not have kept: modules imported by this one but the standard
+        # library's and ansible's (module_utils stay imported: IN_PROCESS modules import
+        # none that probe at import time); every module's globals as they were
+        new = set()
+        for name in list(sys.modules):
+            if name not in self.modules:
+                if _preloadable(name) or name.split(".")[0] == "ansible":
+                    new.add(name)
+                else:
+                    del sys.modules[name]
+        for items, value in self.lists:
+            # a finder added by a module imported meanwhile (and kept) stays: its imports use it
+            items[:] = value + [f for f in items if f not in value and not isinstance(f, str)
+                                and getattr(type(f), "__module__", None) in new]
+        for module, saved in self.globals:
+            now = module.__dict__
+            if now == saved:
+                continue
+            for key in [k for k in now if k not in saved]:
+                value = now[key]
+                if not (isinstance(value, type(sys)) and sys.modules.get(value.__name__) is value):
+                    del now[key]  # a kept submodule stays its package's attribute
+            for key, value in saved.items():
+                if now.get(key, now) is not value:
+                    now[key] = value
+
+
+def _environ_copy():
+    """This process's environment variables, as they are now (a copy)."""
+    data = getattr(os.environ, "_data", None)  # what os.environ holds (bytes on POSIX)
+    return dict(data) if isinstance(data, dict) else dict(os.environ)
+
+
+_ANSIBLE = {"count": None, "modules": []}
+
+
+def _ansible_modules():
+    """The ``ansible*`` modules imported in this process (looked for again when the number
+    of modules imported or the ``basic`` imported changed)."""
+    count = (len(sys.modules), id(sys.modules.get("ansible.module_utils.basic")))
+    if _ANSIBLE["count"] != count:
+        _ANSIBLE["modules"] = [m for name, m in list(sys.modules.items())
+                               if name.split(".")[0] in ("ansible", "ansible_collections")
+                               and isinstance(m, type(sys))]
+        _ANSIBLE["count"] = count
+    return _ANSIBLE["modules"]
+
+
+# the signals whose handlers are saved around a module run in this process
+_SIGNALS = ()
+_SYS = ("argv", "stdin", "stdout", "stderr", "excepthook", "displayhook", "unraisablehook")
+
+
+_CODE = {}  # (library, module name) -> runpy's (name, spec, code) of a module run here
+
+
+def _in_process(req, zip_path, outputs):
+    """Run the module of ``req`` in this process (``IN_PROCESS``), its stdout and stderr
+    going to ``outputs``; its exit status, the process left as it was (``_Saved``); None
+    when it cannot run here (the caller forks)."""
+    global _SIGNALS
+    if sys.version_info < (3, 8) or req["fqn"] not in IN_PROCESS or req.get("extensions") \
+            or req.get("fork"):
+        return None
+    if not _SIGNALS:
+        import signal
+
+        _SIGNALS = tuple(n for n in signal.valid_signals()
+                         if n not in (signal.SIGKILL, signal.SIGSTOP) and n < signal.NSIG)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    try:
+        saved = _Saved()
+    except Exception:  # noqa: BLE001 - e.g. a working directory this process cannot open
+        return None
+    import runpy
+
+    details = getattr(runpy, "_get_module_details", None)  # what runpy.run_module runs
+    if details is not None:
+        def cached(mod_name, error=ImportError):
+            """The module's spec and code object, read once per library and process."""
+            key = (zip_path, mod_name)
+            found = _CODE.get(key)
+            if found is None:
+                found = _CODE[key] = details(mod_name, error)
+            return found
+
+        runpy._get_module_details = cached
+    fds = [os.dup(1), os.dup(2)]
+    code = 1
+    try:
+        out, err = (o if isinstance(o, int) else
+                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        if not isinstance(outputs[0], int):
+            os.close(out)
+            os.close(err)
+        code = _run(req, zip_path, saved.run_exitfuncs)
+    finally:
+        if details is not None:
+            runpy._get_module_details = details
+        saved.restore()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in fds:
+            os.close(fd)
+    if saved.modules != frozenset(sys.modules) and _WARM["path"] is not None:
+        # what it imported from its library is checked too before another library's modules
+        # run with it (as _preload does)
+        _WARM.update(files=dict(_WARM["files"] or {}, **(_modules_from(zip_path) or {})),
+                     same={zip_path: True})
+    return code
 
 
 # imported by a module but never by the agent before it forks modules: import-time actions
@@ -833,7 +1099,8 @@ def _warm_locale(loaded=set()):
     """Have glibc load, once per process and locale, the locale every AnsibleModule sets
     from its environment (``setlocale(LC_ALL, "")``): children find its files read. This
     process's own locale is left as it was."""
-    key = tuple(sorted((k, v) for k, v in os.environ.items() if k == "LANG" or k.startswith("LC_")))
+    key = tuple(sorted((k, v) for k, v in _environ_copy().items()
+                       if k in ("LANG", b"LANG") or k[:3] in ("LC_", b"LC_")))
     if key in loaded:
         return
     loaded.add(key)
@@ -1103,8 +1370,22 @@ def _answer(req, libs):
     built = libs.built
     _warm_for(lib_path)  # before the fork: every child starts warm
     _warm_locale()
+    _zip_first(lib_path)
     outputs = _outputs(libs.work)
-    learn_path = os.path.join(libs.work, "learn")
+    rc = _in_process(req, lib_path, outputs)
+    if rc is None:
+        rc = _forked(req, lib_path, outputs, os.path.join(libs.work, "learn"))
+    stdout, stderr = (_taken(o) for o in outputs)
+    answer = {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
+              "stderr": stderr.decode("utf-8", "surrogateescape")}
+    if built is not None:
+        answer["built"] = built
+    return answer
+
+
+def _forked(req, lib_path, outputs, learn_path):
+    """Run the module of ``req`` in a child (``_child``); its exit status (negative: the
+    signal that ended it). What it imported is imported here next (``_preload``)."""
     frozen = hasattr(gc, "freeze")
     if frozen:
         gc.freeze()  # the child's collections never visit (and copy) the parent's objects
@@ -1118,13 +1399,8 @@ def _answer(req, libs):
     _, status = os.waitpid(pid, 0)
     rc = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
         -(status & 0x7F) if status & 0x7F else status >> 8)
-    stdout, stderr = (_taken(o) for o in outputs)
     _preload(learn_path)
-    answer = {"rc": rc, "stdout": stdout.decode("utf-8", "surrogateescape"),
-              "stderr": stderr.decode("utf-8", "surrogateescape")}
-    if built is not None:
-        answer["built"] = built
-    return answer
+    return rc
 
 
 def _check_cached(libs, warm=True):
