@@ -279,9 +279,13 @@ _KEYS: dict[tuple[int, str | None], tuple[Host, tuple[Any, ...]]] = {}
 
 
 def _end_of_play() -> None:
-    """Forget what a play noted about its hosts (agents found down, agent keys)."""
+    """Forget what a play noted about its hosts (agents found down, agent keys) and its
+    tasks (keywords post-validated once)."""
+    from enoslib.api import _task_cache
+
     _DOWN.clear()
     _KEYS.clear()
+    _task_cache.clear()
 
 
 def _key(host: Host, user: str | None) -> tuple[Any, ...]:
@@ -574,6 +578,7 @@ def run_actions(a: "actions") -> Results:
     """The recorded tasks of ``a`` as ansible-core's linear strategy runs them, each task by
     ansible-core's TaskExecutor on all hosts at once (see module docstring)."""
     from enoslib.api._actions import _run_linear, become_user_of
+    from enoslib.api._strategy import connections_listed_once
     from enoslib.api.agents import LOCK, _agent_key, _agents_for
     from enoslib.api.ansible import _LOCK, _process_state, _setup, forks_for, trusted
     from enoslib.api.hosts import get_hosts
@@ -592,7 +597,7 @@ def run_actions(a: "actions") -> Results:
                     if isinstance(agent, tuple):  # not tried again by each task
                         _DOWN[_agent_key(h, user)] = agent
         warm.join()
-        with _LOCK, _process_state():
+        with _LOCK, _process_state(), connections_listed_once():
             loader, inventory, variables = _setup(a.roles, a.extra_vars, forks_for(len(hosts)))
             from ansible import constants as C
             from ansible.playbook.play import Play
@@ -662,6 +667,8 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
               notified: dict[str, set[str]]) -> Results:
     from ansible.executor.task_result import _RawTaskResult
 
+    from enoslib.api._task_cache import cached
+
     inventory = variables._inventory
     shared = _loaders()
     executor_class = _executor_class()
@@ -670,27 +677,37 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
         ihost = inventory.get_host(h.alias)
         job_vars = variables.get_vars(play=play, host=ihost, task=task, _hosts=names,
                                       _hosts_all=names)
-        # what TaskExecutor changes is the task and its parents' attributes, not the other
-        # tasks of its block (ansible-core's loop copies tasks the same way)
-        copy = task.copy(exclude_tasks=True)
-        executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
-                                  _NoQueue(), variables)
-        executor.enos_host = h
-        jobs.append((h, ihost, executor))
-    outcome: dict[str, tuple[dict[str, Any], float]] = {}
+        jobs.append((h, ihost, job_vars))
+    outcome: dict[str, tuple[Any, float, dict[str, Any] | None] | BaseException] = {}
 
-    def one(h: Host, executor: Any) -> None:
-        start = time.monotonic()
-        with in_our_thread():
-            outcome[h.alias] = (executor.run(), time.monotonic() - start)
+    def one(h: Host, ihost: Any, job_vars: Any) -> None:
+        # the host's own objects are made and read in its thread (the others' modules run
+        # meanwhile): its copy of the task, the executor, the result's callback view
+        try:
+            # what TaskExecutor changes is the task and its parents' attributes, not the
+            # other tasks of its block (ansible-core's loop copies tasks the same way)
+            copy = cached(task.copy(exclude_tasks=True))
+            executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
+                                      _NoQueue(), variables)
+            executor.enos_host = h
+            start = time.monotonic()
+            with in_our_thread():
+                data = executor.run()
+            duration = time.monotonic() - start
+            raw = _RawTaskResult(host=ihost, task=executor._task, return_data=data,
+                                 task_fields=executor._task.dump_attrs())
+            outcome[h.alias] = (raw, duration, _callback_data(raw, task))
+        except BaseException as e:  # noqa: BLE001 - raised by the play's thread
+            outcome[h.alias] = e
 
-    _in_threads([(one, (h, ex)) for h, _, ex in jobs])
+    _in_threads([(one, job) for job in jobs])
     results = Results()
-    for h, ihost, executor in jobs:
-        data, duration = outcome[h.alias]
-        raw = _RawTaskResult(host=ihost, task=executor._task, return_data=data,
-                             task_fields=executor._task.dump_attrs())
-        results.append(_handle(raw, task, h, variables, duration, notified))
+    for h, _, _ in jobs:
+        done = outcome[h.alias]
+        if isinstance(done, BaseException):
+            raise done
+        raw, duration, data = done
+        results.append(_handle(raw, task, h, variables, duration, notified, data))
     return results
 
 
@@ -717,10 +734,19 @@ def _in_threads(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> Non
         done.acquire()
 
 
+def _callback_data(raw: Any, task: Any) -> dict[str, Any] | None:
+    """The result as callbacks see it, made where the task ran when what :func:`_handle`
+    does first cannot change it (no facts in the result: nothing popped); else None."""
+    items = raw._loop_results if task.loop else [raw._return_data]
+    if any(not isinstance(item, dict) or "ansible_facts" in item for item in items):
+        return None
+    return dict(raw.as_callback_task_result().result)
+
+
 def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,
-            notified: dict[str, set[str]]) -> Any:
+            notified: dict[str, set[str]], data: dict[str, Any] | None = None) -> Any:
     """What ansible-core's strategy does with a task result (facts, ``register``, handlers
-    notified) and the Result our callback would make of it."""
+    notified) and the Result our callback would make of it (``data``: made already)."""
     from ansible import constants as C
 
     from enoslib.api.ansible import result_from_data
@@ -754,5 +780,6 @@ def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,
         clean = strip_internal_keys(module_response_deepcopy(raw._return_data))
         clean.pop("invocation", None)
         variables.set_nonpersistent_facts(host.alias, {task.register: clean})
-    data = dict(raw.as_callback_task_result().result)
+    if data is None:
+        data = dict(raw.as_callback_task_result().result)
     return result_from_data(host.alias, name, status, data, duration, ignored=ignored)

@@ -150,4 +150,69 @@ def install() -> bool:
 
     functools.update_wrapper(get_plugin_options_and_origins, original)
     ConfigManager.get_plugin_options_and_origins = get_plugin_options_and_origins  # type: ignore[method-assign]
+    _install_config_value(ConfigManager)
     return True
+
+
+# a base setting's definition -> the definitions of that one setting (keyed as plugins')
+_ONE: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+def _install_config_value(manager_class: Any) -> None:
+    """Wrap ``ConfigManager.get_config_value`` for ansible-core's own settings (not a
+    plugin's): action plugins read a few per module run with the host's variables
+    (``DEFAULT_NO_TARGET_SYSLOG``, ``TARGET_LOG_INFO``, ``DISPLAY_TRACEBACK``); kept per
+    value of exactly the inputs their definition names, as plugin options are."""
+    from ansible import context
+
+    from enoslib.api._executor import _THREAD
+
+    original: Callable[..., Any] = manager_class.get_config_value
+
+    def get_config_value(self: Any, config: Any, cfile: Any = None, plugin_type: Any = None,
+                         plugin_name: Any = None, keys: Any = None, variables: Any = None,
+                         direct: Any = None) -> Any:
+        if (direct or cfile is not None or plugin_type is not None or plugin_name is not None
+                or not getattr(_THREAD, "ours", False)):
+            return original(self, config, cfile=cfile, plugin_type=plugin_type,
+                            plugin_name=plugin_name, keys=keys, variables=variables,
+                            direct=direct)
+        definition = self._base_defs.get(config) if isinstance(config, str) else None
+        one = _ONE.get(config) if definition is not None else None
+        if definition is not None and (one is None or one[0] is not definition):
+            one = _ONE[config] = (definition, {config: definition})
+        names = _inputs(one[1]) if one is not None else None
+        if names is None:
+            return original(self, config, keys=keys, variables=variables)
+        var_names, key_names, cli_names, env_names = names
+        try:
+            variables_ = variables or {}
+            keys_ = keys or {}
+            cliargs = context.CLIARGS
+            key = (
+                "config", config, id(definition), self._config_file, variables is None,
+                keys is None,
+                tuple((n, _freeze(variables_[n])) for n in var_names if n in variables_),
+                tuple((n, _freeze(keys_[n])) for n in key_names if n in keys_),
+                tuple((n, _freeze(cliargs.get(n))) for n in cli_names),
+                tuple(os.environ.get(n) for n in env_names),
+            )
+            hash(key)
+        except (_Unkeyable, TypeError):
+            return original(self, config, keys=keys, variables=variables)
+        hit = _CACHE.get(key)
+        if hit is None:
+            before = (len(self.DEPRECATED), len(self.WARNINGS),
+                      len(getattr(self, "_errors", ())))
+            value = original(self, config, keys=keys, variables=variables)
+            after = (len(self.DEPRECATED), len(self.WARNINGS),
+                     len(getattr(self, "_errors", ())))
+            if before != after:  # reported by ansible-core: not kept
+                return value
+            if len(_CACHE) >= _LIMIT:
+                _CACHE.clear()
+            hit = _CACHE[key] = (value, {})
+        return _copy(hit[0])
+
+    functools.update_wrapper(get_config_value, original)
+    manager_class.get_config_value = get_config_value
