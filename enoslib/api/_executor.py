@@ -677,37 +677,27 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
         ihost = inventory.get_host(h.alias)
         job_vars = variables.get_vars(play=play, host=ihost, task=task, _hosts=names,
                                       _hosts_all=names)
-        jobs.append((h, ihost, job_vars))
-    outcome: dict[str, tuple[Any, float, dict[str, Any] | None] | BaseException] = {}
+        # what TaskExecutor changes is the task and its parents' attributes, not the other
+        # tasks of its block (ansible-core's loop copies tasks the same way)
+        copy = cached(task.copy(exclude_tasks=True))
+        executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
+                                  _NoQueue(), variables)
+        executor.enos_host = h
+        jobs.append((h, ihost, executor))
+    outcome: dict[str, tuple[dict[str, Any], float]] = {}
 
-    def one(h: Host, ihost: Any, job_vars: Any) -> None:
-        # the host's own objects are made and read in its thread (the others' modules run
-        # meanwhile): its copy of the task, the executor, the result's callback view
-        try:
-            # what TaskExecutor changes is the task and its parents' attributes, not the
-            # other tasks of its block (ansible-core's loop copies tasks the same way)
-            copy = cached(task.copy(exclude_tasks=True))
-            executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
-                                      _NoQueue(), variables)
-            executor.enos_host = h
-            start = time.monotonic()
-            with in_our_thread():
-                data = executor.run()
-            duration = time.monotonic() - start
-            raw = _RawTaskResult(host=ihost, task=executor._task, return_data=data,
-                                 task_fields=executor._task.dump_attrs())
-            outcome[h.alias] = (raw, duration, _callback_data(raw, task))
-        except BaseException as e:  # noqa: BLE001 - raised by the play's thread
-            outcome[h.alias] = e
+    def one(h: Host, executor: Any) -> None:
+        start = time.monotonic()
+        with in_our_thread():
+            outcome[h.alias] = (executor.run(), time.monotonic() - start)
 
-    _in_threads([(one, job) for job in jobs])
+    _in_threads([(one, (h, ex)) for h, _, ex in jobs])
     results = Results()
-    for h, _, _ in jobs:
-        done = outcome[h.alias]
-        if isinstance(done, BaseException):
-            raise done
-        raw, duration, data = done
-        results.append(_handle(raw, task, h, variables, duration, notified, data))
+    for h, ihost, executor in jobs:
+        data, duration = outcome[h.alias]
+        raw = _RawTaskResult(host=ihost, task=executor._task, return_data=data,
+                             task_fields=executor._task.dump_attrs())
+        results.append(_handle(raw, task, h, variables, duration, notified))
     return results
 
 
@@ -734,19 +724,10 @@ def _in_threads(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> Non
         done.acquire()
 
 
-def _callback_data(raw: Any, task: Any) -> dict[str, Any] | None:
-    """The result as callbacks see it, made where the task ran when what :func:`_handle`
-    does first cannot change it (no facts in the result: nothing popped); else None."""
-    items = raw._loop_results if task.loop else [raw._return_data]
-    if any(not isinstance(item, dict) or "ansible_facts" in item for item in items):
-        return None
-    return dict(raw.as_callback_task_result().result)
-
-
 def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,
-            notified: dict[str, set[str]], data: dict[str, Any] | None = None) -> Any:
+            notified: dict[str, set[str]]) -> Any:
     """What ansible-core's strategy does with a task result (facts, ``register``, handlers
-    notified) and the Result our callback would make of it (``data``: made already)."""
+    notified) and the Result our callback would make of it."""
     from ansible import constants as C
 
     from enoslib.api.ansible import result_from_data
@@ -780,6 +761,5 @@ def _handle(raw: Any, task: Any, host: Host, variables: Any, duration: float,
         clean = strip_internal_keys(module_response_deepcopy(raw._return_data))
         clean.pop("invocation", None)
         variables.set_nonpersistent_facts(host.alias, {task.register: clean})
-    if data is None:
-        data = dict(raw.as_callback_task_result().result)
+    data = dict(raw.as_callback_task_result().result)
     return result_from_data(host.alias, name, status, data, duration, ignored=ignored)
