@@ -294,9 +294,13 @@ _KEYS: dict[tuple[int, str | None], tuple[Host, tuple[Any, ...]]] = {}
 
 
 def _end_of_play() -> None:
-    """Forget what a play noted about its hosts (agents found down, agent keys)."""
+    """Forget what a play noted about its hosts (agents found down, agent keys) and its
+    tasks (keywords post-validated once)."""
+    from enoslib.api import _task_cache
+
     _DOWN.clear()
     _KEYS.clear()
+    _task_cache.clear()
 
 
 def _key(host: Host, user: str | None) -> tuple[Any, ...]:
@@ -589,6 +593,7 @@ def run_actions(a: "actions") -> Results:
     """The recorded tasks of ``a`` as ansible-core's linear strategy runs them, each task by
     ansible-core's TaskExecutor on all hosts at once (see module docstring)."""
     from enoslib.api._actions import _run_linear, become_user_of
+    from enoslib.api._strategy import connections_listed_once
     from enoslib.api.agents import LOCK
     from enoslib.api.ansible import _LOCK, _process_state, _setup, forks_for, trusted
     from enoslib.api.hosts import get_hosts
@@ -605,7 +610,7 @@ def run_actions(a: "actions") -> Results:
             if user is None or "{" not in user:
                 _start_agents(hosts, user)
         warm.join()
-        with _LOCK, _process_state():
+        with _LOCK, _process_state(), connections_listed_once():
             loader, inventory, variables = _setup(a.roles, a.extra_vars, forks_for(len(hosts)))
             from ansible import constants as C
             from ansible.playbook.play import Play
@@ -675,6 +680,8 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
               notified: dict[str, set[str]]) -> Results:
     from ansible.executor.task_result import _RawTaskResult
 
+    from enoslib.api._task_cache import cached
+
     inventory = variables._inventory
     shared = _loaders()
     executor_class = _executor_class()
@@ -685,7 +692,7 @@ def _run_task(task: Any, active: list[Host], by_alias: dict[str, Host], play: An
                                       _hosts_all=names)
         # what TaskExecutor changes is the task and its parents' attributes, not the other
         # tasks of its block (ansible-core's loop copies tasks the same way)
-        copy = task.copy(exclude_tasks=True)
+        copy = cached(task.copy(exclude_tasks=True))
         executor = executor_class(ihost, copy, job_vars, play_context, loader, shared,
                                   _NoQueue(), variables)
         executor.enos_host = h

@@ -28,8 +28,9 @@ import functools
 import os
 from typing import Any, Callable
 
-# (plugin type, name, inputs) -> (options, origins); cleared past _LIMIT entries
-_CACHE: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+# (plugin type, name, inputs) -> (options, origins), ("config", setting, inputs) -> value;
+# cleared past _LIMIT entries
+_CACHE: dict[tuple[Any, ...], Any] = {}
 _LIMIT = 2048
 
 
@@ -91,11 +92,53 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _resolved_once(manager: Any, head: tuple[Any, ...], names: tuple[tuple[str, ...], ...],
+                   variables: Any, keys: Any, resolve: Callable[[], Any],
+                   copy_out: Callable[[Any], Any]) -> Any:
+    """``resolve()`` kept per ``head`` and the values of the inputs ``names`` (see
+    :func:`_inputs`) in ``variables``, ``keys``, the command line and the environment;
+    ``copy_out`` makes each caller's copy. Not kept: unkeyable inputs, a lookup that made
+    ansible-core record a deprecation, a warning or an error."""
+    from ansible import context
+
+    var_names, key_names, cli_names, env_names = names
+    try:
+        variables_ = variables or {}
+        keys_ = keys or {}
+        cliargs = context.CLIARGS
+        key = (
+            *head, manager._config_file, variables is None, keys is None,
+            tuple((n, _freeze(variables_[n])) for n in var_names if n in variables_),
+            tuple((n, _freeze(keys_[n])) for n in key_names if n in keys_),
+            tuple((n, _freeze(cliargs.get(n))) for n in cli_names),
+            tuple(os.environ.get(n) for n in env_names),
+        )
+        hash(key)
+    except (_Unkeyable, TypeError):
+        return resolve()
+    hit = _CACHE.get(key)
+    if hit is None:
+        before = _reports(manager)
+        value = resolve()
+        if _reports(manager) != before:  # ansible-core reports these: done again next time
+            return value
+        if len(_CACHE) >= _LIMIT:
+            _CACHE.clear()
+        hit = _CACHE[key] = value
+    return copy_out(hit)
+
+
+def _reports(manager: Any) -> tuple[int, int, int]:
+    return (len(manager.DEPRECATED), len(manager.WARNINGS),
+            len(getattr(manager, "_errors", ())))
+
+
 @functools.lru_cache(maxsize=None)
 def install() -> bool:
-    """Wrap ``ConfigManager.get_plugin_options_and_origins`` (False when absent)."""
+    """Wrap ``ConfigManager.get_plugin_options_and_origins`` and ``get_config_value`` (False
+    when absent)."""
     try:
-        from ansible import context
+        from ansible import context  # noqa: F401 - read by _resolved_once
         from ansible.config.manager import ConfigManager
         from ansible.module_utils._internal._datatag import AnsibleTagHelper  # noqa: F401
     except ImportError:
@@ -116,38 +159,49 @@ def install() -> bool:
         if names is None:
             return original(self, plugin_type, name, keys=keys, variables=variables,
                             direct=direct)
-        var_names, key_names, cli_names, env_names = names
-        try:
-            variables_ = variables or {}
-            keys_ = keys or {}
-            cliargs = context.CLIARGS
-            key = (
-                plugin_type, name, id(defs), self._config_file, variables is None, keys is None,
-                tuple((n, _freeze(variables_[n])) for n in var_names if n in variables_),
-                tuple((n, _freeze(keys_[n])) for n in key_names if n in keys_),
-                tuple((n, _freeze(cliargs.get(n))) for n in cli_names),
-                tuple(os.environ.get(n) for n in env_names),
-            )
-            hash(key)
-        except (_Unkeyable, TypeError):
-            return original(self, plugin_type, name, keys=keys, variables=variables,
-                            direct=direct)
-        hit = _CACHE.get(key)
-        if hit is None:
-            before = (len(self.DEPRECATED), len(self.WARNINGS),
-                      len(getattr(self, "_errors", ())))
-            options, origins = original(self, plugin_type, name, keys=keys,
-                                        variables=variables, direct=direct)
-            after = (len(self.DEPRECATED), len(self.WARNINGS),
-                     len(getattr(self, "_errors", ())))
-            if before != after:  # ansible-core reports these: not kept, done again next time
-                return options, origins
-            if len(_CACHE) >= _LIMIT:
-                _CACHE.clear()
-            hit = _CACHE[key] = (options, origins)
-        options, origins = hit
-        return ({k: _copy(v) for k, v in options.items()}, dict(origins))
+        return _resolved_once(
+            self, (plugin_type, name, id(defs)), names, variables, keys,
+            lambda: original(self, plugin_type, name, keys=keys, variables=variables,
+                             direct=direct),
+            lambda hit: ({k: _copy(v) for k, v in hit[0].items()}, dict(hit[1])))
 
     functools.update_wrapper(get_plugin_options_and_origins, original)
     ConfigManager.get_plugin_options_and_origins = get_plugin_options_and_origins  # type: ignore[method-assign]
+    _install_config_value(ConfigManager)
     return True
+
+
+# a base setting's definition -> the definitions of that one setting (keyed as plugins')
+_ONE: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+def _install_config_value(manager_class: Any) -> None:
+    """Wrap ``ConfigManager.get_config_value`` for ansible-core's own settings (not a
+    plugin's): action plugins read a few per module run with the host's variables
+    (``DEFAULT_NO_TARGET_SYSLOG``, ``TARGET_LOG_INFO``, ``DISPLAY_TRACEBACK``); kept per
+    value of exactly the inputs their definition names, as plugin options are."""
+    from enoslib.api._executor import _THREAD
+
+    original: Callable[..., Any] = manager_class.get_config_value
+
+    def get_config_value(self: Any, config: Any, cfile: Any = None, plugin_type: Any = None,
+                         plugin_name: Any = None, keys: Any = None, variables: Any = None,
+                         direct: Any = None) -> Any:
+        if (direct or cfile is not None or plugin_type is not None or plugin_name is not None
+                or not getattr(_THREAD, "ours", False)):
+            return original(self, config, cfile=cfile, plugin_type=plugin_type,
+                            plugin_name=plugin_name, keys=keys, variables=variables,
+                            direct=direct)
+        definition = self._base_defs.get(config) if isinstance(config, str) else None
+        one = _ONE.get(config) if definition is not None else None
+        if definition is not None and (one is None or one[0] is not definition):
+            one = _ONE[config] = (definition, {config: definition})
+        names = _inputs(one[1]) if one is not None else None
+        if names is None:
+            return original(self, config, keys=keys, variables=variables)
+        return _resolved_once(
+            self, ("config", config, id(definition)), names, variables, keys,
+            lambda: original(self, config, keys=keys, variables=variables), _copy)
+
+    functools.update_wrapper(get_config_value, original)
+    manager_class.get_config_value = get_config_value

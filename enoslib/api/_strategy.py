@@ -71,14 +71,23 @@ def threaded(hosts: list[Host]) -> Iterator[dict[str, Host]]:
     our strategy; each play starts the agents of its hosts at once (:func:`_start_agents`)."""
     from enoslib.api._executor import _end_of_play
 
+    try:
+        with connections_listed_once():
+            yield {h.alias: h for h in hosts}
+    finally:
+        _end_of_play()
+
+
+@contextlib.contextmanager
+def connections_listed_once() -> Iterator[None]:
+    """ansible-core's connection plugins listed once while this runs (:class:`_Cached`)."""
     _install()
     _Cached.paths = None
     _Cached.active = True
     try:
-        yield {h.alias: h for h in hosts}
+        yield
     finally:
         _Cached.active = False
-        _end_of_play()
 
 
 def _start_agents(hosts: list[Host]) -> None:
@@ -225,8 +234,9 @@ class _Threaded:
         from ansible.executor.task_result import _RawTaskResult
 
         from enoslib.api._executor import in_our_thread
+        from enoslib.api._task_cache import cached
 
-        own = task.copy()
+        own = cached(task.copy())
         with self._enos_slots:
             try:
                 with _task.TaskContext(own), in_our_thread():
