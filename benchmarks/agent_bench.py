@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -61,14 +60,16 @@ class Agent:
         self.pid = self.read()["hello"]["pid"]
 
     def read(self) -> dict[str, Any]:
+        from enoslib.api.agents import read_frame
+
         assert self.proc.stdout is not None
-        size = struct.unpack(">I", self.proc.stdout.read(4))[0]
-        return json.loads(self.proc.stdout.read(size))
+        return read_frame(self.proc.stdout)
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        from enoslib.api.agents import frame
+
         assert self.proc.stdin is not None
-        body = json.dumps(request).encode()
-        self.proc.stdin.write(struct.pack(">I", len(body)) + body)
+        self.proc.stdin.write(frame(json.dumps(request).encode()))
         self.proc.stdin.flush()
         return self.read()
 

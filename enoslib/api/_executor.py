@@ -36,7 +36,6 @@ import functools
 import json
 import logging
 import re
-import struct
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -326,7 +325,7 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
                        built: Any = None) -> dict[str, Any]:
     from ansible.errors import AnsibleConnectionFailure, AnsibleError
 
-    from enoslib.api.agents import _AGENTS, _Agent, _agents_for, _exchange, run_payload
+    from enoslib.api.agents import _AGENTS, _Agent, _agents_for, _exchange, frame, run_payload
 
     key = _key(host, user)
     agent = _DOWN.get(key) or _AGENTS.get(key)
@@ -339,7 +338,7 @@ def _agent_request_one(host: Host, user: str | None, request: dict[str, Any],
         run_payload([agent], built, request)
     else:
         body = json.dumps(request).encode("utf-8", "surrogateescape")
-        _exchange({agent: struct.pack(">I", len(body)) + body})
+        _exchange({agent: frame(body)})
     reply = getattr(agent, "reply", None)
     if reply is None or "rc" not in reply:
         status, message = agent.failure() if reply is None else ("failed", str(reply))

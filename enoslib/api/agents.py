@@ -37,7 +37,7 @@ import time
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import IO, Any, Iterable, Mapping
 
 from enoslib.api.commands import wrap
 from enoslib.api.ssh import connection, is_ssh_failure
@@ -94,6 +94,21 @@ def _agent_frame(tag: Any, magic: Any) -> bytes:
     return _agent_frame_of(_agent_source()[1], tag, magic)
 
 
+def frame(body: bytes) -> bytes:
+    """``body`` as one frame of the agents' protocol (its length, 4 bytes big-endian, first)."""
+    return struct.pack(">I", len(body)) + body
+
+
+def read_frame(stream: IO[bytes]) -> dict[str, Any]:
+    """The next frame of a blocking ``stream`` (an agent's stdout), decoded (JSON); raises
+    EOFError when the agent exited."""
+    head = stream.read(4)
+    if len(head) != 4:
+        raise EOFError("the agent exited")
+    reply: dict[str, Any] = json.loads(stream.read(struct.unpack(">I", head)[0]))
+    return reply
+
+
 @functools.lru_cache(maxsize=8)
 def _agent_frame_of(digest: str, tag: Any, magic: Any) -> bytes:
     import importlib.util
@@ -103,7 +118,7 @@ def _agent_frame_of(digest: str, tag: Any, magic: Any) -> bytes:
     if sys.implementation.cache_tag and tag == sys.implementation.cache_tag \
             and magic == importlib.util.MAGIC_NUMBER.hex():
         body += " " + _packed_code(digest)
-    return struct.pack(">I", len(body)) + body.encode()
+    return frame(body.encode())
 
 
 @functools.lru_cache(maxsize=None)
@@ -496,7 +511,7 @@ def run_payload(agents: Iterable[_Agent], payload: Any, request: dict[str, Any] 
                 if skip is not None:
                     req["bytecode"] = _bytecode(payload.zip_data, skip)
                 body = json.dumps(req).encode("utf-8", "surrogateescape")
-                frames[(with_zip, skip)] = struct.pack(">I", len(body)) + body
+                frames[(with_zip, skip)] = frame(body)
             requests[agent] = frames[(with_zip, skip)]
         if sent:
             log.debug("module library %s (%s): zip sent to %d host(s), with bytecode to %d",

@@ -99,6 +99,22 @@ def _gone(host: Any, pid: int, within: float = 60.0) -> bool:
     return False
 
 
+def _ping_new_host(host: Any, caplog: pytest.LogCaptureFixture, compiled: int) -> None:
+    """``ping`` on ``host`` made new to our modules (no daemon, no cache, no connection): it
+    answers, and the agent was sent to it, ``compiled`` times compiled by the controller."""
+    import logging
+
+    _stop(host)
+    run_command(f"rm -rf {CACHE}", [host])  # no daemon's socket left either
+    close_connections([host])
+    caplog.set_level(logging.DEBUG, logger="enoslib.api.agents")
+    with actions(roles=[host]) as a:
+        a.ping()
+    assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
+    assert any(f"agent sent to 1 host(s) (no daemon running there), compiled for {compiled}"
+               in r.getMessage() for r in caplog.records)
+
+
 def _stop(host: Any, users: tuple[str | None, ...] = (None,)) -> None:
     agents._stop_daemons([(host, set(users))])
 
@@ -254,23 +270,13 @@ def test_the_agent_is_sent_only_where_no_daemon_runs(
 ) -> None:
     """The relay's command does not carry the agent's source (only without daemons): a host
     where none runs asks for it once, to start its daemon; later processes' relays don't."""
-    import logging
-
     with config_context(agent_persist="10m"):
         assert agents._packed() not in agents._agent_command(None, None)
     with config_context(agent_persist=0):
         assert agents._packed() in agents._agent_command(None, None)
     h = hosts[2]
-    _stop(h)
-    run_command(f"rm -rf {CACHE}", [h])  # no daemon's socket left either
-    close_connections([h])
-    caplog.set_level(logging.DEBUG, logger="enoslib.api.agents")
-    with actions(roles=[h]) as a:
-        a.ping()
-    assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
     # compiled by the controller: the host's Python has its cache tag and magic number
-    assert any("agent sent to 1 host(s) (no daemon running there), compiled for 1"
-               in r.getMessage() for r in caplog.records)
+    _ping_new_host(h, caplog, compiled=1)
     caplog.clear()
     close_connections([h])  # a new process's agent: a session of the running daemon
     with actions(roles=[h]) as a:
@@ -284,20 +290,10 @@ def test_a_python_of_another_bytecode_gets_the_agents_source(
 ) -> None:
     """A relay whose Python runs other bytecode (another magic number) is sent the agent's
     source only: its daemon compiles it and serves as any."""
-    import logging
-
     real = agents._agent_frame
     monkeypatch.setattr(agents, "_agent_frame", lambda tag, magic: real(tag, "00000000"))
     h = hosts[3]
-    _stop(h)
-    run_command(f"rm -rf {CACHE}", [h])
-    close_connections([h])
-    caplog.set_level(logging.DEBUG, logger="enoslib.api.agents")
-    with actions(roles=[h]) as a:
-        a.ping()
-    assert a.results[0].status == "ok" and a.results[0].payload["ping"] == "pong"
-    assert any("agent sent to 1 host(s) (no daemon running there), compiled for 0"
-               in r.getMessage() for r in caplog.records)
+    _ping_new_host(h, caplog, compiled=0)
     (agent,) = [ag for ag in agents._AGENTS.values() if ag.host == h]
     assert (agent.hello or {}).get("daemon"), "a daemon serves the session"
     close_connections([h])

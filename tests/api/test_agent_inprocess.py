@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -36,15 +35,11 @@ class _Agent:
 
     def read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        head = self.proc.stdout.read(4)
-        assert len(head) == 4, "the agent exited"
-        reply: dict[str, Any] = json.loads(self.proc.stdout.read(struct.unpack(">I", head)[0]))
-        return reply
+        return agents.read_frame(self.proc.stdout)
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        body = json.dumps(request).encode()
-        self.proc.stdin.write(struct.pack(">I", len(body)) + body)
+        self.proc.stdin.write(agents.frame(json.dumps(request).encode()))
         self.proc.stdin.flush()
         return self.read()
 
