@@ -338,8 +338,10 @@ def cache_store(path: Path, value: Any) -> None:
     """Write ``value`` as JSON to the cache file ``path`` at once (processes reading it see
     the old or the new content); a cache that cannot be written is only logged (DEBUG)."""
     import json
+    import threading
 
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    # one temporary file per writer: hosts' threads of one process may store the same file
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         tmp.write_text(json.dumps(value))
         tmp.replace(path)

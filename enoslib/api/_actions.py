@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from enoslib.api.ansible import Literal, check, run_playbooks, run_plays
 from enoslib.api.commands import exec_commands, wrap
 from enoslib.api.hosts import RolesLike, as_roles, get_hosts
-from enoslib.api.results import Results, api_call, dump_results, dumps_results
+from enoslib.api.results import Results, dumps_results
 from enoslib.api.templating import for_ansible
 
 if TYPE_CHECKING:
@@ -564,12 +564,9 @@ def gather_facts(
     args: dict[str, Any] = {}
     if gather_subset:
         args["gather_subset"] = list(gather_subset)
-    a = actions(roles, pattern_hosts=pattern_hosts, on_error_continue=True)
+    a = actions(roles, pattern_hosts=pattern_hosts, on_error_continue=on_error_continue)
     a.ansible.builtin.setup(task_name="gather facts", **args)
-    with api_call() as outermost:
-        results = check(a._execute(), on_error_continue)
-    if outermost:
-        dump_results(results)
+    results = a._execute()  # raises as check() does; dumps its results (dump_results) if not
     return {r.host: r.payload.get("ansible_facts", {}) for r in results.ok}
 
 

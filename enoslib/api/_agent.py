@@ -622,10 +622,8 @@ class _Libraries(object):
         return path
 
     def _same_bytecode(self, name, source):
-        """The bytecode of ``name`` in a library already in use, if its source is ``source``."""
-        pyc = self.pycs.get((name, source))
-        if pyc is not None:
-            return pyc[0]
+        """The bytecode of ``name`` in a library already in use, if its source is ``source``
+        (those built here are in ``pycs``, looked up first by ``_build``)."""
         for path in list(self.paths.values()):
             if path in self.made:
                 continue
@@ -688,8 +686,6 @@ class _Libraries(object):
         """Remove all but the ``KEEP`` most recently used libraries (never one in use), what
         an interrupted write left an hour ago or more, and daemons' lock files unused for a
         week (other agent versions, boots)."""
-        import time
-
         try:
             stamps = dict((os.path.join(self.root, n), os.stat(os.path.join(self.root, n)).st_mtime)
                           for n in os.listdir(self.root))
@@ -769,18 +765,25 @@ def _run(req, zip_path, exitfuncs):
     return code & 0xFF
 
 
+def _point_at(outputs):
+    """Fds 1 and 2 of this process go to ``outputs`` (see ``_outputs``: two memfds, kept
+    open, or two files, opened here)."""
+    out, err = (o if isinstance(o, int) else
+                os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    if not isinstance(outputs[0], int):
+        os.close(out)
+        os.close(err)
+
+
 def _child(req, zip_path, outputs, learn_path=None):
     """Run the module of ``req`` in this (forked) process, its stdout and stderr going to
     ``outputs`` (see ``_outputs``), then exit."""
     code = 1
     before = frozenset(sys.modules)
     try:
-        out, err = (o if isinstance(o, int) else
-                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        os.close(out)
-        os.close(err)
+        _point_at(outputs)
         code = _run(req, zip_path, atexit._run_exitfuncs)
     finally:
         if learn_path:
@@ -986,13 +989,7 @@ def _in_process(req, zip_path, outputs):
     fds = [os.dup(1), os.dup(2)]
     code = 1
     try:
-        out, err = (o if isinstance(o, int) else
-                    os.open(o, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for o in outputs)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        if not isinstance(outputs[0], int):
-            os.close(out)
-            os.close(err)
+        _point_at(outputs)
         code = _run(req, zip_path, saved.run_exitfuncs)
     finally:
         if details is not None:
@@ -1444,7 +1441,6 @@ class _Daemon(object):
         import select
         import signal
         import socket
-        import time
 
         self.select, self.signal, self.socket, self.time = select, signal, socket, time
         self.name, self.idle = name, idle

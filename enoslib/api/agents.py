@@ -65,17 +65,30 @@ def _packed() -> str:
     return base64.b64encode(zlib.compress(_agent_source()[0], 9)).decode()
 
 
+@functools.lru_cache(maxsize=None)
+def _our_bytecode() -> tuple[str | None, str]:
+    """This Python's bytecode: its cache tag and magic number (hex), as hosts say theirs."""
+    import importlib.util
+    import sys
+
+    return sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex()
+
+
+def _runs_our_bytecode(tag: Any, magic: Any) -> bool:
+    """Does a Python of cache tag ``tag`` and magic number ``magic`` run this one's bytecode?"""
+    ours = _our_bytecode()
+    return bool(ours[0]) and (tag, magic) == ours
+
+
 def _packed_code(digest: str) -> str:
     """The agent (of hash ``digest``) compiled by this Python, for a host's with the same
     cache tag and magic number (its daemon then compiles nothing), packed as
     :func:`_packed`; kept in the cache dir (a new process compiles nothing either)."""
-    import importlib.util
     import marshal
-    import sys
 
     from enoslib.config import cache_dir
 
-    name = f"{digest[:32]}-{sys.implementation.cache_tag}-{importlib.util.MAGIC_NUMBER.hex()}"
+    name = "-".join((digest[:32], *map(str, _our_bytecode())))
     disk = Path(cache_dir("ansible", "agent")) / f"{name}.json"
     try:
         cached: str = json.loads(disk.read_text())["code"]
@@ -111,12 +124,8 @@ def read_frame(stream: IO[bytes]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=8)
 def _agent_frame_of(digest: str, tag: Any, magic: Any) -> bytes:
-    import importlib.util
-    import sys
-
     body = _packed()
-    if sys.implementation.cache_tag and tag == sys.implementation.cache_tag \
-            and magic == importlib.util.MAGIC_NUMBER.hex():
+    if _runs_our_bytecode(tag, magic):
         body += " " + _packed_code(digest)
     return frame(body.encode())
 
@@ -256,6 +265,17 @@ def _interpreter(host: Host) -> str | None:
     return str(value) if value and not str(value).startswith("auto") else None
 
 
+def _write_some(fd: int, data: bytes) -> bytes:
+    """Write what a non-blocking pipe takes of ``data`` now; what is left to write (nothing
+    once the agent is gone: its streams end, and _exchange notices it there)."""
+    try:
+        return data[os.write(fd, data[: 1 << 16]):]
+    except BlockingIOError:
+        return data
+    except OSError:
+        return b""
+
+
 def _exchange(requests: Mapping[_Agent, bytes | None], timeout: float | None = None) -> None:
     """Write each agent's request (if any), then read one frame from each into
     ``agent.reply``; agents whose process ends get ``dead`` set instead."""
@@ -269,13 +289,8 @@ def _exchange(requests: Mapping[_Agent, bytes | None], timeout: float | None = N
         assert agent.proc.stdout is not None and agent.proc.stderr is not None
         sel.register(agent.proc.stdout, selectors.EVENT_READ, (agent, "out"))
         sel.register(agent.proc.stderr, selectors.EVENT_READ, (agent, "err"))
-        if data:
-            try:  # most requests fit in the pipe: written now, not after a select
-                data = data[os.write(agent.proc.stdin.fileno(), data[: 1 << 16]):]  # type: ignore[union-attr]
-            except BlockingIOError:
-                pass
-            except OSError:  # the agent is gone: its streams end, as below
-                data = b""
+        if data:  # most requests fit in the pipe: written now, not after a select
+            data = _write_some(agent.proc.stdin.fileno(), data)  # type: ignore[union-attr]
         if data:
             pending_out[agent] = data
             sel.register(agent.proc.stdin, selectors.EVENT_WRITE, (agent, "in"))  # type: ignore[arg-type]
@@ -291,12 +306,7 @@ def _exchange(requests: Mapping[_Agent, bytes | None], timeout: float | None = N
             for key, _ in sel.select(left):
                 agent, kind = key.data
                 if kind == "in":
-                    data = pending_out[agent]
-                    try:
-                        n = os.write(key.fd, data[: 1 << 16])
-                    except (BrokenPipeError, OSError):
-                        n = len(data)
-                    pending_out[agent] = data[n:]
+                    pending_out[agent] = _write_some(key.fd, pending_out[agent])
                     if not pending_out[agent]:
                         sel.unregister(key.fileobj)
                     continue
@@ -351,7 +361,7 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
                  for a, r in replies.items() if r.get("send") == "agent"}
         if asked:
             log.debug("agent sent to %d host(s) (no daemon running there), compiled for %d",
-                      len(asked), sum(b" " in frame for frame in asked.values()))
+                      len(asked), sum(b" " in frame[4:] for frame in asked.values()))
             _exchange(asked, timeout=_HELLO_TIMEOUT)
         warm.join()
         for h, agent in fresh.items():
@@ -368,12 +378,10 @@ def _agents_for(hosts: list[Host], run_as: str | None) -> dict[Host, _Agent | tu
     return out
 
 
-@functools.lru_cache(maxsize=256)
 def _lib_key(zip_data: str) -> str:
     return _zip_hashes(zip_data, _agent_source()[1])[0]
 
 
-@functools.lru_cache(maxsize=256)
 def _py_files(zip_data: str) -> frozenset[tuple[str, str]]:
     """(name, sha256) of the ``.py`` files of a module's zip."""
     return _zip_hashes(zip_data, _agent_source()[1])[1]
@@ -417,13 +425,9 @@ def _bytecode(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str]
     library instead of compiling it (see ``_agent._shipped_code``). Code objects name their
     file as in the zip; the host names them after its library file. Kept in the cache dir
     (a new process sending it again compiles nothing)."""
-    import importlib.util
-    import sys
-
     from enoslib.config import cache_dir
 
-    name = hashlib.sha256(json.dumps([_lib_key(zip_data), sys.implementation.cache_tag,
-                                      importlib.util.MAGIC_NUMBER.hex(),
+    name = hashlib.sha256(json.dumps([_lib_key(zip_data), *_our_bytecode(),
                                       sorted(skip)]).encode()).hexdigest()[:32]
     disk = Path(cache_dir("ansible", "bytecode")) / f"{name}.json"
     try:
@@ -439,7 +443,6 @@ def _bytecode(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str]
 def _compile_zip(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, str] | None:
     import importlib.util
     import marshal
-    import sys
 
     files = {}
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_data))) as z:
@@ -461,18 +464,15 @@ def _compile_zip(zip_data: str, skip: frozenset[tuple[str, str]]) -> dict[str, s
     if not files:
         return None
     raw = zlib.compress(marshal.dumps(files), 6)
-    return {"tag": sys.implementation.cache_tag, "magic": importlib.util.MAGIC_NUMBER.hex(),
+    tag, magic = _our_bytecode()
+    return {"tag": tag, "magic": magic,
             "sha256": hashlib.sha256(raw).hexdigest(), "data": base64.b64encode(raw).decode()}
 
 
 def _same_python(agent: _Agent) -> bool:
     """Does the agent's Python run the bytecode this one compiles?"""
-    import importlib.util
-    import sys
-
     hello = agent.hello or {}
-    return bool(sys.implementation.cache_tag) and hello.get("tag") == sys.implementation.cache_tag \
-        and hello.get("magic") == importlib.util.MAGIC_NUMBER.hex()
+    return _runs_our_bytecode(hello.get("tag"), hello.get("magic"))
 
 
 def lib_key(payload: Any) -> str:
